@@ -1,0 +1,5 @@
+"""``python -m privacykit`` runs the CLI."""
+
+from privacykit.cli import main
+
+main()

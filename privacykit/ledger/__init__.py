@@ -1,0 +1,1 @@
+"""The ledger: placeholder until the ledger issue lands."""

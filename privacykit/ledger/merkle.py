@@ -1,0 +1,187 @@
+"""Merkle tree hashing, inclusion and consistency proofs in the style of RFC 6962 / RFC 9162.
+
+Pure functions over SHA-256 with domain separation (0x00 for leaves, 0x01 for
+interior nodes), so that a leaf can never be passed off as a node. Used by the
+ledger (roots for checkpoints, proofs for extracts) and by offline bundle
+verification, which must not need the ledger at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+__all__ = [
+    "EMPTY_ROOT",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "node_hash",
+    "root_from_consistency",
+    "root_from_inclusion",
+    "tree_root",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """MTH of a single entry: SHA-256(0x00 || data)."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Interior node: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """Largest power of two strictly smaller than n (n >= 2)."""
+    k = 1
+    while k << 1 < n:
+        k <<= 1
+    return k
+
+
+def tree_root(leaves: Sequence[bytes]) -> bytes:
+    """Root over already-hashed leaves. Iterative (stack of perfect subtrees), O(n) time,
+    O(log n) memory, so a million-entry ledger verifies without deep recursion."""
+    if not leaves:
+        return EMPTY_ROOT
+    stack: list[tuple[int, bytes]] = []  # (height, hash) of perfect subtrees, left to right
+    for leaf in leaves:
+        height, value = 0, leaf
+        while stack and stack[-1][0] == height:
+            _, left = stack.pop()
+            value = node_hash(left, value)
+            height += 1
+        stack.append((height, value))
+    # Fold the remaining (smaller, rightmost) subtrees right to left.
+    _, value = stack.pop()
+    while stack:
+        _, left = stack.pop()
+        value = node_hash(left, value)
+    return value
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """Audit path for leaf ``index`` in the tree over ``leaves`` (RFC 6962 §2.1.1)."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise ValueError(f"leaf index {index} outside tree of size {n}")
+    proof: list[bytes] = []
+    lo, hi, m = 0, n, index
+    path: list[tuple[int, int, bool]] = []
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m - lo < k:
+            path.append((lo + k, hi, True))  # sibling is the right subtree
+            hi = lo + k
+        else:
+            path.append((lo, lo + k, False))
+            lo = lo + k
+    for a, b, _ in reversed(path):
+        proof.append(tree_root(leaves[a:b]))
+    return proof
+
+
+def root_from_inclusion(index: int, tree_size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """Recompute the root from a leaf hash and its audit path (RFC 9162 §2.1.3.2)."""
+    if not 0 <= index < tree_size:
+        raise ValueError("leaf index outside tree")
+    fn, sn = index, tree_size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            raise ValueError("proof too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ValueError("proof too short")
+    return r
+
+
+def verify_inclusion(
+    index: int, tree_size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> bool:
+    try:
+        return root_from_inclusion(index, tree_size, leaf, proof) == root
+    except ValueError:
+        return False
+
+
+def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """Proof that the tree of ``old_size`` leaves is a prefix of the tree over ``leaves``."""
+    n = len(leaves)
+    if not 0 < old_size <= n:
+        raise ValueError("old size must be in 1..n")
+
+    def subproof(m: int, lo: int, hi: int, complete: bool) -> list[bytes]:
+        size = hi - lo
+        if m == size:
+            return [] if complete else [tree_root(leaves[lo:hi])]
+        k = _split(size)
+        if m <= k:
+            return subproof(m, lo, lo + k, complete) + [tree_root(leaves[lo + k : hi])]
+        return subproof(m - k, lo + k, hi, False) + [tree_root(leaves[lo : lo + k])]
+
+    return subproof(old_size, 0, n, True)
+
+
+def root_from_consistency(
+    old_size: int, new_size: int, old_root: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """Check ``proof`` against ``old_root`` and return the new root it implies
+    (RFC 9162 §2.1.4.2). Raises ValueError when the proof does not fit."""
+    if not 0 < old_size <= new_size:
+        raise ValueError("sizes out of order")
+    if old_size == new_size:
+        if proof:
+            raise ValueError("proof must be empty for equal sizes")
+        return old_root
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # power of two: old root is the first node
+        path.insert(0, old_root)
+    if not path:
+        raise ValueError("empty proof")
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ValueError("proof too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0 or fr != old_root:
+        raise ValueError("proof does not match the old root")
+    return sr
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    try:
+        return root_from_consistency(old_size, new_size, old_root, proof) == new_root
+    except ValueError:
+        return False

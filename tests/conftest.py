@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh ledger home in tmp_path, a running sandbox Zendesk on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh PRIVACYKIT_HOME, owner-only, set in the environment."""
+    path = tmp_path / "pk-home"
+    path.mkdir(mode=0o700)
+    monkeypatch.setenv("PRIVACYKIT_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def ledger(home: Path) -> Iterator[Any]:
+    """A fresh ledger in tmp_path."""
+    from privacykit.ledger import Ledger
+
+    led = Ledger.open(home)
+    try:
+        yield led
+    finally:
+        led.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """A running sandbox Zendesk on a free loopback port, empty, with time compressed
+    so rate-limit windows pass in milliseconds, and no faults."""
+    from privacykit.sandbox import SandboxServer
+
+    with SandboxServer(seed="none", time_scale=600.0, fault_rate=0.0, rng_seed=1) as server:
+        yield server
+
+
+@pytest.fixture
+def zendesk_env(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point ZENDESK_* at the running sandbox."""
+    env = sandbox.env()
+    for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
