@@ -106,7 +106,9 @@ class ZendeskConfig:
             raise ConfigError("ZENDESK_URL must not contain credentials")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             # Credentials would travel in clear text; only loopback (the sandbox) is exempt.
-            raise ConfigError("ZENDESK_URL must use https (plain http is allowed for loopback only)")
+            raise ConfigError(
+                "ZENDESK_URL must use https (plain http is allowed for loopback only)"
+            )
         if parts.query or parts.fragment:
             raise ConfigError("ZENDESK_URL must not contain a query or fragment")
         return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"

@@ -81,7 +81,12 @@ class PlaybookError(UsageError):
     """A playbook file is invalid. ``file``, ``line`` and ``key`` locate the problem."""
 
     def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
     ) -> None:
         self.file = file
         self.line = line

@@ -20,14 +20,18 @@ def test_subdomain_and_api_token() -> None:
 
 
 def test_oauth_token() -> None:
-    cfg = ZendeskConfig.from_env({"ZENDESK_URL": "https://acme.zendesk.com/", "ZENDESK_OAUTH_TOKEN": TOKEN})
+    cfg = ZendeskConfig.from_env(
+        {"ZENDESK_URL": "https://acme.zendesk.com/", "ZENDESK_OAUTH_TOKEN": TOKEN}
+    )
     assert cfg.base_url == "https://acme.zendesk.com"
     assert cfg.oauth_token == Secret(TOKEN)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.1.2.3"])
 def test_plain_http_allowed_for_loopback(host: str) -> None:
-    cfg = ZendeskConfig.from_env({"ZENDESK_URL": f"http://{host}:8080", "ZENDESK_OAUTH_TOKEN": TOKEN})
+    cfg = ZendeskConfig.from_env(
+        {"ZENDESK_URL": f"http://{host}:8080", "ZENDESK_OAUTH_TOKEN": TOKEN}
+    )
     assert cfg.base_url == f"http://{host}:8080"
 
 
@@ -35,13 +39,26 @@ def test_plain_http_allowed_for_loopback(host: str) -> None:
     ("env", "message"),
     [
         ({}, "set ZENDESK_SUBDOMAIN or ZENDESK_URL to say which Zendesk to use"),
-        ({"ZENDESK_URL": "http://example.com", "ZENDESK_OAUTH_TOKEN": TOKEN}, "ZENDESK_URL must use https"),
-        ({"ZENDESK_URL": "ftp://x", "ZENDESK_OAUTH_TOKEN": TOKEN}, "ZENDESK_URL must be an http(s) URL"),
+        (
+            {"ZENDESK_URL": "http://example.com", "ZENDESK_OAUTH_TOKEN": TOKEN},
+            "ZENDESK_URL must use https",
+        ),
+        (
+            {"ZENDESK_URL": "ftp://x", "ZENDESK_OAUTH_TOKEN": TOKEN},
+            "ZENDESK_URL must be an http(s) URL",
+        ),
         ({"ZENDESK_SUBDOMAIN": "a.b/c", "ZENDESK_OAUTH_TOKEN": TOKEN}, "ZENDESK_SUBDOMAIN must be"),
         ({"ZENDESK_SUBDOMAIN": "acme"}, "set ZENDESK_API_TOKEN (with ZENDESK_EMAIL)"),
-        ({"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_API_TOKEN": TOKEN}, "ZENDESK_API_TOKEN needs ZENDESK_EMAIL"),
         (
-            {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_URL": "https://a.zendesk.com", "ZENDESK_OAUTH_TOKEN": TOKEN},
+            {"ZENDESK_SUBDOMAIN": "acme", "ZENDESK_API_TOKEN": TOKEN},
+            "ZENDESK_API_TOKEN needs ZENDESK_EMAIL",
+        ),
+        (
+            {
+                "ZENDESK_SUBDOMAIN": "acme",
+                "ZENDESK_URL": "https://a.zendesk.com",
+                "ZENDESK_OAUTH_TOKEN": TOKEN,
+            },
             "not both",
         ),
     ],

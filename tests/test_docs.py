@@ -40,4 +40,6 @@ def test_command_has_help(name: str, command: click.Command) -> None:
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
 def test_command_documented_in_readme(name: str, command: click.Command) -> None:
-    assert re.search(rf"`privacykit {re.escape(name)}\b", README), f"README does not document `privacykit {name}`"
+    assert re.search(rf"`privacykit {re.escape(name)}\b", README), (
+        f"README does not document `privacykit {name}`"
+    )

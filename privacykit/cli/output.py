@@ -69,8 +69,12 @@ def domain_errors() -> Iterator[None]:
 def output_options(func: F) -> F:
     """Add ``--json`` and ``--quiet`` to a command (passed as ``as_json`` and ``quiet``)."""
 
-    @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document.")
-    @click.option("--quiet", "-q", is_flag=True, help="No progress display; only results and errors.")
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print one machine-readable JSON document."
+    )
+    @click.option(
+        "--quiet", "-q", is_flag=True, help="No progress display; only results and errors."
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
@@ -85,7 +89,11 @@ def echo_json(document: Any) -> None:
 
 @contextmanager
 def progress(
-    iterable: Iterable[T] | None = None, *, length: int | None = None, label: str = "", quiet: bool = False
+    iterable: Iterable[T] | None = None,
+    *,
+    length: int | None = None,
+    label: str = "",
+    quiet: bool = False,
 ) -> Iterator[Any]:
     """The only progress bar: drawn on stderr, hidden with ``--quiet`` or when stderr is
     not a terminal, so JSON on stdout and logs stay clean."""
