@@ -39,7 +39,7 @@ class DomainClickException(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
 
 
 def safe_text(value: object) -> str:
