@@ -1,0 +1,326 @@
+"""The documented, versioned schema of an access export's ``data.json`` (version 1).
+
+Owns :data:`EXPORT_SCHEMA` (a JSON Schema, draft 2020-12, that anyone can feed to their
+own validator; ``docs/access-export.md`` explains every field) and :func:`validate`, a
+small validator for exactly the JSON Schema keywords that schema uses. privacykit has no
+``jsonschema`` dependency, and the subset is small enough to check by hand; a keyword the
+validator does not know is an error, so the schema cannot silently outgrow its checker.
+
+Compatibility promise: within ``privacykit.access-export/1`` fields are only ever added,
+never removed, renamed or retyped. Anything else bumps the version.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["EXPORT_SCHEMA", "EXPORT_SCHEMA_ID", "SchemaViolation", "validate"]
+
+EXPORT_SCHEMA_ID = "privacykit.access-export/1"
+
+_TIMESTAMP = {"type": ["string", "null"]}
+_SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+
+EXPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://privacykit.invalid/schemas/access-export-1.json",
+    "title": "privacykit access export, version 1 (data.json)",
+    "type": "object",
+    "required": [
+        "schema",
+        "request_id",
+        "generated_at",
+        "tool_version",
+        "subject",
+        "found",
+        "processing",
+        "searched",
+        "counts",
+        "users",
+        "identities",
+        "profiles",
+        "events",
+        "tickets",
+        "compliance_deletion_statuses",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": EXPORT_SCHEMA_ID},
+        "request_id": {"type": "string", "minLength": 1},
+        "generated_at": {"type": "string", "minLength": 1},
+        "tool_version": {"type": "string"},
+        "subject": {
+            "type": "object",
+            "required": ["form", "value"],
+            "additionalProperties": False,
+            "properties": {
+                "form": {"enum": ["email", "user", "external_id", "identifier"]},
+                "value": {"type": "string"},
+            },
+        },
+        "found": {"type": "boolean"},
+        "processing": {"$ref": "#/$defs/processing"},
+        "searched": {
+            "type": "object",
+            "required": ["systems", "endpoints", "profile_sources"],
+            "additionalProperties": False,
+            "properties": {
+                "systems": {"$ref": "#/$defs/strings"},
+                "endpoints": {"$ref": "#/$defs/strings"},
+                "profile_sources": {"$ref": "#/$defs/strings"},
+            },
+        },
+        "counts": {
+            "type": "object",
+            "required": [
+                "users",
+                "identities",
+                "profiles",
+                "profile_identifiers",
+                "profile_attributes",
+                "events",
+                "tickets",
+                "compliance_deletion_statuses",
+            ],
+            "additionalProperties": {"type": "integer", "minimum": 0},
+        },
+        "users": {"type": "array", "items": {"$ref": "#/$defs/user"}},
+        "identities": {"type": "array", "items": {"$ref": "#/$defs/identity"}},
+        "profiles": {"type": "array", "items": {"$ref": "#/$defs/profile"}},
+        "events": {"type": "array", "items": {"$ref": "#/$defs/event"}},
+        "tickets": {"type": "array", "items": {"$ref": "#/$defs/ticket"}},
+        "compliance_deletion_statuses": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/compliance_deletion_status"},
+        },
+    },
+    "$defs": {
+        "strings": {"type": "array", "items": {"type": "string"}},
+        "processing": {
+            "description": "The GDPR Art. 15(1)(a)-(h) and 15(2) facts, as the DPO wrote them.",
+            "type": "object",
+            "required": [
+                "controller",
+                "contact",
+                "purposes",
+                "legal_bases",
+                "recipients",
+                "retention",
+                "source",
+                "rights",
+                "complaint",
+                "automated_decision_making",
+                "third_country_transfers",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "controller": {"type": "string"},
+                "contact": {"type": "string"},
+                "purposes": {"$ref": "#/$defs/strings"},
+                "legal_bases": {"$ref": "#/$defs/strings"},
+                "recipients": {"$ref": "#/$defs/strings"},
+                "retention": {"type": "string"},
+                "source": {"type": "string"},
+                "rights": {"$ref": "#/$defs/strings"},
+                "complaint": {"type": "string"},
+                "automated_decision_making": {"type": "string"},
+                "third_country_transfers": {"type": "string"},
+            },
+        },
+        "user": {
+            "description": "A Zendesk Support user record as Zendesk returned it (minus the "
+            "fields the playbook excludes), plus 'related' counts.",
+            "type": "object",
+            "required": ["id", "related"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": ["string", "null"]},
+                "email": {"type": ["string", "null"]},
+                "role": {"type": ["string", "null"]},
+                "organization_id": {"type": ["integer", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+                "related": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["integer", "null"]},
+                },
+            },
+        },
+        "identity": {
+            "type": "object",
+            "required": ["id", "user_id", "type", "value"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "user_id": {"type": "integer"},
+                "type": {"type": "string"},
+                "value": _SCALAR,
+                "verified": {"type": ["boolean", "null"]},
+                "primary": {"type": ["boolean", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+            },
+        },
+        "profile": {
+            "type": "object",
+            "required": ["id", "user_id", "source", "type", "identifiers", "attributes"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "string"},
+                "user_id": {"type": ["string", "integer", "null"]},
+                "source": {"type": "string"},
+                "type": {"type": "string"},
+                "name": {"type": ["string", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+                "identifiers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "value"],
+                        "additionalProperties": True,
+                        "properties": {"type": {"type": "string"}, "value": _SCALAR},
+                    },
+                },
+                "attributes": {"type": "object"},
+            },
+        },
+        "event": {
+            "type": "object",
+            "required": ["id", "profile_id", "source", "type", "created_at"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "string"},
+                "profile_id": {"type": "string"},
+                "source": {"type": ["string", "null"]},
+                "type": {"type": ["string", "null"]},
+                "description": {"type": ["string", "null"]},
+                "properties": {"type": ["object", "null"]},
+                "created_at": _TIMESTAMP,
+                "received_at": _TIMESTAMP,
+            },
+        },
+        "ticket": {
+            "type": "object",
+            "required": ["id", "user_id"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "user_id": {"type": "integer"},
+                "subject": {"type": ["string", "null"]},
+                "status": {"type": ["string", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+            },
+        },
+        "compliance_deletion_status": {
+            "type": "object",
+            "required": ["user_id", "application", "action", "created_at"],
+            "additionalProperties": True,
+            "properties": {
+                "user_id": {"type": "integer"},
+                "application": {"type": ["string", "null"]},
+                "action": {"type": ["string", "null"]},
+                "created_at": _TIMESTAMP,
+            },
+        },
+    },
+}
+
+
+class SchemaViolation(ValueError):
+    """``instance`` does not match the schema; ``path`` is a JSON pointer to the first problem."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path or '/'}: {message}")
+        self.path = path
+
+
+_ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description"}
+_KNOWN = _ANNOTATIONS | {
+    "$ref",
+    "type",
+    "const",
+    "enum",
+    "required",
+    "properties",
+    "additionalProperties",
+    "items",
+    "minLength",
+    "minimum",
+}
+
+
+def _type_ok(value: Any, name: str) -> bool:
+    # JSON has no bool/int distinction problem, Python does: True is an int.
+    if name == "null":
+        return value is None
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "string":
+        return isinstance(value, str)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "object":
+        return isinstance(value, dict)
+    raise SchemaViolation("", f"unknown type {name!r} in schema")
+
+
+def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    match = re.fullmatch(r"#/\$defs/([A-Za-z0-9_]+)", ref)
+    if not match or match.group(1) not in root.get("$defs", {}):
+        raise SchemaViolation("", f"unresolvable $ref {ref!r}")
+    resolved: dict[str, Any] = root["$defs"][match.group(1)]
+    return resolved
+
+
+def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> None:
+    unknown = set(schema) - _KNOWN
+    if unknown:
+        raise SchemaViolation(path, f"schema uses unsupported keywords {sorted(unknown)}")
+    if "$ref" in schema:
+        _check(value, _resolve(schema["$ref"], root), root, path)
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_type_ok(value, n) for n in names):
+            raise SchemaViolation(
+                path, f"expected {' or '.join(names)}, got {type(value).__name__}"
+            )
+    if "const" in schema and value != schema["const"]:
+        raise SchemaViolation(path, f"must be {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise SchemaViolation(path, f"must be one of {schema['enum']!r}")
+    if "minLength" in schema and isinstance(value, str) and len(value) < schema["minLength"]:
+        raise SchemaViolation(path, f"shorter than {schema['minLength']}")
+    if "minimum" in schema and _type_ok(value, "number") and value < schema["minimum"]:
+        raise SchemaViolation(path, f"less than {schema['minimum']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                raise SchemaViolation(path, f"missing required property {key!r}")
+        properties: dict[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            where = f"{path}/{key}"
+            if key in properties:
+                _check(item, properties[key], root, where)
+            elif extra is False:
+                raise SchemaViolation(where, "property not allowed")
+            elif isinstance(extra, dict):
+                _check(item, extra, root, where)
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            _check(item, schema["items"], root, f"{path}/{index}")
+
+
+def validate(instance: Any, schema: dict[str, Any] | None = None) -> None:
+    """Raise :class:`SchemaViolation` (naming a JSON pointer) unless ``instance`` matches
+    ``schema`` (default: :data:`EXPORT_SCHEMA`)."""
+    root = EXPORT_SCHEMA if schema is None else schema
+    _check(instance, root, root, "")

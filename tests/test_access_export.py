@@ -1,0 +1,326 @@
+"""Unit tests of the access export: data.json v1 against its schema, CSV cells and tables,
+formula-injection defence, owner-only output directory and files."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from privacykit.errors import UsageError
+from privacykit.playbooks.access import (
+    ART15_FIELDS,
+    CSV_TABLES,
+    Gathered,
+    ProcessingFacts,
+    build_export,
+    csv_cell,
+    csv_tables,
+    prepare_output_dir,
+    render_csv,
+    write_private_file,
+)
+from privacykit.playbooks.access_schema import EXPORT_SCHEMA, SchemaViolation, validate
+from privacykit.playbooks.subjects import parse_subject
+
+FACTS = {
+    name: (["first", "second"] if is_list else f"{name} text")
+    for name, (is_list, _h) in ART15_FIELDS.items()
+}
+
+
+def _gathered() -> Gathered:
+    return Gathered(
+        users=[
+            {
+                "id": 11,
+                "name": '=HYPERLINK("http://evil")',
+                "email": "jane@example.com",
+                "phone": "+15551234567",
+                "role": "end-user",
+                "organization_id": 7,
+                "tags": ["vip", "eu"],
+                "user_fields": {"plan": "gold"},
+                "verified": True,
+                "created_at": "2024-01-01T00:00:00Z",
+                "related": {"requested_tickets": 2, "assigned_tickets": 0, "ccd_tickets": 1},
+            },
+            {"id": 12, "name": "Jane (anon)", "email": None, "related": {}},
+        ],
+        identities=[
+            {
+                "id": 101,
+                "user_id": 11,
+                "type": "email",
+                "value": "jane@example.com",
+                "primary": True,
+            },
+            {"id": 102, "user_id": 11, "type": "phone_number", "value": "+15551234567"},
+        ],
+        profiles=[
+            {
+                "id": "01P1",
+                "user_id": "11",
+                "source": "shop",
+                "type": "customer",
+                "name": "Jane",
+                "identifiers": [
+                    {"type": "email", "value": "jane@example.com"},
+                    {"type": "member_id", "value": 12345},
+                ],
+                "attributes": {"tier": "gold", "score": -3, "nested": {"a": [1, 2]}},
+            },
+            {
+                "id": "01P2",
+                "user_id": "12",
+                "source": "app",
+                "type": "visitor",
+                "identifiers": [{"type": "sdk", "value": "@dev-1"}],
+                "attributes": {},
+            },
+        ],
+        events=[
+            {
+                "id": "E1",
+                "profile_id": "01P1",
+                "source": "shop",
+                "type": "order",
+                "description": "-10 coupon",
+                "properties": {"sku": "X1", "qty": 2},
+                "created_at": "2024-02-01T00:00:00Z",
+                "received_at": "2024-02-01T00:00:01Z",
+            }
+        ],
+        tickets=[{"id": 5, "user_id": 11, "subject": "Help", "status": "open"}],
+        compliance_deletion_statuses=[
+            {"user_id": 11, "application": "all", "action": "request_deletion", "created_at": "x"}
+        ],
+        searched={
+            "systems": ["Zendesk Support users", "Sunshine profiles"],
+            "endpoints": ["GET /api/v2/users/search"],
+            "profile_sources": ["shop:customer"],
+        },
+    )
+
+
+def _export() -> dict[str, Any]:
+    return build_export(
+        request_id="req-1",
+        subject=parse_subject("jane@example.com"),
+        facts=ProcessingFacts.from_mapping(FACTS),
+        gathered=_gathered(),
+        generated_at="2024-03-01T00:00:00Z",
+    )
+
+
+def test_export_validates_and_counts() -> None:
+    export = _export()
+    validate(export)
+    # Round trip through JSON: what is written is what validates.
+    validate(json.loads(json.dumps(export)))
+    assert export["schema"] == "privacykit.access-export/1"
+    assert export["found"] is True
+    assert export["counts"] == {
+        "users": 2,
+        "identities": 2,
+        "profiles": 2,
+        "profile_identifiers": 3,
+        "profile_attributes": 3,
+        "events": 1,
+        "tickets": 1,
+        "compliance_deletion_statuses": 1,
+    }
+    assert export["subject"] == {"form": "email", "value": "jane@example.com"}
+
+
+def test_identifier_subject_keeps_whole_query() -> None:
+    export = build_export(
+        request_id="r",
+        subject=parse_subject("shop:customer:member_id:a:b"),
+        facts=ProcessingFacts.from_mapping(FACTS),
+        gathered=_gathered(),
+        generated_at="t",
+    )
+    assert export["subject"] == {"form": "identifier", "value": "shop:customer:member_id:a:b"}
+    validate(export)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pointer"),
+    [
+        (lambda d: d.update(schema="privacykit.access-export/2"), "/schema"),
+        (lambda d: d.pop("events"), "/"),
+        (lambda d: d.update(surprise=1), "/surprise"),
+        (lambda d: d["users"][0].update(id="11"), "/users/0/id"),
+        (lambda d: d["users"][0].update(id=True), "/users/0/id"),
+        (lambda d: d["profiles"][1].pop("identifiers"), "/profiles/1"),
+        (
+            lambda d: d["profiles"][0]["identifiers"][0].update(value={"x": 1}),
+            "/profiles/0/identifiers/0/value",
+        ),
+        (lambda d: d["counts"].update(users=-1), "/counts/users"),
+        (lambda d: d["processing"].pop("complaint"), "/processing"),
+        (lambda d: d["subject"].update(form="phone"), "/subject/form"),
+        (lambda d: d["events"][0].pop("profile_id"), "/events/0"),
+    ],
+)
+def test_schema_rejects_invalid(mutate: Any, pointer: str) -> None:
+    export = copy.deepcopy(_export())
+    mutate(export)
+    with pytest.raises(SchemaViolation) as info:
+        validate(export)
+    assert info.value.path == ("" if pointer == "/" else pointer)
+
+
+def test_validator_refuses_unknown_keywords() -> None:
+    with pytest.raises(SchemaViolation, match="unsupported"):
+        validate({}, {"type": "object", "patternProperties": {}})
+
+
+def test_schema_is_plain_json() -> None:
+    assert json.loads(json.dumps(EXPORT_SCHEMA)) == EXPORT_SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (-3, "-3"),
+        (1.5, "1.5"),
+        ("plain", "plain"),
+        ("=1+1", "'=1+1"),
+        ("+15551234567", "'+15551234567"),
+        ("-10 coupon", "'-10 coupon"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("a=b", "a=b"),
+        ({"b": 1, "a": "é"}, '{"a":"é","b":1}'),
+        ([1, "x"], '[1,"x"]'),
+    ],
+)
+def test_csv_cell(value: Any, cell: str) -> None:
+    assert csv_cell(value) == cell
+
+
+def _read_csv(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def test_csv_tables_match_json() -> None:
+    export = _export()
+    tables = csv_tables(export)
+    assert list(tables) == [t.name for t in CSV_TABLES]
+    for name, (columns, records) in tables.items():
+        rows = _read_csv(render_csv(columns, records))
+        assert len(rows) == len(records), name
+        for row, record in zip(rows, records, strict=True):
+            assert list(row) == columns
+            assert row == {c: csv_cell(record.get(c)) for c in columns}, name
+
+    users = _read_csv(render_csv(*tables["users"]))
+    assert users[0]["name"].startswith("'=")
+    assert users[0]["related_requested_tickets"] == "2"
+    assert users[0]["tags"] == '["vip","eu"]'
+    assert "related" not in users[0]
+    idents = _read_csv(render_csv(*tables["profile_identifiers"]))
+    assert [(r["profile_id"], r["type"], r["value"]) for r in idents] == [
+        ("01P1", "email", "jane@example.com"),
+        ("01P1", "member_id", "12345"),
+        ("01P2", "sdk", "'@dev-1"),
+    ]
+    attrs = _read_csv(render_csv(*tables["profile_attributes"]))
+    assert {(r["key"], r["value"]) for r in attrs} == {
+        ("tier", "gold"),
+        ("score", "-3"),
+        ("nested", '{"a":[1,2]}'),
+    }
+    profiles = _read_csv(render_csv(*tables["profiles"]))
+    assert "identifiers" not in profiles[0] and "attributes" not in profiles[0]
+
+
+def test_empty_export_has_headers_only() -> None:
+    gathered = Gathered([], [], [], [], [], [], searched={})
+    export = build_export(
+        request_id="r",
+        subject=parse_subject("user:99"),
+        facts=ProcessingFacts.from_mapping(FACTS),
+        gathered=gathered,
+        generated_at="t",
+    )
+    validate(export)
+    assert export["found"] is False
+    for columns, records in csv_tables(export).values():
+        data = render_csv(columns, records)
+        assert data.startswith(b"\xef\xbb\xbf")
+        assert data.count(b"\r\n") == 1 and not records
+
+
+def test_csv_survives_newlines_and_quotes() -> None:
+    data = render_csv(["a", "b"], [{"a": 'say "hi"\nthere', "b": "x,y"}])
+    assert _read_csv(data) == [{"a": 'say "hi"\nthere', "b": "x,y"}]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"purposes": []}, "processing.purposes"),
+        ({"complaint": "  "}, "processing.complaint"),
+        ({"rights": ["ok", ""]}, "processing.rights"),
+        ({"controler": "typo"}, "processing.controler: unknown key"),
+    ],
+)
+def test_processing_facts_checked(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        ProcessingFacts.from_mapping({**FACTS, **patch})
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_output_dir_created_owner_only(tmp_path: Path) -> None:
+    out = prepare_output_dir(tmp_path / "a" / "b")
+    assert out.is_dir() and _mode(out) == 0o700
+    written = write_private_file(out, "data.json", b"{}")
+    assert _mode(out / "data.json") == 0o600
+    assert written.sha256 == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    assert written.bytes == 2
+    assert sorted(os.listdir(out)) == ["data.json"]  # no temporary left behind
+
+
+def test_output_dir_refuses_non_empty_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir(mode=0o755)
+    prepare_output_dir(out)  # empty: accepted and tightened
+    assert _mode(out) == 0o700
+    (out / "other.txt").write_text("x")
+    with pytest.raises(UsageError, match="not empty"):
+        prepare_output_dir(out)
+    assert prepare_output_dir(out, force=True) == out
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a directory"):
+        prepare_output_dir(tmp_path / "file", force=True)
+
+
+def test_private_file_overwrites_and_ignores_planted_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / ".data.json.tmp").symlink_to(victim)
+    (tmp_path / "data.json").write_text("old")
+    write_private_file(tmp_path, "data.json", b"new")
+    assert (tmp_path / "data.json").read_bytes() == b"new"
+    assert victim.read_text() == "keep"
+    with pytest.raises(ValueError):
+        write_private_file(tmp_path, "../x", b"")
