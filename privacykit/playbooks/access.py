@@ -30,6 +30,17 @@ import click
 from privacykit import __version__
 from privacykit.errors import UsageError
 from privacykit.playbooks.access_schema import EXPORT_SCHEMA_ID
+from privacykit.playbooks.loader import (
+    Field,
+    Int,
+    KindSchema,
+    ListOf,
+    StepSchema,
+    Str,
+    Struct,
+    register_kind,
+)
+from privacykit.playbooks.policy import DISCOVERY_POLICY_FIELDS
 from privacykit.playbooks.subjects import Subject
 
 # The facts GDPR Art. 15(1)(a)-(h) and 15(2) require alongside the data, in the order the
@@ -48,6 +59,81 @@ ART15_FIELDS: dict[str, tuple[bool, str]] = {
     "automated_decision_making": (False, "Automated decision-making (Art. 15(1)(h))"),
     "third_country_transfers": (False, "Transfers to third countries (Art. 15(2))"),
 }
+
+
+# --- the access playbook kind ------------------------------------------------------------
+
+_FIELD_NAME = Str(pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="a field name")
+
+ACCESS_STEPS: dict[str, StepSchema] = {
+    "resolve_subject": StepSchema(required=True, doc="find the users the subject names directly"),
+    "discover": StepSchema(
+        required=True,
+        needs=("resolve_subject",),
+        doc="every user, identity and profile, to a fixed point (shared with erasure)",
+    ),
+    "collect_records": StepSchema(
+        required=True,
+        needs=("discover",),
+        doc="user records, identities, profiles with identifiers and attributes, related counts",
+    ),
+    "collect_events": StepSchema(
+        needs=("discover",),
+        after=("collect_records",),
+        options=Struct({"max_per_profile": Field(Int(min=1, max=10_000_000), default=1_000_000)}),
+        doc="the Sunshine events of every profile (cursor-paginated)",
+    ),
+    "collect_tickets": StepSchema(
+        needs=("discover",),
+        after=("collect_records",),
+        doc="the tickets the person requested (GET /api/v2/users/{id}/tickets/requested)",
+    ),
+    "collect_compliance": StepSchema(
+        needs=("discover",),
+        after=("collect_records",),
+        doc="Zendesk's compliance deletion history for each user, if any",
+    ),
+    "export": StepSchema(
+        required=True,
+        needs=("collect_records",),
+        after=("collect_events", "collect_tickets", "collect_compliance"),
+        options=Struct(
+            {
+                # Fields that describe Zendesk's API rather than the person (the record's
+                # own API URL, an inert flag); everything else Zendesk holds is exported.
+                "user_exclude_fields": Field(
+                    ListOf(_FIELD_NAME, unique=True), default=["url", "report_csv"]
+                ),
+                "ticket_exclude_fields": Field(ListOf(_FIELD_NAME, unique=True), default=["url"]),
+                "identity_exclude_fields": Field(ListOf(_FIELD_NAME, unique=True), default=["url"]),
+            }
+        ),
+        doc="data.json (privacykit.access-export/1) and one CSV per record type",
+    ),
+    "evidence": StepSchema(
+        required=True, last=True, doc="the evidence record and the signed access report"
+    ),
+}
+
+_TEXT = Str(max_length=4000)
+_TEXTS = ListOf(_TEXT, min_items=1)
+PROCESSING_SCHEMA = Struct(
+    {
+        name: Field(_TEXTS if is_list else _TEXT, required=True)
+        for name, (is_list, _heading) in ART15_FIELDS.items()
+    }
+)
+
+ACCESS_KIND = KindSchema(
+    kind="access",
+    steps=ACCESS_STEPS,
+    policy=Struct(dict(DISCOVERY_POLICY_FIELDS)),
+    extra={
+        "gdpr": Field(Struct({"ground": Field(Str(), default="Art. 15 and Art. 20")})),
+        "processing": Field(PROCESSING_SCHEMA, required=True),
+    },
+)
+register_kind(ACCESS_KIND)
 
 
 @dataclass(frozen=True)
