@@ -1,11 +1,142 @@
-"""`privacykit sandbox`: placeholder until its issue lands (the owning helper replaces this module)."""
+"""`privacykit sandbox`: run the local sandbox Zendesk (see :mod:`privacykit.sandbox`)."""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from types import FrameType
+
 import click
 
-__all__ = ["register"]
+from privacykit.sandbox import SandboxServer
+from privacykit.sandbox.seed import SEEDS
+
+__all__ = ["register", "sandbox", "serve"]
+
+
+@click.group()
+def sandbox() -> None:
+    """A faithful local Zendesk (Users + Profiles APIs) for tests and demos."""
+
+
+@sandbox.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it loopback)."
+)
+@click.option(
+    "--port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
+@click.option(
+    "--seed",
+    "seed_name",
+    default="demo",
+    show_default=True,
+    type=click.Choice(SEEDS),
+    help="Initial data.",
+)
+@click.option(
+    "--users",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0, 1_000_000),
+    help="Demo end users.",
+)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Run the clock K times faster: every window and delay is K times shorter.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability of an injected 5xx, slow answer or dropped connection.",
+)
+@click.option(
+    "--rate-limit",
+    default=700,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Account requests per minute.",
+)
+@click.option(
+    "--rng-seed",
+    default=None,
+    type=int,
+    help="Seed for generated data and faults (reproducible runs).",
+)
+@click.option(
+    "--token", default="sandbox-token", show_default=True, help="API token the sandbox accepts."
+)
+@click.option(
+    "--email",
+    default="dpo@sandbox.test",
+    show_default=True,
+    help="Agent email the sandbox accepts.",
+)
+def serve(
+    host: str,
+    port: int,
+    seed_name: str,
+    users: int,
+    time_scale: float,
+    fault_rate: float,
+    rate_limit: int,
+    rng_seed: int | None,
+    token: str,
+    email: str,
+) -> None:
+    """Serve the sandbox until interrupted; the first line is `listening on http://HOST:PORT`.
+
+    Point privacykit at it with ZENDESK_URL=http://HOST:PORT, ZENDESK_EMAIL and
+    ZENDESK_API_TOKEN (defaults: dpo@sandbox.test / sandbox-token). Control endpoints
+    live under /_sandbox/ (log, config, clock, seed, tickets, state).
+    """
+    server = SandboxServer(
+        host,
+        port,
+        seed=seed_name,
+        users=users,
+        time_scale=time_scale,
+        fault_rate=fault_rate,
+        rng_seed=rng_seed,
+        account_limit=rate_limit,
+        api_token=token,
+        email=email,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        # The first line tells scripts where to connect; flush so a pipe sees it now.
+        sys.stdout.write(f"listening on {server.url}\n")
+        sys.stdout.flush()
+        counts = server.state.counts()
+        click.echo(
+            f"seed {seed_name}: {counts['users']} users, {counts['profiles']} profiles, "
+            f"{counts['tickets']} tickets; time scale {time_scale:g}, fault rate {fault_rate:g}",
+            err=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the root group."""
+    cli.add_command(sandbox)

@@ -1,0 +1,33 @@
+"""A faithful local Zendesk (Users + Profiles APIs) over real HTTP on loopback.
+
+Owns the sandbox used by tests, benchmarks and ``make demo``: :class:`SandboxServer`
+(HTTP layer, :mod:`.server`), the data model (:mod:`.state`), rate-limit windows on a
+virtual clock (:mod:`.limits`) and seed data with well-known demo people (:mod:`.seed`).
+
+    with SandboxServer(seed="none", time_scale=600.0, fault_rate=0.0, rng_seed=1) as sb:
+        sb.url, sb.env(), sb.state, sb.request_log(), sb.advance(3600)
+"""
+
+from __future__ import annotations
+
+from privacykit.sandbox.seed import (
+    DEMO_ACCESS_EMAIL,
+    DEMO_AGENT_EMAIL,
+    DEMO_BLOCKED_EMAIL,
+    DEMO_ERASE_EMAIL,
+    DEMO_ERASE_PHONE,
+)
+from privacykit.sandbox.server import SandboxServer
+from privacykit.sandbox.state import APPLICATIONS, ApiError, SandboxState
+
+__all__ = [
+    "APPLICATIONS",
+    "DEMO_ACCESS_EMAIL",
+    "DEMO_AGENT_EMAIL",
+    "DEMO_BLOCKED_EMAIL",
+    "DEMO_ERASE_EMAIL",
+    "DEMO_ERASE_PHONE",
+    "ApiError",
+    "SandboxServer",
+    "SandboxState",
+]
