@@ -403,6 +403,9 @@ class Playbook:
         return next((step for step in self.steps if step.name == name), None)
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
+
+
 def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, int]]:
     """Parse YAML into plain data plus the line of every value and every key (1-based)."""
     lines: dict[Path_, int] = {}
@@ -423,6 +426,14 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
 
         def walk(node: yaml.Node, path: Path_) -> Any:
             lines[path] = node.start_mark.line + 1
+            if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+                # Plain data only: a tag like !!python/object must not even look valid.
+                raise PlaybookError(
+                    f"unsupported YAML tag {node.tag}",
+                    file=file,
+                    line=node.start_mark.line + 1,
+                    key=_dotted(path),
+                )
             if isinstance(node, yaml.MappingNode):
                 loader.flatten_mapping(node)
                 out: dict[str, Any] = {}
