@@ -49,3 +49,14 @@ def zendesk_env(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture
+def sandbox_http(sandbox: Any) -> Iterator[Any]:
+    """A plain httpx client authenticated against the running sandbox (raw wire access)."""
+    import httpx
+
+    env = sandbox.env()
+    auth = (env["ZENDESK_EMAIL"] + "/token", env["ZENDESK_API_TOKEN"])
+    with httpx.Client(base_url=sandbox.url, auth=auth, timeout=10.0) as client:
+        yield client
