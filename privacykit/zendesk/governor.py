@@ -1,0 +1,745 @@
+"""The rate-limit governor: one thread-safe object that decides when a request may go out.
+
+Owns the budgets per scope (account, Profiles API, permanent deletions, user writes per
+account and per user, queued bulk jobs), what the server says about them in response
+headers, and the pause after a 429. The client calls :meth:`Governor.acquire` before it
+sends, :meth:`Governor.observe` with every answer and :meth:`Governor.release` when no
+answer came.
+
+Design (why it looks like this):
+
+* **The server's word beats our defaults.** Each scope starts in *probe* mode: one request
+  at a time until an answer tells us the scope's ``limit``/``remaining``/``reset``. From
+  then on it is in *known* mode: a fixed window that ends at ``receive time + reset``
+  (never earlier than the server's real reset, because the reset was computed before the
+  answer travelled back), with ``remaining`` the lowest value the server reported in that
+  window. A scope the server never reports (for example the 1 write/s account budget) is
+  *local*: a sliding window over our own sends, which keeps any fixed server window under
+  the limit whatever its alignment.
+* **Requests in flight are budget already spent.** ``available = remaining - in_flight``:
+  an in-flight request may or may not be counted in the last ``remaining`` we saw, so we
+  count it (conservative). As answers arrive the estimate converges to the server's exact
+  number, so a window's whole budget is used, not a safety fraction of it.
+* **No wall-clock assumptions.** Windows come from ``reset`` values, never from "a minute
+  is 60 s": a server whose clock runs K times faster reports resets K times smaller and
+  the governor follows. The account window length learned from consecutive resets also
+  scales the configured windows of scopes the server never reports, on the assumption
+  (docs silent) that all of a server's budgets share one clock.
+* **On a 429 the model was wrong: pause and re-learn.** The scope the answer blames (a
+  scoped header with ``remaining=0``; otherwise every scope of the request the answer
+  does not clear) is paused for exactly ``Retry-After`` for all threads, then re-enters
+  probe mode so the first answer after the pause re-synchronises it. Answers to requests
+  sent before the pause (an older *epoch*) no longer move the model.
+
+Headers understood (names case-insensitive, values tolerant of spaces, missing fields and
+fractional seconds): ``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``ratelimit-limit``,
+``ratelimit-remaining``, ``ratelimit-reset``, ``RateLimit: limit=..., remaining=...,
+reset=...`` and ``Zendesk-RateLimit-<scope>: total=N; remaining=N; resets=S``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from privacykit.errors import ZendeskError
+
+__all__ = [
+    "ACCOUNT",
+    "CREATE_UPDATE_USER",
+    "JOBS",
+    "PERMANENT_DELETE",
+    "PROFILES",
+    "USER_WRITE",
+    "Budget",
+    "Governor",
+    "RateInfo",
+    "RateLimits",
+    "Reservation",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+]
+
+# Scope names. A scope named like a ``Zendesk-RateLimit-<name>`` header learns from it.
+ACCOUNT = "account"
+PROFILES = "profiles"  # assumed header name; the docs are silent (see ARCHITECTURE.md)
+PERMANENT_DELETE = "permanent-delete"  # assumed header name
+CREATE_UPDATE_USER = "create-update-user"  # documented; keyed per user: "create-update-user:42"
+USER_WRITE = "user-write"  # create/update users, account-wide 1/s; no header documented
+JOBS = "jobs"  # queued bulk jobs: a concurrency budget, not a rate
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``limit`` requests per ``window`` seconds (of the server's clock)."""
+
+    limit: int
+    window: float
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or not self.window > 0:
+            raise ValueError("a budget needs limit >= 1 and window > 0")
+
+
+#: Account-wide requests per minute by Zendesk plan (Team, Growth, Professional, Enterprise+).
+PLAN_LIMITS = {"team": 200, "growth": 400, "professional": 700, "enterprise_plus": 2500}
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The documented budgets, all configurable. They apply only until the server reports a
+    scope's real budget in headers (and always to scopes it never reports)."""
+
+    account: Budget = Budget(700, 60.0)
+    profiles: Budget = Budget(1000, 60.0)  # assumed; docs silent
+    permanent_delete: Budget = Budget(700, 600.0)
+    create_update_user: Budget = Budget(5, 60.0)  # per user
+    user_write: Budget = Budget(1, 1.0)  # per account
+    max_queued_jobs: int = 30
+    # A job we never hear finish frees its slot after this long (server seconds), so a
+    # caller that never polls job statuses cannot wedge the jobs budget for ever.
+    job_ttl: float = 600.0
+    # Used only when a 429 carries neither Retry-After nor a reset header.
+    default_retry_after: float = 60.0
+
+    @classmethod
+    def for_plan(cls, requests_per_minute: int | str) -> RateLimits:
+        """Defaults with the account budget of a plan (200/400/700/2500 or a plan name)."""
+        if isinstance(requests_per_minute, str):
+            try:
+                requests_per_minute = PLAN_LIMITS[requests_per_minute.lower()]
+            except KeyError:
+                raise ValueError(f"unknown plan; one of {sorted(PLAN_LIMITS)}") from None
+        return cls(account=Budget(int(requests_per_minute), 60.0))
+
+    @classmethod
+    def unlimited(cls) -> RateLimits:
+        """Budgets too large to bind (benchmarks against a sandbox with limits lifted).
+        Server headers still apply if the server sends them."""
+        big = Budget(10**9, 1.0)
+        return cls(
+            account=big,
+            profiles=big,
+            permanent_delete=big,
+            create_update_user=big,
+            user_write=big,
+            max_queued_jobs=10**9,
+        )
+
+    def budget_for(self, scope: str) -> Budget:
+        base = scope.split(":", 1)[0]
+        budgets = {
+            ACCOUNT: self.account,
+            PROFILES: self.profiles,
+            PERMANENT_DELETE: self.permanent_delete,
+            CREATE_UPDATE_USER: self.create_update_user,
+            USER_WRITE: self.user_write,
+        }
+        # A scope we have no default for (a header we did not know) gets the account's.
+        return budgets.get(base, self.account)
+
+    def with_account(self, limit: int, window: float = 60.0) -> RateLimits:
+        return replace(self, account=Budget(limit, window))
+
+
+# ---------------------------------------------------------------------------------------
+# Header parsing
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    """What one answer said about one scope. ``reset`` is seconds until the window resets;
+    ``reset_granularity`` is 1.0 when the server sent whole seconds (it may have rounded
+    down, so we add a second of margin) and 0.0 when it sent fractions."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    reset_granularity: float = 0.0
+
+
+_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d*)?|-?\.\d+)\s*$")
+_ZENDESK_SCOPE_PREFIX = "zendesk-ratelimit-"
+
+
+def _number(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    match = _NUMBER.match(raw)
+    if not match:
+        return None
+    value = float(match.group(1))
+    if not math.isfinite(value):
+        return None
+    return max(value, 0.0)
+
+
+def _count(raw: str | None) -> int | None:
+    value = _number(raw)
+    return None if value is None else int(value)
+
+
+def _granularity(raw: str | None) -> float:
+    return 0.0 if raw is None or "." in raw else 1.0
+
+
+def _fields(value: str) -> dict[str, str]:
+    """``total=10; remaining = 9 ,resets=1.5`` -> {"total": "10", ...} (keys lower-case)."""
+    out: dict[str, str] = {}
+    for part in re.split(r"[;,]", value):
+        if "=" not in part:
+            continue
+        key, _, val = part.partition("=")
+        out[key.strip().lower()] = val.strip().strip('"')
+    return out
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, RateInfo]:
+    """Every scope's budget as the answer reports it, keyed by scope name
+    (``"account"`` for the account-wide headers, ``"profiles"`` for
+    ``Zendesk-RateLimit-profiles``...). Fields the answer omits are ``None``."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    found: dict[str, RateInfo] = {}
+
+    # Account-wide: the IETF-draft names carry the reset; the X- names only limit/remaining.
+    limits = [_count(lower.get("ratelimit-limit")), _count(lower.get("x-rate-limit"))]
+    remainings = [
+        _count(lower.get("ratelimit-remaining")),
+        _count(lower.get("x-rate-limit-remaining")),
+    ]
+    reset_raw = lower.get("ratelimit-reset")
+    reset = _number(reset_raw)
+    combined = lower.get("ratelimit")
+    if combined:
+        parts = _fields(combined)
+        limits.append(_count(parts.get("limit")))
+        remainings.append(_count(parts.get("remaining")))
+        if reset is None and parts.get("reset") is not None:
+            reset_raw = parts.get("reset")
+            reset = _number(reset_raw)
+    known_limits = [v for v in limits if v is not None]
+    known_remaining = [v for v in remainings if v is not None]
+    if known_limits or known_remaining or reset is not None:
+        found[ACCOUNT] = RateInfo(
+            # Two sources that disagree: trust the smaller (the stricter budget).
+            limit=min(known_limits) if known_limits else None,
+            remaining=min(known_remaining) if known_remaining else None,
+            reset=reset,
+            reset_granularity=_granularity(reset_raw) if reset is not None else 0.0,
+        )
+
+    for name, value in lower.items():
+        if not name.startswith(_ZENDESK_SCOPE_PREFIX):
+            continue
+        scope = name[len(_ZENDESK_SCOPE_PREFIX) :].strip()
+        if not scope:
+            continue
+        parts = _fields(value)
+        resets_raw = parts.get("resets", parts.get("reset"))
+        resets = _number(resets_raw)
+        info = RateInfo(
+            limit=_count(parts.get("total", parts.get("limit"))),
+            remaining=_count(parts.get("remaining")),
+            reset=resets,
+            reset_granularity=_granularity(resets_raw) if resets is not None else 0.0,
+        )
+        if info.limit is not None or info.remaining is not None or info.reset is not None:
+            found[scope] = info
+    return found
+
+
+def parse_retry_after(
+    headers: Mapping[str, str] | httpx.Headers, *, now: Callable[[], datetime] | None = None
+) -> float | None:
+    """``Retry-After`` in seconds (fractions allowed, HTTP-date understood), or ``None``."""
+    raw = None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            raw = value
+            break
+    if raw is None:
+        return None
+    seconds = _number(raw)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now() if now is not None else datetime.now(UTC)
+    return max((when - current).total_seconds(), 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Buckets
+
+
+def _lowest(current: int | None, reported: int) -> int:
+    return reported if current is None else min(current, reported)
+
+
+_PROBE = "probe"  # the server has not told us this scope's budget yet: one request at a time
+_KNOWN = "known"  # fixed window as the server reports it
+_LOCAL = "local"  # the server is silent about this scope: sliding window over our sends
+
+
+@dataclass
+class _Bucket:
+    key: str
+    budget: Budget
+    mode: str = _PROBE
+    limit: int = 0
+    window_end: float | None = None
+    window_end_guessed: bool = False
+    prev_end: float | None = None
+    remaining: int | None = None  # lowest remaining the server reported in this window
+    used: int = 0  # our sends since the window rolled, while ``remaining`` is unknown
+    outstanding: int = 0
+    epoch: int = 0  # bumped by every 429 pause; older answers no longer move the model
+    epoch_outstanding: int = 0
+    paused_until: float = 0.0
+    learned_window: float | None = None  # shortest gap seen between consecutive resets
+    sends: deque[float] = field(default_factory=deque)
+    last_used: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.limit = self.budget.limit
+
+
+@dataclass
+class Reservation:
+    """Budget held for one request between :meth:`Governor.acquire` and its answer."""
+
+    scopes: tuple[str, ...]
+    acquired_at: float
+    epochs: dict[str, int]
+    settled: bool = False
+
+
+@dataclass
+class _Counters:
+    acquired: int = 0
+    waited: int = 0
+    rate_limited: int = 0
+    pauses: int = 0
+
+
+class Governor:
+    """Thread-safe rate-limit budgets shared by every worker of a run.
+
+    ``clock`` (monotonic seconds) and ``wait`` (block on the condition for at most the
+    given seconds) are injectable so tests can run a fake clock without sleeping.
+    ``max_wait`` bounds how long :meth:`acquire` blocks before it gives up.
+    """
+
+    def __init__(
+        self,
+        limits: RateLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[threading.Condition, float | None], Any] | None = None,
+        max_wait: float = 3600.0,
+    ) -> None:
+        self.limits = limits or RateLimits()
+        self._clock = clock
+        self._wait = wait or (lambda cond, timeout: cond.wait(timeout))
+        self._max_wait = max_wait
+        self._cond = threading.Condition(threading.Lock())
+        self._buckets: dict[str, _Bucket] = {}
+        self._jobs: dict[str, float] = {}  # job id -> expiry (our clock)
+        self._jobs_outstanding = 0
+        self._counters = _Counters()
+
+    def __repr__(self) -> str:
+        return f"Governor(account={self.limits.account.limit}/{self.limits.account.window:g}s)"
+
+    # -- time scale -------------------------------------------------------------------
+
+    def _scale(self) -> float:
+        """How much faster the server's clock runs than the configured windows assume,
+        learned from the account window (1.0 until a window length has been seen)."""
+        account = self._buckets.get(ACCOUNT)
+        if account is None or account.learned_window is None:
+            return 1.0
+        return account.learned_window / self.limits.account.window
+
+    def _window(self, bucket: _Bucket) -> float:
+        if bucket.learned_window is not None:
+            return bucket.learned_window
+        return bucket.budget.window * self._scale()
+
+    # -- acquire ------------------------------------------------------------------------
+
+    def acquire(self, scopes: Iterable[str]) -> Reservation:
+        """Block until every scope has budget, then reserve one request in each."""
+        keys = tuple(dict.fromkeys(scopes))
+        with self._cond:
+            start = self._clock()
+            waited = False
+            while True:
+                now = self._clock()
+                ready, wake = self._check(keys, now)
+                if ready:
+                    return self._reserve(keys, now, waited)
+                waited = True
+                if now - start >= self._max_wait:
+                    raise ZendeskError(
+                        f"rate-limit budget for {', '.join(keys)} not available "
+                        f"within {self._max_wait:g}s"
+                    )
+                # No event in sight (waiting for answers in flight): re-check after at most
+                # one window anyway, so a lost answer cannot wedge the governor.
+                windows = [self._window(self._bucket(k)) for k in keys if k != JOBS]
+                fallback = max(min(windows, default=1.0), 0.001)
+                timeout = fallback if wake is None else max(wake - now, 0.0)
+                timeout = min(timeout, self._max_wait - (now - start))
+                self._wait(self._cond, max(timeout, 0.0005))
+
+    def try_acquire(self, scopes: Iterable[str]) -> Reservation | None:
+        """Reserve at once if every scope has budget, else ``None`` (never blocks)."""
+        keys = tuple(dict.fromkeys(scopes))
+        with self._cond:
+            now = self._clock()
+            ready, _ = self._check(keys, now)
+            return self._reserve(keys, now, False) if ready else None
+
+    def _check(self, keys: tuple[str, ...], now: float) -> tuple[bool, float | None]:
+        """Whether every scope has budget now; if not, the earliest time one may have."""
+        wake: float | None = None
+        ready = True
+        for key in keys:
+            ok, at = self._has_budget(key, now)
+            if not ok:
+                ready = False
+                if at is not None:
+                    wake = at if wake is None else min(wake, at)
+        return ready, wake
+
+    def _has_budget(self, key: str, now: float) -> tuple[bool, float | None]:
+        if key == JOBS:
+            return self._jobs_have_budget(now)
+        bucket = self._bucket(key)
+        self._roll(bucket, now)
+        if bucket.paused_until > now:
+            return False, bucket.paused_until
+        if bucket.mode == _PROBE:
+            if bucket.epoch_outstanding > 0:
+                return False, None
+            return True, None
+        if bucket.mode == _LOCAL:
+            window = self._window(bucket)
+            while bucket.sends and bucket.sends[0] <= now - window:
+                bucket.sends.popleft()
+            if len(bucket.sends) < bucket.limit:
+                return True, None
+            return False, bucket.sends[0] + window
+        if bucket.remaining is not None:
+            free = bucket.remaining - bucket.outstanding
+        else:
+            free = bucket.limit - bucket.used
+        if free > 0:
+            return True, None
+        return False, bucket.window_end
+
+    def _reserve(self, keys: tuple[str, ...], now: float, waited: bool) -> Reservation:
+        epochs: dict[str, int] = {}
+        for key in keys:
+            if key == JOBS:
+                self._jobs_outstanding += 1
+                continue
+            bucket = self._bucket(key)
+            bucket.outstanding += 1
+            bucket.epoch_outstanding += 1
+            bucket.used += 1
+            bucket.last_used = now
+            # Every send is logged (pruned to one window) so a scope that turns out to be
+            # unreported starts its sliding window with the sends it already made.
+            window = self._window(bucket)
+            while bucket.sends and bucket.sends[0] <= now - window:
+                bucket.sends.popleft()
+            bucket.sends.append(now)
+            epochs[key] = bucket.epoch
+        self._counters.acquired += 1
+        if waited:
+            self._counters.waited += 1
+        return Reservation(scopes=keys, acquired_at=now, epochs=epochs)
+
+    def _bucket(self, key: str) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > 2048:
+                self._prune()
+            bucket = _Bucket(key=key, budget=self.limits.budget_for(key))
+            self._buckets[key] = bucket
+        return bucket
+
+    def _prune(self) -> None:
+        """Forget idle per-user buckets whose windows are over (bounded memory)."""
+        now = self._clock()
+        for key, bucket in list(self._buckets.items()):
+            if ":" not in key or bucket.outstanding or bucket.paused_until > now:
+                continue
+            if now - bucket.last_used > 2 * bucket.budget.window:
+                del self._buckets[key]
+
+    def _roll(self, bucket: _Bucket, now: float) -> None:
+        """Start a new fixed window when the current one has ended (our clock)."""
+        if bucket.mode != _KNOWN or bucket.window_end is None or now < bucket.window_end:
+            return
+        bucket.prev_end = bucket.window_end
+        bucket.window_end = None
+        bucket.window_end_guessed = False
+        if bucket.learned_window is not None:
+            # Consecutive windows: the next one ends one window later (an answer corrects it).
+            periods = math.floor((now - bucket.prev_end) / bucket.learned_window) + 1
+            bucket.window_end = bucket.prev_end + periods * bucket.learned_window
+            bucket.window_end_guessed = True
+        bucket.remaining = None
+        # Requests still in flight may land in the new window: count them as used there.
+        bucket.used = bucket.outstanding
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def _jobs_have_budget(self, now: float) -> tuple[bool, float | None]:
+        for job_id, expiry in list(self._jobs.items()):
+            if expiry <= now:
+                del self._jobs[job_id]
+        if self._jobs_outstanding + len(self._jobs) < self.limits.max_queued_jobs:
+            return True, None
+        return False, min(self._jobs.values()) if self._jobs else None
+
+    def job_queued(self, job_id: str) -> None:
+        """A bulk job was queued: it holds a jobs slot until :meth:`job_done` (or its TTL)."""
+        with self._cond:
+            self._jobs[str(job_id)] = self._clock() + self.limits.job_ttl * self._scale()
+
+    def job_done(self, job_id: str) -> None:
+        with self._cond:
+            if self._jobs.pop(str(job_id), None) is not None:
+                self._cond.notify_all()
+
+    # -- answers ------------------------------------------------------------------------
+
+    def observe(self, response: httpx.Response, reservation: Reservation | None = None) -> None:
+        """Learn from an answer (any status) and settle the reservation it used."""
+        infos = parse_rate_limit_headers(response.headers)
+        with self._cond:
+            now = self._clock()
+            scopes = reservation.scopes if reservation is not None else ()
+            latency = now - reservation.acquired_at if reservation is not None else 0.0
+            by_key = self._match(scopes, infos)
+            if response.status_code == 429:
+                self._counters.rate_limited += 1
+                self._pause(scopes, by_key, self._retry_after(response, by_key), now)
+            for key, info in by_key.items():
+                epoch = reservation.epochs.get(key) if reservation is not None else None
+                self._learn(self._bucket(key), info, now, latency, epoch)
+            if reservation is not None:
+                normal = response.status_code < 500 and response.status_code != 429
+                self._settle(reservation, by_key, now, silent_ok=normal)
+            self._cond.notify_all()
+
+    def release(self, reservation: Reservation) -> None:
+        """The request got no answer (network error). The server may have counted it."""
+        with self._cond:
+            self._settle(reservation, {}, self._clock(), silent_ok=False)
+            self._cond.notify_all()
+
+    def _match(self, scopes: tuple[str, ...], infos: dict[str, RateInfo]) -> dict[str, RateInfo]:
+        """Map header scopes onto reservation keys ("create-update-user" ->
+        "create-update-user:42"). The account headers apply even to unreserved requests."""
+        out: dict[str, RateInfo] = {}
+        for name, info in infos.items():
+            keys = [k for k in scopes if k == name or k.split(":", 1)[0] == name]
+            if keys:
+                for key in keys:
+                    out[key] = info
+            elif ":" not in name and name != CREATE_UPDATE_USER:
+                # A scope this request did not reserve (or no reservation): still learn it.
+                out[name] = info
+        return out
+
+    def _learn(
+        self, bucket: _Bucket, info: RateInfo, now: float, latency: float, epoch: int | None
+    ) -> None:
+        if epoch is not None and epoch != bucket.epoch:
+            return  # sent before the last 429 pause: describes a model we threw away
+        if bucket.paused_until > now:
+            return
+        if info.limit is not None and info.limit > 0:
+            bucket.limit = info.limit
+        if info.remaining is None:
+            # A limit without a remaining count: our own sliding window, at the server's limit.
+            if bucket.mode == _PROBE:
+                bucket.mode = _LOCAL
+            return
+        remaining = info.remaining
+        if info.reset is None:
+            self._learn_without_reset(bucket, remaining, now)
+            return
+        # The server computed `reset` before the answer travelled back, so now + reset is
+        # never earlier than its real reset (plus a second if it sent whole seconds).
+        end = now + info.reset + info.reset_granularity
+        # Two estimates of one window's end differ by at most the answers' travel times.
+        tol = max(latency, 0.0005) + info.reset_granularity
+        if bucket.learned_window is not None:
+            tol = min(tol, bucket.learned_window / 2)
+        if bucket.mode != _KNOWN:
+            bucket.mode = _KNOWN
+            bucket.window_end = end
+            bucket.window_end_guessed = False
+            bucket.remaining = remaining
+            return
+        current = bucket.window_end
+        if current is None or bucket.window_end_guessed:
+            # We rolled over on our own clock; is this answer from the old window?
+            if bucket.prev_end is not None and end <= bucket.prev_end + tol:
+                return
+            if bucket.prev_end is not None:
+                self._learn_window(bucket, end - bucket.prev_end, tol)
+            bucket.window_end = end
+            bucket.window_end_guessed = False
+            bucket.remaining = remaining
+            return
+        if end < current - tol:
+            return  # from an older window, arrived late
+        if end > current + tol:
+            # The server is in a later window than we thought (it reset before our
+            # conservative estimate): adopt it.
+            self._learn_window(bucket, end - current, tol)
+            bucket.prev_end = current
+            bucket.window_end = end
+            bucket.remaining = remaining
+            bucket.used = bucket.outstanding
+            return
+        bucket.window_end = min(current, end)
+        bucket.remaining = _lowest(bucket.remaining, remaining)
+
+    @staticmethod
+    def _learn_window(bucket: _Bucket, gap: float, tol: float) -> None:
+        if gap <= 2 * tol:
+            return
+        # Gaps are whole multiples of the window; the smallest seen is the window (from
+        # above, so the estimate is never shorter than the truth by more than jitter).
+        if bucket.learned_window is None or gap < bucket.learned_window:
+            bucket.learned_window = gap
+
+    def _learn_without_reset(self, bucket: _Bucket, remaining: int, now: float) -> None:
+        """Only limit/remaining (the X-Rate-Limit pair): the window's end is a guess of one
+        window from now, which a later answer with a reset replaces."""
+        if bucket.mode != _KNOWN or bucket.window_end is None:
+            bucket.mode = _KNOWN
+            bucket.window_end = now + self._window(bucket)
+            bucket.window_end_guessed = True
+            bucket.remaining = remaining
+            return
+        bucket.remaining = _lowest(bucket.remaining, remaining)
+
+    def _settle(
+        self, reservation: Reservation, by_key: dict[str, RateInfo], now: float, *, silent_ok: bool
+    ) -> None:
+        if reservation.settled:
+            return
+        reservation.settled = True
+        for key in reservation.scopes:
+            if key == JOBS:
+                self._jobs_outstanding = max(self._jobs_outstanding - 1, 0)
+                continue
+            bucket = self._bucket(key)
+            bucket.outstanding = max(bucket.outstanding - 1, 0)
+            if reservation.epochs.get(key) == bucket.epoch:
+                bucket.epoch_outstanding = max(bucket.epoch_outstanding - 1, 0)
+            if key in by_key:
+                continue
+            if bucket.mode == _PROBE and silent_ok:
+                # A proper answer without this scope's header: the server does not report
+                # it, so we keep our own sliding window with the configured budget.
+                bucket.mode = _LOCAL
+            elif bucket.mode == _KNOWN and bucket.remaining is not None:
+                # No word on this request: assume it counted (conservative).
+                bucket.remaining = max(bucket.remaining - 1, 0)
+
+    def _pause(
+        self, scopes: tuple[str, ...], by_key: dict[str, RateInfo], retry_after: float, now: float
+    ) -> None:
+        """Pause the scopes a 429 blames for exactly ``retry_after``, for every thread, and
+        send them back to probe mode so the first answer after the pause re-synchronises."""
+        culprits = [k for k, info in by_key.items() if info.remaining == 0 and k in scopes]
+        if not culprits:
+            # No header names the exhausted scope: blame every scope the answer does not
+            # clear (remaining > 0), or all of them.
+            cleared = {k for k, info in by_key.items() if info.remaining}
+            own = [k for k in scopes if k != JOBS]
+            culprits = [k for k in own if k not in cleared] or own or [ACCOUNT]
+        until = now + retry_after
+        self._counters.pauses += 1
+        for key in culprits:
+            bucket = self._bucket(key)
+            bucket.paused_until = max(bucket.paused_until, until)
+            bucket.epoch += 1
+            bucket.epoch_outstanding = 0
+            if bucket.mode == _LOCAL:
+                continue
+            end = bucket.window_end if bucket.mode == _KNOWN else None
+            bucket.prev_end = until if end is None else max(end, until)
+            bucket.mode = _PROBE
+            bucket.window_end = None
+            bucket.window_end_guessed = False
+            bucket.remaining = None
+            bucket.used = 0
+
+    def _retry_after(self, response: httpx.Response, by_key: dict[str, RateInfo]) -> float:
+        retry_after = parse_retry_after(response.headers)
+        if retry_after is not None:
+            return retry_after
+        resets = [i.reset for i in by_key.values() if i.remaining == 0 and i.reset is not None]
+        if resets:
+            return max(resets)
+        return self.limits.default_retry_after * self._scale()
+
+    # -- introspection ------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The governor's view of every scope (for tests, benches and debugging)."""
+        with self._cond:
+            now = self._clock()
+            scopes = {
+                key: {
+                    "mode": b.mode,
+                    "limit": b.limit,
+                    "remaining": b.remaining,
+                    "outstanding": b.outstanding,
+                    "window_end_in": None if b.window_end is None else b.window_end - now,
+                    "learned_window": b.learned_window,
+                    "paused_for": max(b.paused_until - now, 0.0),
+                }
+                for key, b in self._buckets.items()
+            }
+            return {
+                "scopes": scopes,
+                "jobs": {"queued": len(self._jobs), "outstanding": self._jobs_outstanding},
+                "acquired": self._counters.acquired,
+                "waited": self._counters.waited,
+                "rate_limited": self._counters.rate_limited,
+                "pauses": self._counters.pauses,
+                "time_scale": self._scale(),
+            }
+
+    def retry_after_for(self, response: httpx.Response) -> float:
+        """The wait a 429 asks for: ``Retry-After``, else the exhausted scope's reset, else
+        the configured default (scaled to the server's clock as far as it is known)."""
+        infos = parse_rate_limit_headers(response.headers)
+        with self._cond:
+            return self._retry_after(response, infos)
