@@ -1,11 +1,254 @@
-"""`privacykit ledger`: placeholder until its issue lands (the owning helper replaces this module)."""
+"""`privacykit ledger`: list, show, extend and verify requests in the local ledger.
+
+Thin: each command opens the ledger in ``PRIVACYKIT_HOME`` and makes one library call.
+Nothing personal is shown because nothing personal is stored: subjects appear as keyed
+references. Exit codes: 0 ok; 1 verification failed (naming the first bad entry) or the
+ledger cannot be used; 2 bad input, including an unknown request id.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
 import click
 
-__all__ = ["register"]
+from privacykit.cli.output import (
+    DomainClickException,
+    domain_errors,
+    echo_json,
+    output_options,
+    safe_text,
+)
+from privacykit.errors import LedgerIntegrityError
+from privacykit.ledger import STATUSES, Ledger, RequestRecord
+from privacykit.ledger.dates import MAX_EXTENSION_MONTHS
+from privacykit.ledger.records import KINDS
+
+__all__ = ["due_text", "register"]
+
+
+@contextmanager
+def _open_ledger() -> Iterator[Ledger]:
+    with domain_errors():
+        ledger = Ledger.open()
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def due_text(request: RequestRecord, today: date | None = None) -> str:
+    """``12 days remaining`` / ``due today`` / ``overdue by 3 days`` / ``closed``."""
+    if not request.is_open:
+        return "closed"
+    days = request.days_remaining(today)
+    if days > 0:
+        return f"{days} day{'s' if days != 1 else ''} remaining"
+    if days == 0:
+        return "due today"
+    return f"overdue by {-days} day{'s' if days != -1 else ''}"
+
+
+def _short_ref(ref: str) -> str:
+    return ref[:16] + "…" if len(ref) > 17 else ref
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        click.echo("  ".join(cells).rstrip())
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """The tamper-evident record of every request and step (PRIVACYKIT_HOME)."""
+
+
+@ledger_group.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only requests with this status (repeatable).",
+)
+@click.option("--kind", type=click.Choice(KINDS), help="Only requests of this kind.")
+@click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
+@output_options
+def list_command(
+    statuses: tuple[str, ...], kind: str | None, overdue: bool, as_json: bool, quiet: bool
+) -> None:
+    """List requests with their due dates and days remaining."""
+    today = date.today()
+    with _open_ledger() as ledger, domain_errors():
+        requests = ledger.list_requests(statuses or None, kind, overdue, today=today)
+    if as_json:
+        echo_json({"requests": [r.to_dict(today) for r in requests]})
+        return
+    if not requests:
+        click.echo("No requests.")
+        return
+    rows = [["REQUEST", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
+    for r in requests:
+        rows.append(
+            [
+                r.request_id,
+                r.kind,
+                r.status,
+                r.received_at.isoformat(),
+                r.due_date.isoformat(),
+                due_text(r, today),
+                _short_ref(r.subject_ref),
+            ]
+        )
+    _table([[safe_text(cell) for cell in row] for row in rows])
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    import json
+
+    return safe_text(json.dumps(data, sort_keys=True, separators=(", ", ": "), ensure_ascii=False))
+
+
+@ledger_group.command("show")
+@click.argument("request_id")
+@output_options
+def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
+    """Show one request and every recorded step, with times (never personal data)."""
+    today = date.today()
+    with _open_ledger() as ledger, domain_errors():
+        request = ledger.get_request(request_id)
+        entries = ledger.entries(request_id)
+        artifacts = ledger.artifacts(request_id)
+    if as_json:
+        echo_json(
+            {
+                "request": request.to_dict(today),
+                "entries": [e.to_dict() for e in entries],
+                "artifacts": [a.to_dict() for a in artifacts],
+            }
+        )
+        return
+    extension = "none"
+    if request.extension_months:
+        extension = f"{request.extension_months} month(s): {request.extension_reason}"
+    playbook = request.playbook_name or "-"
+    if request.playbook_sha256:
+        playbook += f" (sha256 {request.playbook_sha256[:12]}…)"
+    fields = [
+        ("Request", request.request_id),
+        ("Kind", request.kind),
+        ("Subject", request.subject_ref),
+        (
+            "Status",
+            request.status + (f" ({request.status_reason})" if request.status_reason else ""),
+        ),
+        ("Received", request.received_at.isoformat()),
+        (
+            "Identity verified",
+            request.identity_verified_at.isoformat() if request.identity_verified_at else "-",
+        ),
+        ("Due", f"{request.due_date.isoformat()} ({due_text(request, today)})"),
+        ("Extension", extension),
+        ("Operator", request.operator or "-"),
+        ("Playbook", playbook),
+        ("Tool version", request.tool_version),
+        ("Batch", request.batch_id or "-"),
+    ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        click.echo(f"{name.ljust(width)}  {safe_text(value)}")
+    click.echo("")
+    click.echo(f"Steps ({len(entries)} entries)")
+    rows = [["SEQ", "TIME", "STEP", "PHASE", "DATA"]]
+    for e in entries:
+        rows.append([str(e.seq), e.ts, safe_text(e.step_key), e.phase, _data_text(e.data)])
+    _table(rows)
+    if artifacts:
+        click.echo("")
+        click.echo("Artifacts")
+        for a in artifacts:
+            click.echo(f"  {a.sha256}{a.suffix}  {safe_text(a.kind)}  {a.size} bytes")
+
+
+@ledger_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint note saved elsewhere, to detect a truncated ledger (repeatable).",
+)
+@output_options
+def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
+    """Recompute every hash, checkpoint signature and derived table; exit 1 naming the
+    first bad entry."""
+    notes = [path.read_text(encoding="utf-8") for path in checkpoint_files]
+    with _open_ledger() as ledger:
+        try:
+            report = ledger.verify(saved_checkpoints=notes)
+        except LedgerIntegrityError as exc:
+            message = safe_text(str(exc)).replace("\n", " ")
+            if as_json:
+                echo_json({"ok": False, "entry": exc.entry, "error": message})
+            raise DomainClickException(f"ledger verification failed: {message}", 1) from None
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    latest = report.latest_checkpoint
+    click.echo(
+        f"ok: {report.entries} entries, {report.requests} requests, "
+        f"{report.checkpoints} checkpoints, {report.artifacts} artifacts verified"
+    )
+    click.echo(f"root {report.root.hex()} at size {report.entries}")
+    if latest is not None:
+        click.echo(f"latest checkpoint: size {latest.size}, signed {latest.ts}")
+    else:
+        click.echo("no checkpoint yet (one is signed at the end of every run)")
+
+
+@ledger_group.command("extend")
+@click.argument("request_id")
+@click.option(
+    "--months",
+    type=click.IntRange(1, MAX_EXTENSION_MONTHS),
+    required=True,
+    help="Extra months (Art. 12(3): at most two in total).",
+)
+@click.option("--reason", required=True, help="Why (recorded; tell the subject too).")
+@output_options
+def extend_command(request_id: str, months: int, reason: str, as_json: bool, quiet: bool) -> None:
+    """Extend a request's deadline by one or two months, with a recorded reason."""
+    today = date.today()
+    with _open_ledger() as ledger, domain_errors():
+        request = ledger.extend(request_id, months, reason)
+    if as_json:
+        echo_json({"request": request.to_dict(today)})
+        return
+    click.echo(
+        f"{request.request_id}: extended by {months} month{'s' if months != 1 else ''}, "
+        f"due {request.due_date.isoformat()} ({due_text(request, today)})"
+    )
+
+
+@ledger_group.command("checkpoint")
+@output_options
+def checkpoint_command(as_json: bool, quiet: bool) -> None:
+    """Sign a checkpoint of the ledger now and print it (save it elsewhere to detect
+    truncation later with `ledger verify --checkpoint`)."""
+    with _open_ledger() as ledger, domain_errors():
+        checkpoint = ledger.checkpoint()
+    if as_json:
+        echo_json(checkpoint.to_dict())
+        return
+    click.echo(checkpoint.note, nl=False)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to the root group."""
+    cli.add_command(ledger_group)

@@ -1,1 +1,66 @@
-"""The ledger: placeholder until the ledger issue lands."""
+"""The ledger: SQLite, append-only entries forming an RFC 6962 Merkle tree, signed
+checkpoints, keyed subject references, artifacts.
+
+``Ledger`` is the whole API (see docs/ARCHITECTURE.md "Ledger"); ``merkle`` holds pure
+proof functions; ``canonical_bytes``/``entry_leaf_hash`` and ``verify_checkpoint_note``
+let an offline verifier check exported entries and checkpoints without the ledger.
+"""
+
+from privacykit.ledger import merkle
+from privacykit.ledger.canonical import (
+    canonical_bytes,
+    canonical_json,
+    entry_canonical_bytes,
+    entry_leaf_hash,
+)
+from privacykit.ledger.checkpoint import (
+    Checkpoint,
+    parse_verifier_key,
+    verifier_key,
+    verify_checkpoint_note,
+)
+from privacykit.ledger.dates import add_months, days_remaining, due_date
+from privacykit.ledger.records import (
+    KINDS,
+    PHASES,
+    RESULTS,
+    STATUSES,
+    TERMINAL_STATUSES,
+    ArtifactRecord,
+    Entry,
+    RequestRecord,
+    StepInfo,
+    StepState,
+    VerifyReport,
+)
+from privacykit.ledger.store import Ledger, Step
+from privacykit.ledger.subject import is_subject_ref
+
+__all__ = [
+    "KINDS",
+    "PHASES",
+    "RESULTS",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "ArtifactRecord",
+    "Checkpoint",
+    "Entry",
+    "Ledger",
+    "RequestRecord",
+    "Step",
+    "StepInfo",
+    "StepState",
+    "VerifyReport",
+    "add_months",
+    "canonical_bytes",
+    "canonical_json",
+    "days_remaining",
+    "due_date",
+    "entry_canonical_bytes",
+    "entry_leaf_hash",
+    "is_subject_ref",
+    "merkle",
+    "parse_verifier_key",
+    "verifier_key",
+    "verify_checkpoint_note",
+]

@@ -1,0 +1,192 @@
+"""Deriving the convenience tables from the entries, the ledger's only source of truth.
+
+The ``requests`` and ``artifacts`` tables are caches: every change to them is first an
+entry with a reserved ``ledger:*`` step key. The same pure function applies an entry to
+a row when the ledger writes it and when :meth:`Ledger.verify` replays the whole log,
+so a verified ledger's tables are exactly what its entries say.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from privacykit.ledger.dates import MAX_EXTENSION_MONTHS, due_date, parse_date
+from privacykit.ledger.records import KINDS, STATUSES, TERMINAL_STATUSES
+from privacykit.ledger.subject import is_subject_ref
+
+__all__ = [
+    "ARTIFACT_KEY",
+    "ARTIFACT_COLUMNS",
+    "EXTENSION_KEY",
+    "REQUEST_COLUMNS",
+    "REQUEST_KEY",
+    "RESERVED_PREFIX",
+    "STATUS_KEY",
+    "VERIFIED_KEY",
+    "apply_artifact",
+    "apply_request_entry",
+]
+
+RESERVED_PREFIX = "ledger:"
+REQUEST_KEY = "ledger:request"
+STATUS_KEY = "ledger:status"
+EXTENSION_KEY = "ledger:extension"
+VERIFIED_KEY = "ledger:identity_verified"
+ARTIFACT_KEY = "ledger:artifact"
+
+REQUEST_COLUMNS = (
+    "request_id",
+    "kind",
+    "subject_ref",
+    "received_at",
+    "identity_verified_at",
+    "extension_months",
+    "extension_reason",
+    "due_date",
+    "status",
+    "status_reason",
+    "operator",
+    "playbook_name",
+    "playbook_sha256",
+    "tool_version",
+    "batch_id",
+    "created_at",
+    "updated_at",
+    "closed_at",
+)
+ARTIFACT_COLUMNS = ("seq", "sha256", "request_id", "kind", "suffix", "size", "created_at")
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SUFFIX = re.compile(r"^(?:\.[A-Za-z0-9]{1,10}){0,2}$")
+_KIND = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _iso(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be an ISO date")
+    return parse_date(value, key).isoformat()
+
+
+def apply_request_entry(
+    current: dict[str, Any] | None, request_id: str, ts: str, step_key: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``requests`` row after the ``ledger:*`` entry ``step_key`` (ValueError if the
+    entry is malformed or does not fit the request's history)."""
+    if step_key == REQUEST_KEY:
+        if current is not None:
+            raise ValueError("request created twice")
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise ValueError("unknown request kind")
+        if not is_subject_ref(data.get("subject_ref")):
+            raise ValueError("subject_ref is not a keyed reference")
+        status = data.get("status", "open")
+        if status not in STATUSES:
+            raise ValueError("unknown status")
+        received = _iso(data.get("received_at"), "received_at")
+        verified = data.get("identity_verified_at")
+        due = due_date(parse_date(received)).isoformat()
+        if data.get("due_date") != due:
+            raise ValueError("due_date does not follow from received_at")
+        sha = _opt_str(data, "playbook_sha256")
+        if sha is not None and not _SHA256.match(sha):
+            raise ValueError("playbook_sha256 is not a sha256")
+        tool_version = data.get("tool_version")
+        if not isinstance(tool_version, str):
+            raise ValueError("tool_version missing")
+        return {
+            "request_id": request_id,
+            "kind": kind,
+            "subject_ref": data["subject_ref"],
+            "received_at": received,
+            "identity_verified_at": (
+                None if verified is None else _iso(verified, "identity_verified_at")
+            ),
+            "extension_months": 0,
+            "extension_reason": None,
+            "due_date": due,
+            "status": status,
+            "status_reason": None,
+            "operator": _opt_str(data, "operator"),
+            "playbook_name": _opt_str(data, "playbook_name"),
+            "playbook_sha256": sha,
+            "tool_version": tool_version,
+            "batch_id": _opt_str(data, "batch_id"),
+            "created_at": ts,
+            "updated_at": ts,
+            "closed_at": ts if status in TERMINAL_STATUSES else None,
+        }
+    if current is None:
+        raise ValueError("entry for a request that was never created")
+    row = dict(current)
+    row["updated_at"] = ts
+    if step_key == STATUS_KEY:
+        status = data.get("status")
+        if status not in STATUSES:
+            raise ValueError("unknown status")
+        row["status"] = status
+        row["status_reason"] = _opt_str(data, "reason")
+        row["closed_at"] = ts if status in TERMINAL_STATUSES else None
+    elif step_key == EXTENSION_KEY:
+        months, total = data.get("months"), data.get("extension_months")
+        if not isinstance(months, int) or isinstance(months, bool) or months < 1:
+            raise ValueError("extension months must be a positive integer")
+        if total != row["extension_months"] + months or total > MAX_EXTENSION_MONTHS:
+            raise ValueError("extension months do not add up (Art. 12(3) allows two)")
+        reason = _opt_str(data, "reason")
+        if not reason:
+            raise ValueError("an extension needs a reason")
+        due = due_date(parse_date(row["received_at"]), total).isoformat()
+        if data.get("due_date") != due:
+            raise ValueError("due_date does not follow from the extension")
+        row["extension_months"] = total
+        row["extension_reason"] = reason
+        row["due_date"] = due
+    elif step_key == VERIFIED_KEY:
+        row["identity_verified_at"] = _iso(data.get("identity_verified_at"), "identity_verified_at")
+    else:
+        raise ValueError(f"unknown ledger step {step_key}")
+    return row
+
+
+def apply_artifact(seq: int, request_id: str, ts: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The ``artifacts`` row an ``ledger:artifact`` entry adds."""
+    sha, kind, suffix, size = (
+        data.get("sha256"),
+        data.get("kind"),
+        data.get("suffix"),
+        data.get("size"),
+    )
+    if not isinstance(sha, str) or not _SHA256.match(sha):
+        raise ValueError("artifact sha256 is malformed")
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValueError("artifact kind is malformed")
+    if not isinstance(suffix, str) or not _SUFFIX.match(suffix):
+        raise ValueError("artifact suffix is malformed")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError("artifact size is malformed")
+    return {
+        "seq": seq,
+        "sha256": sha,
+        "request_id": request_id,
+        "kind": kind,
+        "suffix": suffix,
+        "size": size,
+        "created_at": ts,
+    }
+
+
+def valid_artifact_kind(kind: str) -> bool:
+    return bool(_KIND.match(kind))
+
+
+def valid_suffix(suffix: str) -> bool:
+    return bool(_SUFFIX.match(suffix))
