@@ -16,32 +16,52 @@ directory, which is created owner-only (0700) with files 0600.
 from __future__ import annotations
 
 import csv
+import getpass
 import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import click
 
 from privacykit import __version__
-from privacykit.errors import UsageError
-from privacykit.playbooks.access_schema import EXPORT_SCHEMA_ID
+from privacykit.config import ZendeskConfig, privacykit_home
+from privacykit.errors import (
+    AuthenticationError,
+    EvidenceError,
+    ForbiddenError,
+    LedgerError,
+    NotFoundError,
+    PlaybookError,
+    SubjectError,
+    UsageError,
+    ZendeskError,
+)
+from privacykit.playbooks.access_schema import EXPORT_SCHEMA_ID, SchemaViolation, validate
+from privacykit.playbooks.discovery import Discovery, DiscoveryClient, discover
 from privacykit.playbooks.loader import (
     Field,
     Int,
     KindSchema,
     ListOf,
+    Playbook,
     StepSchema,
     Str,
     Struct,
+    load_playbook,
     register_kind,
+    resolve_playbook,
 )
-from privacykit.playbooks.policy import DISCOVERY_POLICY_FIELDS
-from privacykit.playbooks.subjects import Subject
+from privacykit.playbooks.policy import DISCOVERY_POLICY_FIELDS, DiscoveryPolicy
+from privacykit.playbooks.subjects import Subject, read_subjects
+from privacykit.zendesk import ZendeskClient
 
 # The facts GDPR Art. 15(1)(a)-(h) and 15(2) require alongside the data, in the order the
 # report shows them. A DPO writes them once, in the playbook's ``processing`` section.
@@ -464,3 +484,749 @@ def prepare_output_dir(path: Path, *, force: bool = False) -> Path:
     except OSError as exc:
         raise UsageError(f"--out {shown}: cannot create directory: {exc.strerror}") from None
     return path
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The access playbook as typed values."""
+
+    name: str
+    sha256: str
+    discovery: DiscoveryPolicy
+    facts: ProcessingFacts
+    ground: str = "Art. 15 and Art. 20"
+    collect_events: bool = True
+    max_events_per_profile: int = 1_000_000
+    collect_tickets: bool = True
+    collect_compliance: bool = True
+    user_exclude_fields: frozenset[str] = frozenset({"url", "report_csv"})
+    ticket_exclude_fields: frozenset[str] = frozenset({"url"})
+    identity_exclude_fields: frozenset[str] = frozenset({"url"})
+
+    @classmethod
+    def from_playbook(cls, playbook: Playbook) -> AccessPolicy:
+        if playbook.kind != "access":
+            raise PlaybookError(
+                f"not an access playbook (kind {playbook.kind!r})",
+                file=str(playbook.path or playbook.name),
+                key="kind",
+            )
+        events = playbook.step("collect_events")
+        export = playbook.step("export")
+        export_options: Mapping[str, Any] = export.options if export else {}
+        return cls(
+            name=playbook.name,
+            sha256=playbook.sha256,
+            discovery=DiscoveryPolicy.from_mapping(playbook.policy),
+            facts=ProcessingFacts.from_mapping(playbook.data["processing"]),
+            ground=(playbook.data.get("gdpr") or {}).get("ground", cls.ground),
+            collect_events=events is not None,
+            max_events_per_profile=int(
+                events.options["max_per_profile"] if events else cls.max_events_per_profile
+            ),
+            collect_tickets=playbook.has_step("collect_tickets"),
+            collect_compliance=playbook.has_step("collect_compliance"),
+            user_exclude_fields=frozenset(export_options.get("user_exclude_fields", ())),
+            ticket_exclude_fields=frozenset(export_options.get("ticket_exclude_fields", ())),
+            identity_exclude_fields=frozenset(export_options.get("identity_exclude_fields", ())),
+        )
+
+
+# --- gathering -----------------------------------------------------------------------------
+
+ACCESS_ENDPOINTS = {
+    "related": "GET /api/v2/users/{id}/related",
+    "events": "GET /api/v2/user_profiles/{id}/events",
+    "tickets": "GET /api/v2/users/{id}/tickets/requested",
+    "compliance": "GET /api/v2/users/{id}/compliance_deletion_statuses",
+}
+ACCESS_SYSTEMS = {
+    "events": "Sunshine profile events",
+    "tickets": "Zendesk Support tickets (requested)",
+    "compliance": "Zendesk compliance deletion statuses",
+}
+
+
+class AccessClient(DiscoveryClient, Protocol):
+    """The read-only part of :class:`privacykit.zendesk.ZendeskClient` access uses."""
+
+    def user_related(self, user_id: int) -> dict[str, Any]: ...
+    def requested_tickets(self, user_id: int) -> list[dict[str, Any]]: ...
+    def compliance_deletion_statuses(
+        self, user_id: int, application: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def iter_profile_events(self, profile_id: str) -> Iterator[dict[str, Any]]: ...
+
+
+def _without(record: Mapping[str, Any], excluded: frozenset[str]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in excluded}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Collected:
+    """One subject's discovery and what was gathered on top of it. ``incomplete`` says why
+    the export would miss records (a discovery bound, an event bound): such an export is
+    never delivered. Ambiguities (``discovery.ambiguities``) may be waived by an operator
+    who checked that every user found is the same person."""
+
+    discovery: Discovery
+    gathered: Gathered
+    incomplete: list[str]
+    events_per_profile: dict[str, int]
+
+
+def collect(client: AccessClient, subject: Subject, policy: AccessPolicy) -> Collected:
+    """Discover the person (shared discovery) and gather every record Zendesk holds on
+    them. Read-only: GET requests only. Zendesk errors other than "not found" propagate."""
+    found = discover(client, subject, policy.discovery)
+    incomplete: list[str] = []
+    if found.limit_reached:
+        incomplete.append(
+            f"discovery stopped at a bound: {found.limit_reached}; the export would be incomplete"
+        )
+    endpoints = set(found.searched()["endpoints"])
+    systems = list(found.searched()["systems"])
+
+    users: list[dict[str, Any]] = []
+    tickets: list[dict[str, Any]] = []
+    compliance: list[dict[str, Any]] = []
+    for uid in found.user_ids():
+        user = _without(found.users[uid], policy.user_exclude_fields)
+        endpoints.add(ACCESS_ENDPOINTS["related"])
+        try:
+            related = client.user_related(uid)
+        except NotFoundError:
+            related = {}
+        inner = related.get("user_related", related) if isinstance(related, Mapping) else {}
+        user["related"] = {k: v for k, v in inner.items() if isinstance(v, int | type(None))}
+        users.append(user)
+        if policy.collect_tickets:
+            endpoints.add(ACCESS_ENDPOINTS["tickets"])
+            try:
+                requested = client.requested_tickets(uid)
+            except NotFoundError:
+                requested = []
+            for ticket in requested:
+                tickets.append({**_without(ticket, policy.ticket_exclude_fields), "user_id": uid})
+        if policy.collect_compliance:
+            endpoints.add(ACCESS_ENDPOINTS["compliance"])
+            try:
+                statuses = client.compliance_deletion_statuses(uid)
+            except NotFoundError:
+                # Documented: 404 "if the user is not in the account"; nothing to report.
+                statuses = []
+            for status in statuses:
+                compliance.append({**status, "user_id": _int(status.get("user_id")) or uid})
+
+    identities = [
+        _without(identity, policy.identity_exclude_fields)
+        for uid in found.user_ids()
+        for identity in sorted(found.identities.get(uid, []), key=lambda i: _int(i.get("id")) or 0)
+    ]
+    profiles = [dict(found.profiles[pid]) for pid in sorted(found.profiles)]
+
+    events: list[dict[str, Any]] = []
+    per_profile: dict[str, int] = {}
+    if policy.collect_events:
+        systems.append(ACCESS_SYSTEMS["events"])
+        if profiles:
+            endpoints.add(ACCESS_ENDPOINTS["events"])
+        for profile in profiles:
+            pid = str(profile["id"])
+            count = 0
+            try:
+                for event in client.iter_profile_events(pid):
+                    if count >= policy.max_events_per_profile:
+                        incomplete.append(
+                            f"profile {pid} has more than {policy.max_events_per_profile} events "
+                            "(collect_events.max_per_profile); the export would be incomplete"
+                        )
+                        break
+                    events.append({**event, "profile_id": event.get("profile_id") or pid})
+                    count += 1
+            except NotFoundError:
+                pass  # the profile went away between discovery and now: it holds nothing
+            per_profile[pid] = count
+    if policy.collect_tickets:
+        systems.append(ACCESS_SYSTEMS["tickets"])
+    if policy.collect_compliance:
+        systems.append(ACCESS_SYSTEMS["compliance"])
+
+    tickets.sort(key=lambda t: (t["user_id"], _int(t.get("id")) or 0))
+    compliance.sort(key=lambda c: (c["user_id"], str(c.get("created_at") or "")))
+    gathered = Gathered(
+        users=users,
+        identities=identities,
+        profiles=profiles,
+        events=events,
+        tickets=tickets,
+        compliance_deletion_statuses=compliance,
+        searched={
+            "systems": systems,
+            "endpoints": sorted(endpoints),
+            "profile_sources": list(found.profile_sources),
+        },
+    )
+    return Collected(found, gathered, incomplete, per_profile)
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+EVIDENCE_SCHEMA_ID = "privacykit.access-evidence/1"
+REPORT_FILE = "access-report.pdf"
+DATA_FILE = "data.json"
+
+Outcome = Literal["data_found", "no_data_found", "needs_review", "failed"]
+
+
+def _field_names(records: Iterable[Mapping[str, Any]], skip: Iterable[str] = ()) -> list[str]:
+    """Names of the fields that hold a value in at least one record (never the values)."""
+    skipped = set(skip)
+    return sorted(
+        {
+            key
+            for record in records
+            for key, value in record.items()
+            if key not in skipped and value not in (None, "", [], {})
+        }
+    )
+
+
+def categories(gathered: Gathered) -> list[dict[str, Any]]:
+    """The categories of personal data found (Art. 15(1)(b)): record types, how many, and
+    which fields, identifier types, attribute keys or event types they hold. Names only,
+    never values: this goes into the ledger and the report."""
+    out: list[dict[str, Any]] = []
+
+    def add(category: str, records: int, fields: list[str]) -> None:
+        if records:
+            out.append({"category": category, "records": records, "fields": fields})
+
+    add(
+        "Zendesk Support user record",
+        len(gathered.users),
+        _field_names(gathered.users, skip=("id", "related")),
+    )
+    add(
+        "Contact identities (email, phone, social)",
+        len(gathered.identities),
+        sorted({str(i.get("type")) for i in gathered.identities}),
+    )
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for profile in gathered.profiles:
+        by_source.setdefault(f"{profile.get('source')}:{profile.get('type')}", []).append(profile)
+    for source_type, profiles in sorted(by_source.items()):
+        identifier_types = {
+            f"identifier:{i.get('type')}"
+            for p in profiles
+            for i in p.get("identifiers") or []
+            if isinstance(i, Mapping)
+        }
+        attribute_keys = {f"attribute:{k}" for p in profiles for k in (p.get("attributes") or {})}
+        add(
+            f"Sunshine profile {source_type}",
+            len(profiles),
+            sorted(identifier_types) + sorted(attribute_keys),
+        )
+    add(
+        "Sunshine profile events",
+        len(gathered.events),
+        sorted({f"{e.get('source')}:{e.get('type')}" for e in gathered.events}),
+    )
+    add(
+        "Support tickets requested",
+        len(gathered.tickets),
+        _field_names(gathered.tickets, skip=("id", "user_id")),
+    )
+    add(
+        "Compliance deletion history",
+        len(gathered.compliance_deletion_statuses),
+        sorted({str(c.get("application")) for c in gathered.compliance_deletion_statuses}),
+    )
+    return out
+
+
+def evidence_record(
+    *,
+    request_id: str,
+    subject_ref: str,
+    outcome: Outcome,
+    reasons: Sequence[str],
+    collected: Collected | None,
+    policy: AccessPolicy,
+    delivered: Sequence[DeliveredFile],
+    operator: str | None,
+    started_at: str,
+    completed_at: str,
+) -> dict[str, Any]:
+    """The access evidence record (``privacykit.access-evidence/1``): what was searched,
+    what was found (counts, categories, Zendesk ids), the Art. 15 facts, and the sha256 of
+    every delivered file. No personal data: ids, counts, field names and hashes only."""
+    gathered = collected.gathered if collected else None
+    found = collected.discovery if collected else None
+    users = []
+    if gathered is not None and found is not None:
+        for user in gathered.users:
+            uid = int(user["id"])
+            users.append(
+                {
+                    "user_id": uid,
+                    "role": user.get("role"),
+                    "active": user.get("active"),
+                    "organization_id": user.get("organization_id"),
+                    "identities": len(found.identities.get(uid, [])),
+                    "profiles": len(found.profiles_of(uid)),
+                    "related": user.get("related") or {},
+                    "tickets_exported": sum(1 for t in gathered.tickets if t["user_id"] == uid),
+                    "found_via": found.via.get(uid),
+                }
+            )
+    profiles = []
+    if gathered is not None and collected is not None:
+        for profile in gathered.profiles:
+            pid = str(profile["id"])
+            profiles.append(
+                {
+                    "profile_id": pid,
+                    "source_type": f"{profile.get('source')}:{profile.get('type')}",
+                    "user_id": _int(profile.get("user_id")),
+                    "identifiers": len(profile.get("identifiers") or []),
+                    "attributes": len(profile.get("attributes") or {}),
+                    "events": collected.events_per_profile.get(pid, 0),
+                }
+            )
+    compliance = [
+        {
+            "user_id": c.get("user_id"),
+            "application": c.get("application"),
+            "status": c.get("action"),
+            "at": c.get("created_at"),
+        }
+        for c in (gathered.compliance_deletion_statuses if gathered else [])
+    ]
+    return {
+        "schema": EVIDENCE_SCHEMA_ID,
+        "request_id": request_id,
+        "subject_ref": subject_ref,
+        "outcome": outcome,
+        "reasons": list(reasons),
+        "gdpr": {"ground": policy.ground},
+        "searched": (
+            {k: list(gathered.searched.get(k, [])) for k in _SEARCHED_KEYS}
+            if gathered
+            else {k: [] for k in _SEARCHED_KEYS}
+        ),
+        "counts": gathered.counts() if gathered else {},
+        "categories": categories(gathered) if gathered else [],
+        "processing": policy.facts.as_dict(),
+        "delivered_files": [f.as_dict() for f in delivered],
+        "export_schema": EXPORT_SCHEMA_ID,
+        "users": users,
+        "profiles": profiles,
+        "compliance": compliance,
+        "playbook": {"name": policy.name, "sha256": policy.sha256},
+        "tool_version": __version__,
+        "operator": operator,
+        "started_at": started_at,
+        "completed_at": completed_at,
+    }
+
+
+def ledger_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence record as the ledger keeps it: the Art. 15 texts are replaced by their
+    sha256 (they are the playbook's, whose hash the request already carries, and a DPO's
+    contact address would rightly trip the ledger's privacy guard)."""
+    facts = record.get("processing") or {}
+    canonical = json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return {
+        **record,
+        "processing": {"sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest()},
+    }
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class SubjectResult:
+    """How one subject's access request ended. No personal data: the subject is named by
+    its position in the input and its keyed reference."""
+
+    position: int
+    subject_ref: str
+    request_id: str
+    outcome: Outcome
+    reasons: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    out_dir: Path | None = None
+    files: list[DeliveredFile] = field(default_factory=list)
+    report_path: Path | None = None
+    report_sha256: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("data_found", "no_data_found")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "subject_ref": self.subject_ref,
+            "request_id": self.request_id,
+            "outcome": self.outcome,
+            "reasons": list(self.reasons),
+            "counts": dict(self.counts),
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+            "files": [f.as_dict() for f in self.files],
+            "report": str(self.report_path) if self.report_path else None,
+            "report_sha256": self.report_sha256,
+        }
+
+
+@dataclass
+class AccessRun:
+    """The result of one ``privacykit access`` invocation."""
+
+    out: Path
+    results: list[SubjectResult]
+    checkpoint_size: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every subject got an answer (data or "nothing found"), else 1."""
+        return 0 if all(r.ok for r in self.results) else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        totals: dict[str, int] = {}
+        for result in self.results:
+            totals[result.outcome] = totals.get(result.outcome, 0) + 1
+        return {
+            "out": str(self.out),
+            "outcomes": totals,
+            "requests": [r.as_dict() for r in self.results],
+            "checkpoint_tree_size": self.checkpoint_size,
+            "exit_code": self.exit_code,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def _subject_dir(out: Path, request_id: str, batch: bool) -> Path:
+    if not batch:
+        return out
+    # The directory is named by request id, never by the subject: the operator's listing of
+    # the output directory must not become a list of people.
+    if not _REQUEST_ID.match(request_id):
+        raise LedgerError("the ledger returned a request id that is not a safe directory name")
+    target = out / request_id
+    target.mkdir(mode=0o700, exist_ok=True)
+    target.chmod(0o700)
+    return target
+
+
+def _report_path_and_hash(report: Any) -> tuple[Path, str]:
+    """``produce_report`` returns its path and sha256 (a pair, or an object with both)."""
+    if isinstance(report, tuple):
+        path, sha = report
+    else:
+        path, sha = report.path, report.sha256
+    return Path(path), str(sha)
+
+
+def deliver(
+    collected: Collected,
+    *,
+    subject: Subject,
+    request_id: str,
+    target: Path,
+    policy: AccessPolicy,
+) -> list[DeliveredFile]:
+    """Write ``data.json`` and every CSV into ``target`` (0600 each) and return them with
+    their sha256. The JSON is validated against its documented schema first."""
+    export = build_export(
+        request_id=request_id,
+        subject=subject,
+        facts=policy.facts,
+        gathered=collected.gathered,
+        generated_at=_now(),
+    )
+    try:
+        validate(export)
+    except SchemaViolation as exc:
+        # Our own output not matching our own schema is a bug; never deliver it.
+        raise EvidenceError(f"the export does not match {EXPORT_SCHEMA_ID} at {exc.path}") from None
+    data = (json.dumps(export, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    written = write_private_file(target, DATA_FILE, data)
+    files = [DeliveredFile(written.name, written.sha256, written.bytes, None)]
+    for name, (columns, records) in csv_tables(export).items():
+        csv_file = write_private_file(target, f"{name}.csv", render_csv(columns, records))
+        files.append(DeliveredFile(csv_file.name, csv_file.sha256, csv_file.bytes, len(records)))
+    return files
+
+
+def run_access(
+    subjects: Sequence[Subject],
+    out: Path,
+    *,
+    policy: AccessPolicy,
+    client: AccessClient,
+    ledger: Any,
+    home: Path,
+    confirm_ambiguous: bool = False,
+    received_at: date | None = None,
+    operator: str | None = None,
+    workers: int = 4,
+    on_result: Callable[[SubjectResult], None] | None = None,
+) -> AccessRun:
+    """Answer one access request per subject into ``out`` (already prepared with
+    :func:`prepare_output_dir`): one subject writes into ``out`` itself, several write one
+    subdirectory each, named by request id.
+
+    Zendesk is only read (discovery and collection run in ``workers`` threads); the
+    ledger, files and reports are written on the calling thread, in input order. A
+    subject whose discovery is ambiguous (unless ``confirm_ambiguous``) or incomplete is
+    marked *needs review* and nothing is delivered for it. The ledger is checkpointed at
+    the end, whatever happened."""
+    if not subjects:
+        raise SubjectError("no SUBJECT given")
+    batch = len(subjects) > 1
+    received = received_at or date.today()
+    requests: list[tuple[Subject, str, str]] = []
+    results: list[SubjectResult] = []
+    checkpoint_size: int | None = None
+    try:
+        for subject in subjects:
+            ref = ledger.subject_ref(subject.key)
+            existing = ledger.find_open_request("access", ref)
+            if existing is not None:
+                request_id = existing.request_id  # an interrupted run: answer the same request
+            else:
+                request_id = ledger.create_request(
+                    "access",
+                    ref,
+                    received_at=received,
+                    playbook_name=policy.name,
+                    playbook_sha256=policy.sha256,
+                    operator=operator,
+                )
+            ledger.set_status(request_id, "in_progress")
+            requests.append((subject, ref, request_id))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(requests)))) as pool:
+            futures = [pool.submit(collect, client, subject, policy) for subject, _, _ in requests]
+            try:
+                for position, ((subject, ref, request_id), future) in enumerate(
+                    zip(requests, futures, strict=True), start=1
+                ):
+                    started = _now()
+                    result = _finish_one(
+                        future,
+                        position=position,
+                        subject=subject,
+                        ref=ref,
+                        request_id=request_id,
+                        out=out,
+                        batch=batch,
+                        policy=policy,
+                        ledger=ledger,
+                        home=home,
+                        confirm_ambiguous=confirm_ambiguous,
+                        operator=operator,
+                        started=started,
+                    )
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+            finally:
+                for future in futures:
+                    future.cancel()
+    finally:
+        if requests:
+            checkpoint = ledger.checkpoint()
+            checkpoint_size = getattr(checkpoint, "tree_size", None)
+    return AccessRun(out, results, checkpoint_size)
+
+
+def _finish_one(
+    future: Future[Collected],
+    *,
+    position: int,
+    subject: Subject,
+    ref: str,
+    request_id: str,
+    out: Path,
+    batch: bool,
+    policy: AccessPolicy,
+    ledger: Any,
+    home: Path,
+    confirm_ambiguous: bool,
+    operator: str | None,
+    started: str,
+) -> SubjectResult:
+    result = SubjectResult(position, ref, request_id, "failed")
+    try:
+        collected = future.result()
+    except (AuthenticationError, ForbiddenError) as exc:
+        # Every other subject would fail the same way: stop the run, say why.
+        reason = f"Zendesk refused the credentials ({exc.status_code})"
+        ledger.record(request_id, "collect", "info", {"error": type(exc).__name__})
+        ledger.set_status(request_id, "failed", reason=reason)
+        raise
+    except ZendeskError as exc:
+        status = getattr(exc, "status_code", None)
+        reason = f"Zendesk error {type(exc).__name__}" + (f" ({status})" if status else "")
+        ledger.record(
+            request_id, "collect", "info", {"error": type(exc).__name__, "status": status}
+        )
+        ledger.set_status(request_id, "failed", reason=reason)
+        result.reasons = [reason]
+        return result
+
+    found = collected.discovery
+    ledger.record(request_id, "discover", "info", found.summary())
+    ledger.record(
+        request_id,
+        "collect",
+        "info",
+        {
+            "counts": collected.gathered.counts(),
+            "events_per_profile": dict(sorted(collected.events_per_profile.items())),
+            "ticket_ids": [t.get("id") for t in collected.gathered.tickets],
+        },
+    )
+    result.counts = collected.gathered.counts()
+    reasons = list(collected.incomplete)
+    if found.ambiguities and not confirm_ambiguous:
+        reasons += found.ambiguities
+        reasons.append(
+            "check that every user found is the person, then re-run with --confirm-ambiguous"
+        )
+    elif found.ambiguities:
+        ledger.record(
+            request_id, "confirm_ambiguous", "info", {"ambiguities": len(found.ambiguities)}
+        )
+
+    delivered: list[DeliveredFile] = []
+    target: Path | None = None
+    if reasons:
+        outcome: Outcome = "needs_review"
+    else:
+        outcome = "data_found" if collected.gathered.found else "no_data_found"
+        target = _subject_dir(out, request_id, batch)
+        delivered = deliver(
+            collected, subject=subject, request_id=request_id, target=target, policy=policy
+        )
+        ledger.record(request_id, "deliver", "info", {"files": [f.as_dict() for f in delivered]})
+
+    record = evidence_record(
+        request_id=request_id,
+        subject_ref=ref,
+        outcome=outcome,
+        reasons=reasons,
+        collected=collected,
+        policy=policy,
+        delivered=delivered,
+        operator=operator,
+        started_at=started,
+        completed_at=_now(),
+    )
+    ledger.record(request_id, "evidence", "info", ledger_view(record))
+    from privacykit.evidence import produce_report
+
+    stored, sha256 = _report_path_and_hash(
+        produce_report(ledger, request_id, "access", record, home=home)
+    )
+    result.report_sha256 = sha256
+    if target is not None:
+        copy = write_private_file(target, REPORT_FILE, stored.read_bytes())
+        if copy.sha256 != sha256:
+            raise EvidenceError("the access report changed while it was being delivered")
+        ledger.record(request_id, "deliver:report", "info", copy.as_dict())
+        delivered.append(copy)
+        result.report_path = target / REPORT_FILE
+    else:
+        result.report_path = stored
+
+    result.outcome = outcome
+    result.reasons = reasons
+    result.out_dir = target
+    result.files = delivered
+    if outcome == "needs_review":
+        ledger.set_status(request_id, "needs_review", reason="; ".join(reasons)[:1000])
+    else:
+        ledger.set_status(request_id, "completed", reason=outcome)
+    return result
+
+
+def default_operator(env: Mapping[str, str] | None = None) -> str | None:
+    """Who runs the request, for the ledger: ``PRIVACYKIT_OPERATOR``, else the login name."""
+    env = os.environ if env is None else env
+    explicit = env.get("PRIVACYKIT_OPERATOR", "").strip()
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def access_request(
+    subject_args: Sequence[str],
+    *,
+    out: Path,
+    from_file: Path | None = None,
+    playbook: str | None = None,
+    force: bool = False,
+    confirm_ambiguous: bool = False,
+    received: str | None = None,
+    workers: int = 4,
+    env: Mapping[str, str] | None = None,
+    on_result: Callable[[SubjectResult], None] | None = None,
+) -> AccessRun:
+    """``privacykit access``: validate everything (subjects, playbook, configuration, output
+    directory -- any problem is a :class:`UsageError` before a single request is sent),
+    then answer one access request per subject with :func:`run_access`."""
+    subjects = read_subjects(subject_args, from_file)
+    if not subjects:
+        raise SubjectError("give at least one SUBJECT or --from-file with subjects")
+    from privacykit.ledger import Ledger
+    from privacykit.ledger.dates import parse_date
+
+    received_at = parse_date(received, "--received") if received else None
+    home = privacykit_home(env)
+    book = load_playbook(resolve_playbook(playbook or "access", home=home))
+    policy = AccessPolicy.from_playbook(book)
+    config = ZendeskConfig.from_env(env)
+    prepare_output_dir(out, force=force)
+    ledger = Ledger.open(home)
+    try:
+        with ZendeskClient(config) as client:
+            return run_access(
+                subjects,
+                out,
+                policy=policy,
+                client=client,
+                ledger=ledger,
+                home=home,
+                confirm_ambiguous=confirm_ambiguous,
+                received_at=received_at,
+                operator=default_operator(env),
+                workers=workers,
+                on_result=on_result,
+            )
+    finally:
+        ledger.close()
