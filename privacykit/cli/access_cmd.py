@@ -1,11 +1,121 @@
-"""`privacykit access`: placeholder until its issue lands (the owning helper replaces this module)."""
+"""`privacykit access`: answer access requests (GDPR Art. 15/20) from Zendesk, read-only.
+
+Thin: one call to :func:`privacykit.playbooks.access.access_request`; this module only
+turns options into arguments, draws progress and prints the result.
+"""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
 import click
+
+from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
+from privacykit.playbooks.access import AccessRun, SubjectResult, access_request
 
 __all__ = ["register"]
 
 
+def _line(result: SubjectResult) -> str:
+    counts = result.counts
+    found = ", ".join(
+        f"{counts.get(key, 0)} {key}" for key in ("users", "profiles", "events", "tickets")
+    )
+    head = f"#{result.position} {result.request_id}: {result.outcome.replace('_', ' ')}"
+    if result.outcome in ("data_found", "no_data_found"):
+        where = click.format_filename(result.out_dir) if result.out_dir else "-"
+        return f"{head} ({found}) -> {where}"
+    return f"{head}: " + "; ".join(result.reasons)
+
+
+def _print(run: AccessRun) -> None:
+    for result in run.results:
+        click.echo(safe_text(_line(result)))
+    totals = run.as_dict()["outcomes"]
+    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(totals.items()))
+    click.echo(safe_text(f"{len(run.results)} request(s): {summary}"))
+
+
+@click.command("access")
+@click.argument("subjects", nargs=-1, metavar="SUBJECT...")
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for the answer (created owner-only). Several subjects: one "
+    "subdirectory per request id.",
+)
+@click.option(
+    "--from-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="More subjects: one per line, or a CSV with a 'subject' column.",
+)
+@click.option(
+    "--playbook",
+    metavar="NAME|FILE",
+    help="Access playbook to use (default: 'access').",
+)
+@click.option("--force", is_flag=True, help="Write into a non-empty --out directory.")
+@click.option(
+    "--confirm-ambiguous",
+    is_flag=True,
+    help="You checked that every user found is the same person; deliver anyway.",
+)
+@click.option("--received", metavar="DATE", help="When the request arrived (default: today).")
+@output_options
+def access(
+    subjects: tuple[str, ...],
+    out: Path | None,
+    from_file: Path | None,
+    playbook: str | None,
+    force: bool,
+    confirm_ambiguous: bool,
+    received: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Export everything Zendesk holds on a person (GDPR Art. 15/20), read-only.
+
+    SUBJECT is an email address, user:<zendesk id>, ext:<external_id> or a profile
+    identifier query source:type:identifier_type:value. Writes data.json (schema
+    privacykit.access-export/1), one CSV per record type and the signed access report
+    into --out. Only GET requests are sent to Zendesk. Exit 0 when every subject got an
+    answer (including "nothing found"), 1 when some need review or failed.
+    """
+    with ExitStack() as stack:
+        bar: dict[str, Any] = {}
+
+        def on_start(total: int) -> None:
+            bar["bar"] = stack.enter_context(
+                progress(length=total, label="access requests", quiet=quiet or as_json)
+            )
+
+        def on_result(_result: SubjectResult) -> None:
+            if "bar" in bar:
+                bar["bar"].update(1)
+
+        with domain_errors():
+            run = access_request(
+                subjects,
+                out=out,
+                from_file=from_file,
+                playbook=playbook,
+                force=force,
+                confirm_ambiguous=confirm_ambiguous,
+                received=received,
+                on_start=on_start,
+                on_result=on_result,
+            )
+    if as_json:
+        echo_json(run.as_dict())
+    else:
+        _print(run)
+    raise click.exceptions.Exit(run.exit_code)
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to the root group."""
+    cli.add_command(access)

@@ -16,7 +16,6 @@ directory, which is created owner-only (0700) with files 0600.
 from __future__ import annotations
 
 import csv
-import getpass
 import hashlib
 import io
 import json
@@ -1025,6 +1024,9 @@ def run_access(
                 )
             ledger.set_status(request_id, "in_progress")
             requests.append((subject, ref, request_id))
+        # The ledger fills in the operator when none is given; the evidence repeats it.
+        if operator is None:
+            operator = ledger.get_request(requests[0][2]).operator
 
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(requests)))) as pool:
             futures = [pool.submit(collect, client, subject, policy) for subject, _, _ in requests]
@@ -1057,7 +1059,7 @@ def run_access(
     finally:
         if requests:
             checkpoint = ledger.checkpoint()
-            checkpoint_size = getattr(checkpoint, "tree_size", None)
+            checkpoint_size = checkpoint.size
     return AccessRun(out, results, checkpoint_size)
 
 
@@ -1172,22 +1174,10 @@ def _finish_one(
     return result
 
 
-def default_operator(env: Mapping[str, str] | None = None) -> str | None:
-    """Who runs the request, for the ledger: ``PRIVACYKIT_OPERATOR``, else the login name."""
-    env = os.environ if env is None else env
-    explicit = env.get("PRIVACYKIT_OPERATOR", "").strip()
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return None
-
-
 def access_request(
     subject_args: Sequence[str],
     *,
-    out: Path,
+    out: Path | None,
     from_file: Path | None = None,
     playbook: str | None = None,
     force: bool = False,
@@ -1195,11 +1185,14 @@ def access_request(
     received: str | None = None,
     workers: int = 4,
     env: Mapping[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[SubjectResult], None] | None = None,
 ) -> AccessRun:
     """``privacykit access``: validate everything (subjects, playbook, configuration, output
     directory -- any problem is a :class:`UsageError` before a single request is sent),
     then answer one access request per subject with :func:`run_access`."""
+    if out is None:
+        raise UsageError("--out DIR is required: where the answer is written")
     subjects = read_subjects(subject_args, from_file)
     if not subjects:
         raise SubjectError("give at least one SUBJECT or --from-file with subjects")
@@ -1213,6 +1206,8 @@ def access_request(
     config = ZendeskConfig.from_env(env)
     prepare_output_dir(out, force=force)
     ledger = Ledger.open(home)
+    if on_start is not None:
+        on_start(len(subjects))
     try:
         with ZendeskClient(config) as client:
             return run_access(
@@ -1224,7 +1219,6 @@ def access_request(
                 home=home,
                 confirm_ambiguous=confirm_ambiguous,
                 received_at=received_at,
-                operator=default_operator(env),
                 workers=workers,
                 on_result=on_result,
             )
