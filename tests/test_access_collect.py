@@ -29,7 +29,7 @@ def policy(**kw: Any) -> AccessPolicy:
     return AccessPolicy(
         name="access",
         sha256="0" * 64,
-        discovery=DiscoveryPolicy(profile_sources=("shop:customer", "app:member")),
+        discovery=DiscoveryPolicy(profile_sources=("webshop:customer", "smsclub:member")),
         facts=ProcessingFacts.from_mapping(FACTS),
         **kw,
     )
@@ -40,7 +40,7 @@ def seed_person(state: Any, *, events: int = 230) -> dict[str, Any]:
     was first known from an app sign-up, so it is the identity of a second, anonymous user
     holding an app profile. Plus an unrelated person who must never appear."""
     anon_profile = state.put_profile(
-        "app",
+        "smsclub",
         "member",
         [{"type": "phone_number", "value": SHARED_PHONE}, {"type": "member_no", "value": "M-9"}],
         attributes={"opt_in": True},
@@ -48,7 +48,7 @@ def seed_person(state: Any, *, events: int = 230) -> dict[str, Any]:
     jane = state.add_user("Jane Doe", email=JANE, verified=True, external_id="cust-jane")
     state.add_identity(jane["id"], "twitter", "janedoe")
     shop = state.put_profile(
-        "shop",
+        "webshop",
         "customer",
         [
             {"type": "email", "value": JANE},
@@ -69,7 +69,10 @@ def seed_person(state: Any, *, events: int = 230) -> dict[str, Any]:
     state.add_ticket(jane["id"], "open", "Refund")
     other = state.add_user("Other Person", email="other@example.com", verified=True)
     state.put_profile(
-        "shop", "customer", [{"type": "email", "value": "other@example.com"}], user_id=other["id"]
+        "webshop",
+        "customer",
+        [{"type": "email", "value": "other@example.com"}],
+        user_id=other["id"],
     )
     state.add_ticket(other["id"], "open", "Not Jane's")
     return {
@@ -123,7 +126,7 @@ def test_person_with_several_users_and_profiles_gets_everything(
     assert "Sunshine profile events" in g.searched["systems"]
 
     cats = {c["category"]: c for c in categories(g)}
-    assert cats["Sunshine profile shop:customer"]["fields"] == [
+    assert cats["Sunshine profile webshop:customer"]["fields"] == [
         "identifier:email",
         "identifier:member_id",
         "identifier:phone_number",

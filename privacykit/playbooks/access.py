@@ -781,7 +781,6 @@ def evidence_record(
                 {
                     "user_id": uid,
                     "role": user.get("role"),
-                    "active": user.get("active"),
                     "organization_id": user.get("organization_id"),
                     "identities": len(found.identities.get(uid, [])),
                     "profiles": len(found.profiles_of(uid)),
@@ -819,6 +818,7 @@ def evidence_record(
         "subject_ref": subject_ref,
         "outcome": outcome,
         "reasons": list(reasons),
+        "found": bool(gathered and gathered.found),
         "gdpr": {"ground": policy.ground},
         "searched": (
             {k: list(gathered.searched.get(k, [])) for k in _SEARCHED_KEYS}
@@ -828,8 +828,12 @@ def evidence_record(
         "counts": gathered.counts() if gathered else {},
         "categories": categories(gathered) if gathered else [],
         "processing": policy.facts.as_dict(),
+        "export": {
+            "format": f"{DATA_FILE} ({EXPORT_SCHEMA_ID}) and one CSV per record type",
+            "files": len(delivered),
+            "delivered": bool(delivered),
+        },
         "delivered_files": [f.as_dict() for f in delivered],
-        "export_schema": EXPORT_SCHEMA_ID,
         "users": users,
         "profiles": profiles,
         "compliance": compliance,
