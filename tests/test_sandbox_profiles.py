@@ -371,3 +371,19 @@ def test_phone_on_profile_of_other_user_is_shared(sandbox: Any, sandbox_http: ht
         "users"
     ]
     assert {u["id"] for u in found} == {user["id"], int(anon["user_id"])}
+
+
+def test_user_id_in_body_names_the_user_on_create(sandbox: Any, sandbox_http: httpx.Client) -> None:
+    user = sandbox.state.add_user("Body Example", email="body@example.com")
+    created = _put(
+        sandbox_http,
+        "loyalty:member:member_no:L-1",
+        {"user_id": str(user["id"]), "identifiers": [{"type": "sdk", "value": "Device-1"}]},
+    )
+    assert created.status_code == 201
+    assert created.json()["profile"]["user_id"] == str(user["id"])
+    idents = sandbox_http.get(f"/api/v2/users/{user['id']}/identities").json()["identities"]
+    assert ("sdk", "Device-1") in {(i["type"], i["value"]) for i in idents}
+    _assert_profile_error(
+        _put(sandbox_http, "loyalty:member:member_no:L-2", {"user_id": 424242}), 404
+    )

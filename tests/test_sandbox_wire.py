@@ -345,6 +345,8 @@ def test_cli_serve_prints_first_line_and_stops_cleanly() -> None:
             "600",
             "--rate-limit",
             "123",
+            "--profiles-limit",
+            "45",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -367,6 +369,10 @@ def test_cli_serve_prints_first_line_and_stops_cleanly() -> None:
         )
         assert response.status_code == 200
         assert response.headers["X-Rate-Limit"] == "123"
+        profiles = httpx.get(
+            f"{url}/api/v2/users/1/profiles", auth=("dpo@sandbox.test/token", "sandbox-token")
+        )
+        assert _scoped(profiles, "profiles")["total"] == "45"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

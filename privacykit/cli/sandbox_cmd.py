@@ -68,6 +68,20 @@ def sandbox() -> None:
     help="Account requests per minute.",
 )
 @click.option(
+    "--profiles-limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Profiles API requests per minute.",
+)
+@click.option(
+    "--permanent-delete-limit",
+    default=700,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Permanent deletions per 10 minutes.",
+)
+@click.option(
     "--rng-seed",
     default=None,
     type=int,
@@ -90,6 +104,8 @@ def serve(
     time_scale: float,
     fault_rate: float,
     rate_limit: int,
+    profiles_limit: int,
+    permanent_delete_limit: int,
     rng_seed: int | None,
     token: str,
     email: str,
@@ -109,6 +125,8 @@ def serve(
         fault_rate=fault_rate,
         rng_seed=rng_seed,
         account_limit=rate_limit,
+        profiles_limit=profiles_limit,
+        permanent_delete_limit=permanent_delete_limit,
         api_token=token,
         email=email,
     )

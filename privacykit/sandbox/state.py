@@ -1286,7 +1286,18 @@ class SandboxState:
             data = self._check_profile_body(body, need_identifiers=existing is not None)
             if existing is not None:
                 return self.profile_json(self._replace_profile(existing, data)), False
-            return self.profile_json(self._create_from_query(parsed, data, None)), True
+            # user_id is a writable profile property (documented; the curl examples send
+            # it). Assumption: on creation it names the user, like the by-user endpoint.
+            owner: int | None = None
+            if data.get("user_id") not in (None, ""):
+                try:
+                    owner = int(data["user_id"])
+                except (TypeError, ValueError):
+                    raise profile_error(400, "user_id must be a Zendesk user id") from None
+                user = self.users.get(owner)
+                if user is None or not user.active:
+                    raise profile_error(404, "user not found", code="NotFound")
+            return self.profile_json(self._create_from_query(parsed, data, owner)), True
 
     def put_profile_for_user(
         self, user_id: int, query: str | None, body: Any
