@@ -31,6 +31,7 @@ __all__ = [
     "SEARCHED_SYSTEMS",
     "Discovery",
     "DiscoveryClient",
+    "DiscoveryRun",
     "Identifier",
     "discover",
     "identifiers_of_identity",
@@ -188,7 +189,10 @@ class _LimitReached(Exception):
     pass
 
 
-class _Run:
+class DiscoveryRun:
+    """One discovery in steps: :meth:`resolve` (the subject's direct matches), then
+    :meth:`expand` (to the fixed point). :func:`discover` runs both."""
+
     def __init__(self, client: DiscoveryClient, subject: Subject, policy: DiscoveryPolicy) -> None:
         self.client = client
         self.policy = policy
@@ -236,8 +240,12 @@ class _Run:
         if len(self.result.profiles) >= self.policy.max_profiles:
             raise _LimitReached(f"max_profiles ({self.policy.max_profiles})")
         self.result.profiles[pid] = dict(profile)
+        source_type = f"{profile.get('source', '')}:{profile.get('type', '')}"
         for ident in identifiers_of_profile(profile):
             self.add_identifier(ident)
+            # Identifiers are unique within a source:type, so querying this profile's own
+            # source with its own identifier would only find it again.
+            self.queried.add((source_type, ident))
         uid = _as_int(profile.get("user_id"))
         if uid is not None and uid not in self.result.users:
             try:
@@ -436,6 +444,33 @@ class _Run:
                     "address of its own"
                 )
 
+    def resolve(self) -> Discovery:
+        """Find what the subject names directly (bounded like the rest)."""
+        try:
+            self.seed()
+        except _LimitReached as exc:
+            self.result.limit_reached = str(exc)
+        return self.result
+
+    def expand(self, check: Callable[[], None] | None = None) -> Discovery:
+        """Repeat rounds until nothing new appears or a bound is reached. ``check`` is
+        called before each round (a batch uses it to stop at a boundary)."""
+        if self.result.limit_reached is not None:
+            return self.result
+        try:
+            for _ in range(self.policy.max_rounds):
+                if check is not None:
+                    check()
+                self.result.rounds += 1
+                if not self.round():
+                    break
+            else:
+                self.result.limit_reached = f"max_rounds ({self.policy.max_rounds})"
+            self.finish()
+        except _LimitReached as exc:
+            self.result.limit_reached = str(exc)
+        return self.result
+
 
 def _digits(value: Any) -> str:
     return "".join(ch for ch in str(value or "") if ch.isdigit())
@@ -447,19 +482,9 @@ def discover(client: DiscoveryClient, subject: Subject, policy: DiscoveryPolicy)
     Read-only (GET requests only). Stops at a fixed point, or at a bound of ``policy``
     (then ``result.limit_reached`` says which and ``result.complete`` is false). Zendesk
     errors other than "not found" propagate."""
-    run = _Run(client, subject, policy)
-    try:
-        run.seed()
-        for _ in range(policy.max_rounds):
-            run.result.rounds += 1
-            if not run.round():
-                break
-        else:
-            run.result.limit_reached = f"max_rounds ({policy.max_rounds})"
-        run.finish()
-    except _LimitReached as exc:
-        run.result.limit_reached = str(exc)
-    return run.result
+    run = DiscoveryRun(client, subject, policy)
+    run.resolve()
+    return run.expand()
 
 
 def merge_counts(discoveries: Iterable[Discovery]) -> dict[str, int]:

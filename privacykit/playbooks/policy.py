@@ -124,7 +124,13 @@ ERASURE_POLICY = Struct(
             Struct(
                 {
                     "wait_days": Field(Int(min=1, max=365), default=30),
-                    "polls_per_run": Field(Int(min=1, max=20), default=2),
+                    "applications": Field(
+                        ListOf(
+                            Str(pattern=r"[a-z][a-z0-9_/-]{0,40}", pattern_help="an application"),
+                            unique=True,
+                        ),
+                        default=["support"],
+                    ),
                 }
             )
         ),
@@ -249,7 +255,7 @@ class ErasurePolicy:
     scrubbed_profile_name: str = "Erased person"
     protected_roles: frozenset[str] = frozenset({"agent", "admin"})
     compliance_wait_days: int = 30
-    compliance_polls_per_run: int = 2
+    compliance_applications: tuple[str, ...] = ("support",)
     ground: str = "Art. 17(1)"
     art19_recipients: tuple[str, ...] = ()
     art19_none_reason: str | None = None
@@ -291,7 +297,7 @@ class ErasurePolicy:
             scrubbed_profile_name=policy["scrubbed_profile_name"],
             protected_roles=frozenset(policy["protected_roles"]),
             compliance_wait_days=policy["compliance"]["wait_days"],
-            compliance_polls_per_run=policy["compliance"]["polls_per_run"],
+            compliance_applications=tuple(policy["compliance"]["applications"]),
             ground=(playbook.data.get("gdpr") or {}).get("ground", "Art. 17(1)"),
             art19_recipients=tuple(art19.get("recipients") or ()),
             art19_none_reason=art19.get("none_reason") or None,
