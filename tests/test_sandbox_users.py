@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from privacykit.sandbox import APPLICATIONS
+from privacykit.sandbox.state import MAX_QUEUED_JOBS
 
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
@@ -439,3 +440,21 @@ def test_compliance_stuck_application(sandbox: Any, sandbox_http: httpx.Client) 
 @pytest.mark.parametrize("suffix", ["", ".json"])
 def test_me_endpoint(sandbox_http: httpx.Client, suffix: str) -> None:
     assert sandbox_http.get(f"/api/v2/users/me{suffix}").json()["user"]["role"] == "admin"
+
+
+def test_bulk_job_limit(sandbox: Any, sandbox_http: httpx.Client) -> None:
+    sandbox.configure({"job_delay": 600})
+    for index in range(MAX_QUEUED_JOBS):
+        uid = _user(sandbox, f"Queued {index}")["id"]
+        assert (
+            sandbox_http.delete("/api/v2/users/destroy_many", params={"ids": uid}).status_code
+            == 200
+        )
+    uid = _user(sandbox, "One Too Many")["id"]
+    refused = sandbox_http.delete("/api/v2/users/destroy_many", params={"ids": uid})
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/plain")
+    assert 0 < float(refused.headers["Retry-After"]) <= 1.0  # 600 virtual s / 600
+    assert sandbox.state.show_user(uid)["active"] is True
+    sandbox.advance(600)
+    assert sandbox_http.delete("/api/v2/users/destroy_many", params={"ids": uid}).status_code == 200

@@ -35,6 +35,7 @@ from privacykit.sandbox.limits import (
     PROFILES,
     RateLimiter,
     VirtualClock,
+    format_seconds,
 )
 from privacykit.sandbox.state import (
     APPLICATIONS,
@@ -66,6 +67,7 @@ class Reply:
     status: int
     body: Any = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    text: bytes | None = None  # a text/plain body instead of JSON (429s)
 
 
 @dataclass
@@ -558,6 +560,12 @@ def _destroy_many(sb: SandboxServer, call: Call) -> Reply:
         )
     if len(ids) > 100:
         raise ApiError(400, {"error": "InvalidValue", "description": "At most 100 ids"})
+    wait = sb.state.job_slot_wait()
+    if wait is not None:
+        # Documented job limit: at most MAX_QUEUED_JOBS queued or running at once.
+        # Assumption: refused like any other budget, 429 text/plain with Retry-After.
+        retry = format_seconds(sb.clock.to_real(wait), sb.clock.time_scale)
+        return Reply(429, headers=[("Retry-After", retry)], text=THROTTLED_BODY)
     return Reply(200, {"job_status": sb.state.destroy_many(ids)})
 
 
@@ -871,6 +879,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head + (b"" if status == 204 else body))
 
     def _send_json(self, reply: Reply, headers: list[tuple[str, str]]) -> None:
+        if reply.text is not None:
+            ctype = "text/plain; charset=utf-8"
+            self._send(reply.status, reply.text, ctype, [*headers, *reply.headers])
+            return
         body = b"" if reply.body is None else json.dumps(reply.body).encode()
         self._send(
             reply.status, body, "application/json; charset=utf-8", [*headers, *reply.headers]

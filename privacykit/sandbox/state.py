@@ -24,6 +24,7 @@ from privacykit.sandbox.limits import VirtualClock
 
 __all__ = [
     "APPLICATIONS",
+    "MAX_QUEUED_JOBS",
     "PROFILES_PER_USER",
     "STANDARD_IDENTIFIERS",
     "TICKET_STATUSES",
@@ -43,6 +44,8 @@ APPLICATIONS = ("support", "chat", "explore", "talk", "sell")
 PROFILES_PER_USER = 20
 #: Profile identifier types Zendesk treats as standard (matched against user identities).
 STANDARD_IDENTIFIERS = ("email", "phone_number", "twitter", "facebook", "sdk", "external_id")
+#: Documented: only a certain number of bulk jobs can be queued or running at once.
+MAX_QUEUED_JOBS = 30
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 ROLES = ("end-user", "agent", "admin")
 #: Profile identifier type -> user identity type. external_id is a user attribute, not an identity.
@@ -902,6 +905,15 @@ class SandboxState:
             user.status = "soft_deleted"
             user.updated_at = self._now()
             return self.user_json(user)
+
+    def job_slot_wait(self) -> float | None:
+        """None if a bulk job may be queued now, else virtual seconds until a slot frees."""
+        with self.lock:
+            now = self.clock.now()
+            running = sorted(job.done_at for job in self.jobs.values() if job.done_at > now)
+            if len(running) < MAX_QUEUED_JOBS:
+                return None
+            return running[len(running) - MAX_QUEUED_JOBS] - now
 
     def destroy_many(self, ids: list[int]) -> dict[str, Any]:
         """``DELETE /api/v2/users/destroy_many``: soft-deletes now, reports through a job."""
