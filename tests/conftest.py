@@ -60,3 +60,23 @@ def sandbox_http(sandbox: Any) -> Iterator[Any]:
     auth = (env["ZENDESK_EMAIL"] + "/token", env["ZENDESK_API_TOKEN"])
     with httpx.Client(base_url=sandbox.url, auth=auth, timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def evidence_keys_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home holding one evidence signing key, made once per session (copy it, don't use it)."""
+    from privacykit.evidence import init_keys
+
+    source = tmp_path_factory.mktemp("evidence-keys")
+    source.chmod(0o700)
+    init_keys(source, organisation="Test Controller Ltd")
+    return source
+
+
+@pytest.fixture
+def evidence_home(home: Path, evidence_keys_source: Path) -> Path:
+    """``home`` with the session's evidence signing key copied in (owner-only)."""
+    import shutil
+
+    shutil.copytree(evidence_keys_source / "keys", home / "keys")
+    return home
