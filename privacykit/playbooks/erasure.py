@@ -53,6 +53,7 @@ __all__ = [
     "EVIDENCE_SCHEMA",
     "PERMANENTLY_DELETED_NAME",
     "BatchProgress",
+    "EraseCommand",
     "EraseOptions",
     "EraseReport",
     "ErasureJob",
@@ -60,6 +61,7 @@ __all__ = [
     "compliance_state",
     "default_operator",
     "erase",
+    "run_erase",
 ]
 
 EVIDENCE_SCHEMA = "privacykit.erasure-evidence/1"
@@ -226,6 +228,7 @@ class ErasureJob(RunContext):
     destructive_started: bool = False
     reasons: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     outcome: str | None = None
     status: str | None = None
     started_at: str | None = None
@@ -234,6 +237,8 @@ class ErasureJob(RunContext):
     report_path: str | None = None
     report_sha256: str | None = None
     pending_info: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    entries_at_load: int = 0
+    previous_outcome: str | None = None
     outstanding: int = 0
     error: str | None = None
 
@@ -391,10 +396,14 @@ class ErasureRunner:
         assert job.request_id is not None
         plan: dict[str, Any] | None = None
         states: dict[str, tuple[str, dict[str, Any]]] = {}
-        for entry in self.ledger.entries(job.request_id):
+        entries = self.ledger.entries(job.request_id)
+        job.entries_at_load = len(entries)
+        for entry in entries:
             key, phase, data = entry.step_key, entry.phase, entry.data
             if phase == "info":
-                if key == "plan":
+                if key == "evidence":
+                    job.previous_outcome = data.get("outcome")
+                elif key == "plan":
                     plan = data
                 elif key == "discovery":
                     job.searched = data.get("searched", {})
@@ -785,7 +794,7 @@ class ErasureRunner:
             try:
                 rows = self.client.compliance_deletion_statuses(uid)
             except ZendeskError as exc:
-                job.reasons.append(f"compliance status of user {uid} unavailable ({_why(exc)})")
+                job.notes.append(f"compliance status of user {uid} unavailable ({_why(exc)})")
                 continue
             complete, apps = compliance_state(rows, self.policy.compliance_applications)
             if apps != user.compliance or complete != user.compliance_complete:
@@ -806,23 +815,39 @@ class ErasureRunner:
         job.evidence = record
         if self.ledger is None or job.request_id is None:
             return None
-        self.ledger.record(job.request_id, "evidence", "info", record)
-        if self.produce_reports:
-            self._report(job, record)
+        unchanged = (
+            job.resumed
+            and job.outcome == job.previous_outcome
+            and not self._changed_since_load(job)
+        )
+        # A resumed request where nothing happened (e.g. compliance still pending): the
+        # last evidence still says it all; do not pile up identical reports.
+        if not unchanged:
+            self.ledger.record(job.request_id, "evidence", "info", record)
+            if self.produce_reports:
+                self._report(job, record)
         reason = "; ".join(job.reasons) if job.reasons else None
         self.ledger.set_status(job.request_id, job.status or "needs_review", _clip(reason))
         self.on_change(job, "finished")
         return None
 
+    def _changed_since_load(self, job: ErasureJob) -> bool:
+        assert job.request_id is not None
+        entries = self.ledger.entries(job.request_id)
+        # ensure_request's status change to in_progress is bookkeeping, not progress.
+        return any(e.step_key != "ledger:status" for e in entries[job.entries_at_load :])
+
     def _decide(self, job: ErasureJob) -> None:
+        """Outcome, status and reasons from the job's state (idempotent: evidence may be
+        recorded again after an error)."""
         halt = job.halt
         if halt is not None:
             job.outcome, job.status = halt.outcome, halt.status
-            job.reasons = list(halt.reasons) + job.reasons
+            job.reasons = list(halt.reasons) + job.failures + job.notes
             if halt.outcome == "no_data_found":
                 job.completed_at = _now_iso()
             return
-        job.reasons = job.failures + job.reasons
+        job.reasons = job.failures + job.notes
         stuck = self._compliance_overdue(job)
         if job.failures:
             job.outcome = job.status = "needs_review"
@@ -1008,8 +1033,15 @@ def _permanent(client: Any, uid: int) -> dict[str, Any]:
 
 
 def _why(exc: BaseException) -> str:
+    """A short, safe description of an error: our own errors' messages carry ids and
+    codes only (errors.py contract); anything else is named by its type."""
     status = getattr(exc, "status_code", None)
-    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
+    name = f"{type(exc).__name__} {status}" if status else type(exc).__name__
+    if isinstance(exc, PrivacykitError) and not isinstance(exc, ZendeskError):
+        message = str(exc).replace("\n", " ").strip()
+        if message:
+            return f"{name}: {_clip(message, 200)}"
+    return name
 
 
 def _ticket_ids_from(exc: ValidationError) -> list[int]:
@@ -1425,8 +1457,10 @@ def erase(
         if job.request_id:
             seen_requests.add(job.request_id)
     if options.resume and ledger is not None:
+        # Requests that need review are continued by giving their SUBJECT again, once the
+        # cause (open tickets, a role, an ambiguity) has been dealt with.
         for request in ledger.list_requests(
-            status=["open", "in_progress", "needs_review", "pending_compliance"], kind="erasure"
+            status=["open", "in_progress", "pending_compliance"], kind="erasure"
         ):
             if request.request_id not in seen_requests:
                 jobs.append(runner.new_job(len(jobs) + 1, None, request))
@@ -1480,3 +1514,81 @@ def _stats(client: Any) -> dict[str, Any]:
     stats = getattr(client, "stats", None)
     snapshot = getattr(stats, "snapshot", None)
     return dict(snapshot()) if callable(snapshot) else {}
+
+
+@dataclass
+class EraseCommand:
+    """``privacykit erase`` as typed: raw SUBJECT arguments and option values."""
+
+    subjects: Sequence[str] = ()
+    from_file: str | Path | None = None
+    playbook: str = "erasure"
+    dry_run: bool = False
+    yes: bool = False
+    resume: bool = False
+    confirm_ambiguous: bool = False
+    concurrency: int = 8
+    received: str | None = None
+    produce_reports: bool = True
+
+
+def run_erase(
+    command: EraseCommand,
+    *,
+    env: Mapping[str, str] | None = None,
+    confirm: Callable[[EraseReport], bool] | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+) -> EraseReport:
+    """Everything behind ``privacykit erase``: validate the input (subjects first, so a
+    bad line is reported before any request), load the playbook, connect, :func:`erase`.
+
+    Input errors raise :class:`UsageError` subclasses (exit 2) with nothing sent."""
+    from privacykit.config import ZendeskConfig, privacykit_home
+    from privacykit.ledger import Ledger
+    from privacykit.playbooks.loader import load_playbook, resolve_playbook
+    from privacykit.playbooks.subjects import read_subjects
+    from privacykit.zendesk import ZendeskClient
+
+    subjects = read_subjects(command.subjects, command.from_file)
+    if not subjects and not command.resume:
+        raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
+    if not 1 <= command.concurrency <= 64:
+        raise UsageError("--concurrency must be between 1 and 64")
+    received_at = _parse_received(command.received)
+    home = privacykit_home(env)
+    book = load_playbook(resolve_playbook(command.playbook, home=home))
+    if book.kind != "erasure":
+        raise UsageError(f"playbook {book.name!r} is a {book.kind} playbook, not an erasure one")
+    config = ZendeskConfig.from_env(env)
+    options = EraseOptions(
+        subjects=subjects,
+        playbook=book,
+        dry_run=command.dry_run,
+        yes=command.yes,
+        resume=command.resume,
+        confirm_ambiguous=command.confirm_ambiguous,
+        concurrency=command.concurrency,
+        received_at=received_at,
+        operator=default_operator(),
+        produce_reports=command.produce_reports,
+    )
+    ledger = Ledger.open(home)
+    try:
+        with ZendeskClient(config) as client:
+            return erase(
+                client, ledger, options, home=home, confirm=confirm, on_progress=on_progress
+            )
+    finally:
+        ledger.close()
+
+
+def _parse_received(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError("--received must be a date like 2026-01-31") from None
+    if value > date.today():
+        raise UsageError("--received cannot be in the future")
+    return value
