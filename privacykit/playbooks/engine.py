@@ -149,7 +149,7 @@ def perform(
     *,
     action: Callable[[], dict[str, Any]],
     reconcile: Callable[[], dict[str, Any] | None],
-    attempts: int = 3,
+    attempts: int = 5,
 ) -> Performed:
     """Do one destructive call at most once as far as Zendesk is concerned.
 
