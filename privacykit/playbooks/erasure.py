@@ -1558,7 +1558,7 @@ def run_erase(
     home = privacykit_home(env)
     book = load_playbook(resolve_playbook(command.playbook, home=home))
     if book.kind != "erasure":
-        raise UsageError(f"playbook {book.name!r} is a {book.kind} playbook, not an erasure one")
+        raise UsageError(f"playbook {book.name!r} is for {book.kind} requests, not erasure")
     config = ZendeskConfig.from_env(env)
     options = EraseOptions(
         subjects=subjects,
