@@ -136,6 +136,27 @@ class RateLimits:
             max_queued_jobs=10**9,
         )
 
+    def compressed(self, time_scale: float) -> RateLimits:
+        """These budgets on a server whose clock runs ``time_scale`` times faster (the
+        sandbox's ``time_scale``): every window and wait divided by it. Only needed for
+        scopes the server never reports (user writes per account); the rest is learned."""
+        if not time_scale > 0:
+            raise ValueError("time_scale must be positive")
+
+        def scaled(budget: Budget) -> Budget:
+            return Budget(budget.limit, budget.window / time_scale)
+
+        return replace(
+            self,
+            account=scaled(self.account),
+            profiles=scaled(self.profiles),
+            permanent_delete=scaled(self.permanent_delete),
+            create_update_user=scaled(self.create_update_user),
+            user_write=scaled(self.user_write),
+            job_ttl=self.job_ttl / time_scale,
+            default_retry_after=self.default_retry_after / time_scale,
+        )
+
     def budget_for(self, scope: str) -> Budget:
         base = scope.split(":", 1)[0]
         budgets = {
@@ -159,8 +180,8 @@ class RateLimits:
 @dataclass(frozen=True)
 class RateInfo:
     """What one answer said about one scope. ``reset`` is seconds until the window resets;
-    ``reset_granularity`` is 1.0 when the server sent whole seconds (it may have rounded
-    down, so we add a second of margin) and 0.0 when it sent fractions."""
+    ``reset_granularity`` is the precision it was sent with (1.0 for whole seconds, 0.001
+    for ``0.042``): the true value may differ from it by that much either way."""
 
     limit: int | None = None
     remaining: int | None = None
@@ -190,7 +211,10 @@ def _count(raw: str | None) -> int | None:
 
 
 def _granularity(raw: str | None) -> float:
-    return 0.0 if raw is None or "." in raw else 1.0
+    if raw is None:
+        return 0.0
+    _, dot, decimals = raw.strip().partition(".")
+    return 10.0 ** -len(decimals) if dot else 1.0
 
 
 def _fields(value: str) -> dict[str, str]:
@@ -301,9 +325,12 @@ class _Bucket:
     budget: Budget
     mode: str = _PROBE
     limit: int = 0
-    window_end: float | None = None
-    window_end_guessed: bool = False
-    prev_end: float | None = None
+    # The server's current window ends somewhere in [end_lo, end_hi] (our clock); end_hi
+    # is when we roll over. end_lo is None while the end is only a guess.
+    end_lo: float | None = None
+    end_hi: float | None = None
+    prev_lo: float | None = None  # the previous window's interval, to spot late answers
+    prev_hi: float | None = None
     remaining: int | None = None  # lowest remaining the server reported in this window
     used: int = 0  # our sends since the window rolled, while ``remaining`` is unknown
     outstanding: int = 0
@@ -311,6 +338,7 @@ class _Bucket:
     epoch_outstanding: int = 0
     paused_until: float = 0.0
     learned_window: float | None = None  # shortest gap seen between consecutive resets
+    quantum: float | None = None  # finest reset precision this scope has been sent
     sends: deque[float] = field(default_factory=deque)
     last_used: float = 0.0
 
@@ -451,7 +479,7 @@ class Governor:
             free = bucket.limit - bucket.used
         if free > 0:
             return True, None
-        return False, bucket.window_end
+        return False, bucket.end_hi
 
     def _reserve(self, keys: tuple[str, ...], now: float, waited: bool) -> Reservation:
         epochs: dict[str, int] = {}
@@ -495,17 +523,16 @@ class Governor:
                 del self._buckets[key]
 
     def _roll(self, bucket: _Bucket, now: float) -> None:
-        """Start a new fixed window when the current one has ended (our clock)."""
-        if bucket.mode != _KNOWN or bucket.window_end is None or now < bucket.window_end:
+        """Start a new fixed window when the current one has surely ended (our clock)."""
+        if bucket.mode != _KNOWN or bucket.end_hi is None or now < bucket.end_hi:
             return
-        bucket.prev_end = bucket.window_end
-        bucket.window_end = None
-        bucket.window_end_guessed = False
+        bucket.prev_lo, bucket.prev_hi = bucket.end_lo, bucket.end_hi
+        bucket.end_lo = bucket.end_hi = None
         if bucket.learned_window is not None:
-            # Consecutive windows: the next one ends one window later (an answer corrects it).
-            periods = math.floor((now - bucket.prev_end) / bucket.learned_window) + 1
-            bucket.window_end = bucket.prev_end + periods * bucket.learned_window
-            bucket.window_end_guessed = True
+            # Consecutive windows: the next one ends at most one (over-estimated) window
+            # later; a guess until an answer pins it down.
+            periods = math.floor((now - bucket.prev_hi) / bucket.learned_window) + 1
+            bucket.end_hi = bucket.prev_hi + periods * bucket.learned_window
         bucket.remaining = None
         # Requests still in flight may land in the new window: count them as used there.
         bucket.used = bucket.outstanding
@@ -578,6 +605,7 @@ class Governor:
             return  # sent before the last 429 pause: describes a model we threw away
         if bucket.paused_until > now:
             return
+        self._roll(bucket, now)
         if info.limit is not None and info.limit > 0:
             bucket.limit = info.limit
         if info.remaining is None:
@@ -589,60 +617,68 @@ class Governor:
         if info.reset is None:
             self._learn_without_reset(bucket, remaining, now)
             return
-        # The server computed `reset` before the answer travelled back, so now + reset is
-        # never earlier than its real reset (plus a second if it sent whole seconds).
-        end = now + info.reset + info.reset_granularity
-        # Two estimates of one window's end differ by at most the answers' travel times.
-        tol = max(latency, 0.0005) + info.reset_granularity
-        if bucket.learned_window is not None:
-            tol = min(tol, bucket.learned_window / 2)
+        quantum = info.reset_granularity
+        if quantum < 1.0:
+            bucket.quantum = quantum if bucket.quantum is None else min(bucket.quantum, quantum)
+        elif bucket.quantum is not None:
+            quantum = bucket.quantum  # "1" from a server that sends fractions means 1.000
+        # The server processed the request somewhere between our send and its answer, and
+        # its window ends `reset` (± quantum) after that: an interval for the true end.
+        sent = now - latency
+        lo, hi = sent + info.reset - quantum, now + info.reset + quantum
         if bucket.mode != _KNOWN:
             bucket.mode = _KNOWN
-            bucket.window_end = end
-            bucket.window_end_guessed = False
+            bucket.prev_lo = bucket.prev_hi = None
+            self._adopt(bucket, lo, hi)
             bucket.remaining = remaining
             return
-        current = bucket.window_end
-        if current is None or bucket.window_end_guessed:
-            # We rolled over on our own clock; is this answer from the old window?
-            if bucket.prev_end is not None and end <= bucket.prev_end + tol:
+        if bucket.end_lo is None:
+            # No answer yet in this window (we rolled over, its end is at most a guess).
+            # An answer from the window that ended is late news: ignore it.
+            if bucket.prev_hi is not None and lo <= bucket.prev_hi:
                 return
-            if bucket.prev_end is not None:
-                self._learn_window(bucket, end - bucket.prev_end, tol)
-            bucket.window_end = end
-            bucket.window_end_guessed = False
+            if bucket.prev_lo is not None:
+                self._learn_window(bucket, hi - bucket.prev_lo)
+            guess = bucket.end_hi
+            self._adopt(bucket, lo, hi if guess is None or lo > guess else min(hi, guess))
             bucket.remaining = remaining
             return
-        if end < current - tol:
-            return  # from an older window, arrived late
-        if end > current + tol:
-            # The server is in a later window than we thought (it reset before our
-            # conservative estimate): adopt it.
-            self._learn_window(bucket, end - current, tol)
-            bucket.prev_end = current
-            bucket.window_end = end
+        assert bucket.end_hi is not None
+        if lo > bucket.end_hi:
+            # A later window than ours (the server reset before our conservative estimate):
+            # impossible for an answer from our window, since lo <= its true end <= end_hi.
+            bucket.prev_lo, bucket.prev_hi = bucket.end_lo, bucket.end_hi
+            self._learn_window(bucket, hi - bucket.end_lo)
+            self._adopt(bucket, lo, hi)
             bucket.remaining = remaining
             bucket.used = bucket.outstanding
             return
-        bucket.window_end = min(current, end)
-        bucket.remaining = _lowest(bucket.remaining, remaining)
+        if hi >= bucket.end_lo:
+            # The current window (the two intervals overlap): narrow the interval.
+            bucket.end_lo = max(bucket.end_lo, lo)
+            bucket.end_hi = min(bucket.end_hi, hi)
+            bucket.remaining = _lowest(bucket.remaining, remaining)
+        # else: from an older window, arrived late
 
     @staticmethod
-    def _learn_window(bucket: _Bucket, gap: float, tol: float) -> None:
-        if gap <= 2 * tol:
+    def _adopt(bucket: _Bucket, lo: float, hi: float) -> None:
+        bucket.end_lo, bucket.end_hi = lo, hi
+
+    @staticmethod
+    def _learn_window(bucket: _Bucket, gap: float) -> None:
+        """``gap`` bounds a whole number (>= 1) of windows from above, so the smallest gap
+        seen is a window length never shorter than the server's."""
+        if gap <= 0:
             return
-        # Gaps are whole multiples of the window; the smallest seen is the window (from
-        # above, so the estimate is never shorter than the truth by more than jitter).
         if bucket.learned_window is None or gap < bucket.learned_window:
             bucket.learned_window = gap
 
     def _learn_without_reset(self, bucket: _Bucket, remaining: int, now: float) -> None:
         """Only limit/remaining (the X-Rate-Limit pair): the window's end is a guess of one
         window from now, which a later answer with a reset replaces."""
-        if bucket.mode != _KNOWN or bucket.window_end is None:
+        if bucket.mode != _KNOWN or bucket.end_hi is None:
             bucket.mode = _KNOWN
-            bucket.window_end = now + self._window(bucket)
-            bucket.window_end_guessed = True
+            bucket.end_lo, bucket.end_hi = None, now + self._window(bucket)
             bucket.remaining = remaining
             return
         bucket.remaining = _lowest(bucket.remaining, remaining)
@@ -692,11 +728,10 @@ class Governor:
             bucket.epoch_outstanding = 0
             if bucket.mode == _LOCAL:
                 continue
-            end = bucket.window_end if bucket.mode == _KNOWN else None
-            bucket.prev_end = until if end is None else max(end, until)
+            # Answers to requests sent before the pause are an older epoch and ignored, so
+            # the model restarts clean: the first answer after the pause defines it.
             bucket.mode = _PROBE
-            bucket.window_end = None
-            bucket.window_end_guessed = False
+            bucket.end_lo = bucket.end_hi = bucket.prev_lo = bucket.prev_hi = None
             bucket.remaining = None
             bucket.used = 0
 
@@ -721,7 +756,7 @@ class Governor:
                     "limit": b.limit,
                     "remaining": b.remaining,
                     "outstanding": b.outstanding,
-                    "window_end_in": None if b.window_end is None else b.window_end - now,
+                    "window_end_in": None if b.end_hi is None else b.end_hi - now,
                     "learned_window": b.learned_window,
                     "paused_for": max(b.paused_until - now, 0.0),
                 }
