@@ -1,0 +1,226 @@
+"""What the ledger says an erasure did, read back for re-checking, and the incremental cursor.
+
+Owns :class:`ErasureView` (per erasure request: the users privacykit soft-deleted and
+permanently deleted, the profiles it deleted, and the compliance polling so far), built
+from the request's ledger entries: the latest evidence record (step ``evidence``, schema
+``privacykit.erasure-evidence/1``) and the per-user destructive steps, so that a run that
+crashed before writing its evidence is still seen.
+
+Also owns the rotation that keeps a nightly audit bounded (:func:`plan_rotation`): each
+run re-checks erasures never re-checked before first, then continues a round-robin over
+the older ones from where the last run stopped, within a budget of Zendesk requests.
+The position is two ordering keys kept in the audit's own ledger entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from privacykit.ledger import Entry, Ledger, RequestRecord
+
+__all__ = [
+    "ErasureView",
+    "OrderKey",
+    "UserRecord",
+    "load_erasure",
+    "order_key",
+    "parse_ts",
+    "plan_rotation",
+    "rotate",
+]
+
+T = TypeVar("T")
+
+#: A request's place in the rotation: (created_at, request_id). created_at is the ledger's
+#: fixed-width UTC timestamp, so tuples of strings sort in creation order.
+OrderKey = tuple[str, str]
+
+# Step keys of the erasure engine's destructive per-user steps. Both spellings of the
+# permanent deletion are accepted so a renamed key never hides a lingering user.
+_SOFT_DELETE = re.compile(r"^soft_delete:user:(\d+)$")
+_PERMANENT_DELETE = re.compile(r"^(?:permanent_delete|permanently_delete):user:(\d+)$")
+_PROFILE_DELETE = re.compile(r"^delete_profile:(?:profile:)?([0-9A-Za-z_-]+)$")
+EVIDENCE_STEP = "evidence"
+#: Where the audit records compliance polling progress in an erasure request's history.
+COMPLIANCE_PROGRESS_STEP = "audit:compliance"
+
+
+def order_key(request: RequestRecord) -> OrderKey:
+    return (request.created_at, request.request_id)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    """A ledger or evidence timestamp as an aware datetime (None if absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+@dataclass
+class UserRecord:
+    """One Zendesk user an erasure acted on, as the ledger tells it."""
+
+    user_id: int
+    soft_deleted: bool = False
+    permanently_deleted: bool = False
+    soft_deleted_at: datetime | None = None
+    permanently_deleted_at: datetime | None = None
+
+
+@dataclass
+class ErasureView:
+    """An erasure request's recorded deletions (ids only) and compliance progress."""
+
+    request: RequestRecord
+    evidence: dict[str, Any] | None = None
+    users: dict[int, UserRecord] = field(default_factory=dict)
+    # Profile ids the erasure deleted (the evidence's action "deleted"), with their user id.
+    deleted_profiles: dict[str, int | None] = field(default_factory=dict)
+    # Latest recorded compliance state per user id: {"complete": bool, "pending": [...]}.
+    compliance: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last_compliance_poll: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    @property
+    def permanently_deleted(self) -> list[UserRecord]:
+        return [u for u in self.users.values() if u.permanently_deleted]
+
+    @property
+    def soft_deleted_only(self) -> list[UserRecord]:
+        return [u for u in self.users.values() if u.soft_deleted and not u.permanently_deleted]
+
+    def gone_cost(self) -> int:
+        """Zendesk requests a full re-check of what this erasure deleted takes (typically:
+        one per recorded user and one per deleted profile)."""
+        return len(self.users) + len(self.deleted_profiles)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def load_erasure(ledger: Ledger, request: RequestRecord) -> ErasureView:
+    """Read one erasure request's entries into an :class:`ErasureView`."""
+    view = ErasureView(request)
+    entries = ledger.entries(request.request_id)
+    for entry in entries:
+        _apply_entry(view, entry)
+    if view.evidence is not None:
+        _apply_evidence(view, view.evidence)
+    return view
+
+
+def _user(view: ErasureView, user_id: int) -> UserRecord:
+    record = view.users.get(user_id)
+    if record is None:
+        record = view.users[user_id] = UserRecord(user_id)
+    return record
+
+
+def _apply_entry(view: ErasureView, entry: Entry) -> None:
+    key, phase, data = entry.step_key, entry.phase, entry.data
+    if key == EVIDENCE_STEP and phase == "info":
+        if isinstance(data, dict) and str(data.get("schema", "")).startswith(
+            "privacykit.erasure-evidence/"
+        ):
+            view.evidence = data
+        return
+    if key == COMPLIANCE_PROGRESS_STEP and phase == "info":
+        view.last_compliance_poll = parse_ts(entry.ts)
+        for row in data.get("users", []) if isinstance(data.get("users"), list) else []:
+            uid = _int(row.get("user_id")) if isinstance(row, dict) else None
+            if uid is not None:
+                view.compliance[uid] = dict(row)
+        return
+    if phase != "outcome" or data.get("result", "ok") != "ok":
+        return
+    when = parse_ts(entry.ts)
+    if match := _SOFT_DELETE.match(key):
+        record = _user(view, int(match.group(1)))
+        record.soft_deleted = True
+        record.soft_deleted_at = record.soft_deleted_at or when
+    elif match := _PERMANENT_DELETE.match(key):
+        record = _user(view, int(match.group(1)))
+        # A permanent deletion implies the soft deletion before it.
+        record.soft_deleted = True
+        record.permanently_deleted = True
+        record.permanently_deleted_at = record.permanently_deleted_at or when
+    elif match := _PROFILE_DELETE.match(key):
+        view.deleted_profiles.setdefault(match.group(1), _int(data.get("user_id")))
+
+
+def _apply_evidence(view: ErasureView, record: dict[str, Any]) -> None:
+    completed = parse_ts(record.get("completed_at"))
+    view.completed_at = completed
+    for row in record.get("users") or []:
+        if not isinstance(row, dict):
+            continue
+        uid = _int(row.get("user_id"))
+        if uid is None:
+            continue
+        user = _user(view, uid)
+        if row.get("soft_deleted"):
+            user.soft_deleted = True
+            user.soft_deleted_at = user.soft_deleted_at or completed
+        if row.get("permanently_deleted"):
+            user.soft_deleted = True
+            user.permanently_deleted = True
+            user.permanently_deleted_at = user.permanently_deleted_at or completed
+    for row in record.get("profiles") or []:
+        if isinstance(row, dict) and row.get("action") == "deleted" and row.get("profile_id"):
+            view.deleted_profiles.setdefault(str(row["profile_id"]), _int(row.get("user_id")))
+
+
+def plan_rotation(
+    items: Sequence[T],
+    key: Callable[[T], OrderKey],
+    *,
+    high_water: OrderKey | None,
+    rotation_after: OrderKey | None,
+) -> tuple[list[T], list[T]]:
+    """Split ``items`` (sorted by ``key``) into the never-checked ones (key above
+    ``high_water``, oldest first) and the rest in round-robin order starting after
+    ``rotation_after`` (wrapping around, each once)."""
+    ordered = sorted(items, key=key)
+    if high_water is None:
+        return list(ordered), []
+    fresh = [item for item in ordered if key(item) > high_water]
+    seen = [item for item in ordered if key(item) <= high_water]
+    return fresh, rotate(seen, key, after=rotation_after)
+
+
+def rotate(items: Sequence[T], key: Callable[[T], OrderKey], *, after: OrderKey | None) -> list[T]:
+    """``items`` in ``key`` order starting after ``after``, wrapping around, each once."""
+    ordered = sorted(items, key=key)
+    if after is None:
+        return ordered
+    start = next((i for i, item in enumerate(ordered) if key(item) > after), len(ordered))
+    return ordered[start:] + ordered[:start]
+
+
+def as_key(value: Iterable[Any] | None) -> OrderKey | None:
+    """An :data:`OrderKey` read back from JSON (a two-string list), or None."""
+    if value is None:
+        return None
+    parts = list(value)
+    if len(parts) != 2 or not all(isinstance(p, str) for p in parts):
+        return None
+    return (parts[0], parts[1])

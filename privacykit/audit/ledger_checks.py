@@ -1,0 +1,171 @@
+"""The checks that need only the ledger: its integrity, and request deadlines.
+
+Owns ``ledger.integrity`` (the full :meth:`Ledger.verify`, plus: the latest checkpoint
+is signed by this installation's checkpoint key, and the exported verifier key beside the
+ledger is that key) and ``deadline.due_soon`` / ``deadline.overdue`` (GDPR Art. 12(3):
+one month from receipt, extended by at most two more months with a recorded reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from privacykit.audit.findings import Finding
+from privacykit.errors import LedgerIntegrityError
+from privacykit.ledger import Ledger, RequestRecord, verify_checkpoint_note
+from privacykit.ledger.checkpoint import PUBLIC_KEY_FILE
+from privacykit.ledger.dates import MAX_EXTENSION_MONTHS
+
+__all__ = ["IntegrityResult", "check_deadlines", "check_integrity", "deadline_row"]
+
+
+@dataclass
+class IntegrityResult:
+    ok: bool
+    findings: list[Finding] = field(default_factory=list)
+    entries: int = 0
+    checkpoints: int = 0
+    unchecked_tail: int = 0  # entries after the latest checkpoint (signed by this run)
+    latest_checkpoint_size: int | None = None
+
+
+def check_integrity(ledger: Ledger) -> IntegrityResult:
+    """ledger.integrity: everything :meth:`Ledger.verify` checks, then the latest
+    checkpoint's signature against this installation's key."""
+    try:
+        report = ledger.verify()
+    except LedgerIntegrityError as exc:
+        where = f" (first bad entry: {exc.entry})" if exc.entry is not None else ""
+        return IntegrityResult(
+            False,
+            [
+                Finding(
+                    "ledger.integrity",
+                    f"ledger verification failed{where}: {_one_line(exc)}",
+                    None,
+                    {"entry": exc.entry},
+                )
+            ],
+        )
+    result = IntegrityResult(True, entries=report.entries, checkpoints=report.checkpoints)
+    latest = report.latest_checkpoint
+    if latest is None:
+        if report.entries:
+            result.ok = False
+            result.findings.append(
+                Finding(
+                    "ledger.integrity",
+                    f"the ledger holds {report.entries} entries but no signed checkpoint",
+                    None,
+                    {"entries": report.entries},
+                )
+            )
+        return result
+    result.latest_checkpoint_size = latest.size
+    result.unchecked_tail = report.entries - latest.size
+    try:
+        origin, size, root = verify_checkpoint_note(latest.note, ledger.checkpoint_public_key)
+        if origin != ledger.origin or size != latest.size or root != latest.root:
+            raise LedgerIntegrityError("its signed content does not match the stored checkpoint")
+    except LedgerIntegrityError as exc:
+        result.ok = False
+        result.findings.append(
+            Finding(
+                "ledger.integrity",
+                "the latest checkpoint is not signed by this installation's key: " + _one_line(exc),
+                None,
+                {"checkpoint_size": latest.size},
+            )
+        )
+    pub = ledger.home / PUBLIC_KEY_FILE
+    try:
+        exported = pub.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        exported = None
+    if exported != ledger.checkpoint_verifier_key:
+        result.ok = False
+        result.findings.append(
+            Finding(
+                "ledger.integrity",
+                f"{PUBLIC_KEY_FILE} (the verifier key given to auditors) is missing or is not "
+                "this installation's checkpoint key",
+                None,
+                {},
+            )
+        )
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _extension_text(request: RequestRecord) -> str:
+    if request.extension_months:
+        return f"extended by {request.extension_months} month(s)"
+    return "not extended"
+
+
+def deadline_row(request: RequestRecord, today: date) -> dict[str, Any]:
+    """An open request's deadline facts (ids, dates, counts: nothing personal)."""
+    days = request.days_remaining(today)
+    return {
+        "request_id": request.request_id,
+        "kind": request.kind,
+        "status": request.status,
+        "received_at": request.received_at.isoformat(),
+        "due_date": request.due_date.isoformat(),
+        "days_to_deadline": days,
+        "overdue": days < 0,
+        "extension_months": request.extension_months,
+        "extended": request.extension_months > 0,
+        "extension_available": request.extension_months < MAX_EXTENSION_MONTHS,
+    }
+
+
+def check_deadlines(
+    requests: list[RequestRecord], *, today: date, due_within_days: int
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """deadline.overdue and deadline.due_soon over the open requests (every status but
+    completed; a failed request still owes the subject an answer, and a request pending
+    Zendesk's compliance deletion is not confirmed done). Audit runs are not requests."""
+    findings: list[Finding] = []
+    rows: list[dict[str, Any]] = []
+    for request in requests:
+        if request.kind == "audit" or request.status == "completed":
+            continue
+        row = deadline_row(request, today)
+        rows.append(row)
+        days = row["days_to_deadline"]
+        extension = _extension_text(request)
+        if days < 0:
+            findings.append(
+                Finding(
+                    "deadline.overdue",
+                    f"{request.kind} request is {-days} day(s) past its Art. 12(3) deadline "
+                    f"{request.due_date.isoformat()} ({extension}; status {request.status})",
+                    request.request_id,
+                    row,
+                )
+            )
+        elif days <= due_within_days:
+            # Art. 12(3): the subject must be told of an extension within the first
+            # month, so the hint is only useful before any extension was recorded.
+            hint = (
+                f"; it can be extended by up to {MAX_EXTENSION_MONTHS} month(s) with a reason"
+                if request.extension_months == 0
+                else ""
+            )
+            findings.append(
+                Finding(
+                    "deadline.due_soon",
+                    f"{request.kind} request is due in {days} day(s) on "
+                    f"{request.due_date.isoformat()} ({extension}; status {request.status})" + hint,
+                    request.request_id,
+                    row,
+                )
+            )
+    rows.sort(key=lambda r: (r["days_to_deadline"], r["request_id"]))
+    return findings, rows

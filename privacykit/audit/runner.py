@@ -1,0 +1,577 @@
+"""One audit run: the checks in order, within a budget, recorded in the ledger.
+
+Owns :func:`run_audit` and :class:`AuditOptions`. A run
+
+1. verifies the whole ledger first (before appending anything to it);
+2. checks every open request's Art. 12(3) deadline;
+3. opens its own ledger request (kind ``audit``) so the run is on record even if it dies;
+4. asks Zendesk, read-only and at most ``max_requests`` requests:
+   a. every erasure that is not completed (lingering soft deletions, deletions that must
+      hold, compliance deletion progress, which it records and which completes a
+      ``pending_compliance`` request once every application reports ``complete``);
+   b. completed erasures in rotation (never re-checked ones first, then round-robin
+      from where the last run stopped), so a ledger of 100,000 erasures is covered over
+      a number of nights instead of in one run;
+5. records findings, the rotation cursor and the audit evidence record, optionally
+   renders the signed audit PDF, and signs a checkpoint (never over a ledger that
+   failed verification).
+
+Read-only is enforced, not just intended: the run's Zendesk client sends through a
+transport that refuses any method but GET.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from privacykit import __version__
+from privacykit.audit.erasures import (
+    COMPLIANCE_PROGRESS_STEP,
+    ErasureView,
+    OrderKey,
+    as_key,
+    load_erasure,
+    order_key,
+    plan_rotation,
+    rotate,
+)
+from privacykit.audit.findings import CHECKS, AuditResult, CheckError, Finding
+from privacykit.audit.ledger_checks import check_deadlines, check_integrity
+from privacykit.audit.zendesk_checks import (
+    ComplianceState,
+    check_gone,
+    check_lingering,
+    poll_compliance,
+)
+from privacykit.config import ZendeskConfig, privacykit_home
+from privacykit.errors import LedgerError, LedgerIntegrityError, PrivacykitError, ZendeskError
+from privacykit.ledger import Ledger, RequestRecord
+from privacykit.zendesk import Governor, ZendeskClient
+
+__all__ = [
+    "AUDIT_EVIDENCE_SCHEMA",
+    "DEFAULT_DUE_WITHIN_DAYS",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_SOFT_DELETE_GRACE_HOURS",
+    "DEFAULT_STUCK_AFTER_DAYS",
+    "AuditOptions",
+    "ReadOnlyTransport",
+    "run_audit",
+]
+
+DEFAULT_DUE_WITHIN_DAYS = 7
+DEFAULT_STUCK_AFTER_DAYS = 30
+#: 5,000 requests is about 7 minutes of a 700/minute account budget (25 on a 200/minute
+#: plan); a ledger of 100,000 erasures (~200,000 requests) is re-checked every ~40 nights.
+DEFAULT_MAX_REQUESTS = 5_000
+DEFAULT_SOFT_DELETE_GRACE_HOURS = 24
+AUDIT_EVIDENCE_SCHEMA = "privacykit.audit-evidence/1"
+#: The keyed reference an audit request is "about": the installation itself.
+AUDIT_SUBJECT = "privacykit:audit"
+CURSOR_STEP = "audit:cursor"
+# Findings recorded in the ledger per run (the JSON output has all of them): keeps one
+# entry far below the ledger's 1 MiB limit even when thousands of requests are overdue.
+MAX_RECORDED_FINDINGS = 2_000
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What a run checks and how much of Zendesk's budget it may use."""
+
+    due_within_days: int = DEFAULT_DUE_WITHIN_DAYS
+    stuck_after_days: int = DEFAULT_STUCK_AFTER_DAYS
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    soft_delete_grace_hours: int = DEFAULT_SOFT_DELETE_GRACE_HOURS
+    report: bool = False
+    # The moment the run considers "now" (deadlines, grace, stuck); tests move it.
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("due_within_days", "stuck_after_days", "soft_delete_grace_hours"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_requests < 1:
+            raise ValueError("max_requests must be at least 1")
+        if self.now is not None and self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("now")
+        return data
+
+
+class ReadOnlyTransport(httpx.BaseTransport):
+    """Sends GET (and HEAD) requests through ``inner``; refuses anything else before it
+    leaves the process, so no bug in a check can change Zendesk. Counts methods sent."""
+
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self._inner = inner or httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8)
+        )
+        self.methods: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method not in ("GET", "HEAD"):
+            # Not a ZendeskError: nothing is retried or treated as a Zendesk answer.
+            raise PrivacykitError(
+                f"the audit is read-only: refused to send {request.method} to Zendesk"
+            )
+        self.methods[request.method] += 1
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def run_audit(
+    options: AuditOptions | None = None,
+    *,
+    home: Path | str | None = None,
+    config: ZendeskConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> AuditResult:
+    """Run every check once and return what was found (see the module docstring).
+
+    Raises a :class:`~privacykit.errors.PrivacykitError` when the audit cannot run at all
+    (no Zendesk configuration, ledger missing keys or unreadable); checks that could not
+    complete are reported in ``AuditResult.errors`` instead (exit code 2 either way)."""
+    options = options or AuditOptions()
+    # Configuration first: a misconfigured cron job must fail before touching anything.
+    config = config or ZendeskConfig.from_env(env)
+    home_path = Path(home) if home is not None else privacykit_home(env)
+    ledger = Ledger.open(home_path)
+    try:
+        readonly = ReadOnlyTransport(transport)
+        # The shared governor keeps the run inside the account-wide budget and backs off
+        # on 429 for every thread; max_requests bounds how much of the budget it uses.
+        with ZendeskClient(config, governor=Governor(), transport=readonly) as client:
+            return _AuditRun(ledger, client, readonly, options, home_path).run()
+    finally:
+        ledger.close()
+
+
+class _Budget:
+    """Zendesk requests left for this run, counted from the client's own statistics."""
+
+    def __init__(self, client: ZendeskClient, limit: int) -> None:
+        self._client = client
+        self._start = client.stats.calls
+        self.limit = limit
+
+    @property
+    def used(self) -> int:
+        return self._client.stats.calls - self._start
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.used
+
+    def fits(self, cost: int, *, first: bool) -> bool:
+        # The first item of a phase is always taken, so an erasure bigger than the whole
+        # budget cannot block the rotation for ever (the overrun is at most that item).
+        return cost <= self.remaining or (first and self.remaining > 0)
+
+
+class _AuditRun:
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: ZendeskClient,
+        transport: ReadOnlyTransport,
+        options: AuditOptions,
+        home: Path,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.transport = transport
+        self.options = options
+        self.home = home
+        self.now = options.now or datetime.now(UTC)
+        self.today = self.now.astimezone().date()
+        self.result = AuditResult(started_at=_iso(self.now))
+        self.checked: Counter[str] = Counter()
+        self.budget = _Budget(client, options.max_requests)
+        self.audit_rid: str | None = None
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> AuditResult:
+        result = self.result
+        integrity = check_integrity(self.ledger)
+        result.findings.extend(integrity.findings)
+        self.checked["ledger_entries"] = integrity.entries
+        requests = self.ledger.list_requests()
+        deadline_findings, open_rows = check_deadlines(
+            requests, today=self.today, due_within_days=self.options.due_within_days
+        )
+        result.findings.extend(deadline_findings)
+        result.open_requests = open_rows
+        self.checked["open_requests"] = len(open_rows)
+        previous_cursor = self._previous_cursor(requests)
+
+        self.audit_rid = self.ledger.create_request(
+            "audit",
+            self.ledger.subject_ref(AUDIT_SUBJECT),
+            received_at=self.today,
+            playbook_name="audit",
+            status="in_progress",
+        )
+        result.audit_request_id = self.audit_rid
+        self.ledger.record(
+            self.audit_rid,
+            "audit:start",
+            "info",
+            {
+                "options": self.options.to_dict(),
+                "now": _iso(self.now),
+                "ledger": {
+                    "verified": integrity.ok,
+                    "entries": integrity.entries,
+                    "checkpoints": integrity.checkpoints,
+                    "latest_checkpoint_size": integrity.latest_checkpoint_size,
+                    "entries_after_latest_checkpoint": integrity.unchecked_tail,
+                },
+            },
+        )
+
+        erasures = [r for r in requests if r.kind == "erasure"]
+        cursor = dict(previous_cursor)
+        try:
+            self.client.request("GET", "/api/v2/users/me")
+            cursor = self._zendesk_checks(erasures, previous_cursor)
+        except ZendeskError as exc:
+            # Everything checked so far stands; the rest is unknown, so the run is
+            # incomplete (exit 2) and the cursor only moves past what was checked.
+            result.errors.append(CheckError("zendesk", _one_line(exc)))
+            cursor = self._partial_cursor or dict(previous_cursor)
+
+        result.cursor = cursor
+        result.checked = dict(sorted(self.checked.items()))
+        result.zendesk_requests = self.budget.used
+        result.zendesk_methods = dict(sorted(self.transport.methods.items()))
+        result.completed_at = _iso(datetime.now(UTC) if self.options.now is None else self.now)
+        self._record_end(integrity.ok)
+        return result
+
+    # ------------------------------------------------------------------ Zendesk phase
+
+    _partial_cursor: dict[str, Any] | None = None
+
+    def _zendesk_checks(
+        self, erasures: list[RequestRecord], previous: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        cursor: dict[str, Any] = {
+            "active_after": previous.get("active_after"),
+            "high_water": previous.get("high_water"),
+            "rotation_after": previous.get("rotation_after"),
+        }
+        self._partial_cursor = dict(cursor)
+
+        # a. Erasures still under way (or stopped short): every run, round-robin if the
+        # budget cannot cover them all.
+        active = [r for r in erasures if r.status != "completed"]
+        order = rotate(active, order_key, after=as_key(cursor["active_after"]))
+        done = self._take(order, self._check_active, "active_erasures")
+        if len(done) == len(order):
+            cursor["active_after"] = None  # all seen: start from the top next run
+        elif done:
+            cursor["active_after"] = list(order_key(done[-1]))
+        self.checked["active_erasures_deferred"] = len(order) - len(done)
+        self._partial_cursor = dict(cursor)
+
+        # b. Completed erasures in rotation: never re-checked ones first.
+        completed = [r for r in erasures if r.status == "completed"]
+        high_water = as_key(cursor["high_water"])
+        fresh, rotation = plan_rotation(
+            completed,
+            order_key,
+            high_water=high_water,
+            rotation_after=as_key(cursor["rotation_after"]),
+        )
+        taken_fresh = self._take(fresh, self._check_completed, "completed_erasures")
+        if taken_fresh:
+            cursor["high_water"] = list(order_key(taken_fresh[-1]))
+            self._partial_cursor = dict(cursor)
+        if len(taken_fresh) == len(fresh):
+            taken_old = self._take(
+                rotation, self._check_completed, "completed_erasures", first=not taken_fresh
+            )
+            if taken_old:
+                cursor["rotation_after"] = list(order_key(taken_old[-1]))
+            deferred = len(rotation) - len(taken_old)
+        else:
+            deferred = len(fresh) - len(taken_fresh) + len(rotation)
+        self.checked["completed_erasures_total"] = len(completed)
+        self.checked["completed_erasures_deferred"] = deferred
+        return cursor
+
+    def _take(
+        self,
+        requests: list[RequestRecord],
+        check: Callable[[ErasureView], None],
+        counter: str,
+        *,
+        first: bool = True,
+    ) -> list[RequestRecord]:
+        """Check requests in order while the budget lasts; returns those checked. Each
+        one checked is remembered at once, so a Zendesk failure later in the run still
+        moves the cursor past it."""
+        taken: list[RequestRecord] = []
+        for request in requests:
+            view = load_erasure(self.ledger, request)
+            cost = self._cost(view)
+            if cost and not self.budget.fits(cost, first=first and not taken):
+                break
+            check(view)
+            taken.append(request)
+            self.checked[counter] += 1
+            self._progress(counter, request)
+        return taken
+
+    def _progress(self, counter: str, request: RequestRecord) -> None:
+        """Move the partial cursor past ``request`` (used if Zendesk fails mid-run)."""
+        cursor = self._partial_cursor
+        if cursor is None:
+            return
+        if counter == "active_erasures":
+            cursor["active_after"] = list(order_key(request))
+        elif request_key_above(order_key(request), as_key(cursor.get("high_water"))):
+            cursor["high_water"] = list(order_key(request))
+        else:
+            cursor["rotation_after"] = list(order_key(request))
+
+    def _cost(self, view: ErasureView) -> int:
+        cost = view.gone_cost()
+        if view.request.status != "completed":
+            cost += len(self._compliance_users(view))
+        return cost
+
+    def _check_completed(self, view: ErasureView) -> None:
+        self._gone_and_lingering(view)
+
+    def _check_active(self, view: ErasureView) -> None:
+        self._gone_and_lingering(view)
+        users = self._compliance_users(view)
+        if users:
+            self._compliance(view, users)
+
+    def _gone_and_lingering(self, view: ErasureView) -> None:
+        findings = check_gone(self.client, view)
+        self.checked["users_rechecked"] += len(view.permanently_deleted)
+        self.checked["profiles_rechecked"] += len(view.deleted_profiles)
+        grace = timedelta(hours=self.options.soft_delete_grace_hours)
+        lingering = check_lingering(self.client, view, now=self.now, grace=grace)
+        self.checked["soft_deleted_users_checked"] += lingering.checked
+        if lingering.within_grace:
+            self.checked["soft_deleted_users_within_grace"] += lingering.within_grace
+        self.result.findings.extend(findings)
+        self.result.findings.extend(lingering.findings)
+
+    # ------------------------------------------------------------------ compliance
+
+    @staticmethod
+    def _compliance_users(view: ErasureView) -> list[int]:
+        """Permanently deleted users whose compliance deletion is not yet recorded as
+        complete (by the erasure engine's evidence or an earlier audit)."""
+        done = {
+            int(row["user_id"])
+            for row in (view.evidence or {}).get("compliance") or []
+            if isinstance(row, dict)
+            and row.get("status") == "complete"
+            and isinstance(row.get("user_id"), int)
+        }
+        # Evidence rows are per application; a user is done only if no row is pending.
+        pending_in_evidence = {
+            int(row["user_id"])
+            for row in (view.evidence or {}).get("compliance") or []
+            if isinstance(row, dict)
+            and row.get("status") != "complete"
+            and isinstance(row.get("user_id"), int)
+        }
+        done -= pending_in_evidence
+        done |= {uid for uid, row in view.compliance.items() if row.get("complete")}
+        return sorted(u.user_id for u in view.permanently_deleted if u.user_id not in done)
+
+    def _compliance(self, view: ErasureView, users: list[int]) -> None:
+        stuck_after = timedelta(days=self.options.stuck_after_days)
+        states: list[ComplianceState] = []
+        for uid in users:
+            state = poll_compliance(self.client, uid)
+            states.append(state)
+            self.checked["compliance_polled"] += 1
+            if state.complete:
+                continue
+            since = view.users[uid].permanently_deleted_at or view.completed_at
+            if since is None:
+                since = _parse_created(view.request)
+            if since is not None and self.now - since >= stuck_after:
+                pending = ", ".join(state.pending_applications) or (
+                    "no application reported yet" if state.found else "user unknown to Zendesk"
+                )
+                days = (self.now - since).days
+                self.result.findings.append(
+                    Finding(
+                        "erasure.compliance_stuck",
+                        f"user {uid}: compliance deletion not complete {days} day(s) after "
+                        f"permanent deletion (pending: {pending}; limit "
+                        f"{self.options.stuck_after_days} days)",
+                        view.request_id,
+                        {"user_id": uid, **state.to_dict(), "days": days},
+                    )
+                )
+        # Users not polled were already recorded complete (see _compliance_users).
+        all_done = all(s.complete for s in states)
+        progress = {
+            "audit_request_id": self.audit_rid,
+            "users": [s.to_dict() for s in states],
+            "all_complete": all_done,
+        }
+        self.ledger.record(view.request_id, COMPLIANCE_PROGRESS_STEP, "info", progress)
+        self.result.compliance_progress.append({"request_id": view.request_id, **progress})
+        if all_done and view.request.status == "pending_compliance":
+            self.ledger.set_status(
+                view.request_id,
+                "completed",
+                reason="compliance deletion complete for every application (confirmed by audit "
+                f"{self.audit_rid})",
+            )
+            self.checked["erasures_completed_by_audit"] += 1
+
+    # ------------------------------------------------------------------ recording
+
+    def _previous_cursor(self, requests: list[RequestRecord]) -> dict[str, Any]:
+        """The cursor of the most recent audit run that recorded one."""
+        audits = sorted((r for r in requests if r.kind == "audit"), key=order_key, reverse=True)
+        for audit in audits[:20]:
+            for entry in reversed(self.ledger.entries(audit.request_id)):
+                if entry.step_key == CURSOR_STEP and entry.phase == "info":
+                    return dict(entry.data)
+        return {}
+
+    def _evidence_record(self) -> dict[str, Any]:
+        result = self.result
+        counts = Counter(f.check for f in result.findings)
+        recorded = result.findings[:MAX_RECORDED_FINDINGS]
+        return {
+            "schema": AUDIT_EVIDENCE_SCHEMA,
+            "request_id": self.audit_rid,
+            "status": {0: "clear", 1: "findings", 2: "incomplete"}[result.exit_code],
+            "summary": {
+                "findings": len(result.findings),
+                "could_not_complete": len(result.errors),
+                "open_requests": len(result.open_requests),
+                "overdue_requests": counts["deadline.overdue"],
+                "zendesk_requests": result.zendesk_requests,
+                **{f"checked_{k}": v for k, v in result.checked.items()},
+            },
+            "checks": [
+                {
+                    "check": info.id,
+                    "severity": str(info.severity),
+                    "title": info.title,
+                    "findings": counts[info.id],
+                }
+                for info in CHECKS.values()
+            ],
+            "findings": [
+                {
+                    "check": f.check,
+                    "severity": str(f.severity),
+                    "request_id": f.request_id,
+                    "message": f.message,
+                }
+                for f in recorded
+            ],
+            "findings_not_recorded": len(result.findings) - len(recorded),
+            "errors": [e.to_dict() for e in result.errors],
+            "open_requests": result.open_requests[:MAX_RECORDED_FINDINGS],
+            "cursor": result.cursor,
+            "options": self.options.to_dict(),
+            "zendesk": {
+                "requests": result.zendesk_requests,
+                "methods": result.zendesk_methods,
+                "read_only": True,
+            },
+            "tool_version": __version__,
+            "started_at": result.started_at,
+            "completed_at": result.completed_at,
+        }
+
+    def _record_end(self, ledger_verified: bool) -> None:
+        result, rid = self.result, self.audit_rid
+        assert rid is not None
+        self.ledger.record(rid, CURSOR_STEP, "info", result.cursor)
+        record = self._evidence_record()
+        self.ledger.record(rid, "evidence", "info", record)
+        if self.options.report:
+            self._report(record)
+        status = "failed" if result.errors else "completed"
+        self.ledger.set_status(
+            rid,
+            status,
+            reason=f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete",
+        )
+        if not ledger_verified:
+            # Signing now would put this installation's signature over a tree that failed
+            # verification; the finding stands until someone restores the ledger.
+            result.checkpoint_skipped_reason = "the ledger failed verification"
+            return
+        try:
+            checkpoint = self.ledger.checkpoint()
+        except LedgerIntegrityError as exc:
+            result.findings.append(
+                Finding("ledger.integrity", f"could not sign a checkpoint: {_one_line(exc)}")
+            )
+            result.checkpoint_skipped_reason = "the ledger changed under the audit"
+            return
+        result.checkpoint_size = checkpoint.size
+
+    def _report(self, record: dict[str, Any]) -> None:
+        from privacykit.evidence import produce_report
+
+        assert self.audit_rid is not None
+        try:
+            produced = produce_report(self.ledger, self.audit_rid, "audit", record, home=self.home)
+        except (LedgerError, PrivacykitError) as exc:
+            self.result.errors.append(CheckError("report", _one_line(exc)))
+            return
+        path, sha = _path_and_sha(produced)
+        self.result.report_path = str(path) if path is not None else None
+        self.result.report_sha256 = sha
+
+
+def _path_and_sha(produced: Any) -> tuple[Path | None, str | None]:
+    """``produce_report`` returns the PDF's path and sha256 (a tuple or an object)."""
+    if isinstance(produced, tuple) and len(produced) == 2:
+        return Path(produced[0]), str(produced[1])
+    path = getattr(produced, "path", None)
+    sha = getattr(produced, "sha256", None)
+    return (Path(path) if path is not None else None), (str(sha) if sha else None)
+
+
+def _parse_created(request: RequestRecord) -> datetime | None:
+    try:
+        return datetime.fromisoformat(request.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def request_key_above(key: OrderKey, high_water: OrderKey | None) -> bool:
+    return high_water is None or key > high_water

@@ -1,0 +1,249 @@
+"""The checks that ask Zendesk: erased people gone, lingering soft deletions, compliance.
+
+Owns how a recorded deletion is re-checked against Zendesk, read-only (GET only), by the
+Zendesk ids the ledger recorded. The ledger holds keyed hashes, never the identifiers a
+subject asked us to erase, so the audit cannot search for the person again by email;
+it asks instead whether each recorded user id is still permanently deleted and each
+deleted profile id still fails to resolve (README, "Audit", explains the limits).
+
+A user's deletion state (:func:`user_state`) comes from ``GET deleted_users/{id}``:
+
+* a record named "Permanently Deleted User" with its personal fields null is
+  permanently deleted (the documented tombstone);
+* a record with personal fields is only soft-deleted;
+* 404 means the user is not in the deleted users collection: ``GET users/{id}`` then
+  tells an active user (a finding) from one that is not in the account at all (gone).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from privacykit.audit.erasures import ErasureView
+from privacykit.audit.findings import Finding
+from privacykit.errors import NotFoundError
+from privacykit.zendesk import ZendeskClient
+
+__all__ = [
+    "PERMANENTLY_DELETED_NAME",
+    "ComplianceState",
+    "UserState",
+    "check_gone",
+    "check_lingering",
+    "poll_compliance",
+    "summarise_compliance",
+    "user_state",
+]
+
+#: Documented: permanently deleted users are listed with this name and null personal fields.
+PERMANENTLY_DELETED_NAME = "Permanently Deleted User"
+_PERSONAL_FIELDS = ("email", "phone", "external_id", "alias", "notes", "details")
+# Profile ids are opaque ULID-like strings; anything else is never printed.
+_SAFE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+UserState = Literal["permanently_deleted", "soft_deleted", "active", "absent"]
+
+
+def _safe_id(value: Any) -> str:
+    text = str(value)
+    return text if _SAFE_ID.match(text) else "(unprintable id)"
+
+
+def user_state(client: ZendeskClient, user_id: int) -> UserState:
+    """Where user ``user_id`` stands in Zendesk now (one request, two when not deleted)."""
+    try:
+        deleted = client.show_deleted_user(user_id)
+    except NotFoundError:
+        try:
+            user = client.show_user(user_id)
+        except NotFoundError:
+            return "absent"
+        # Zendesk shows a soft-deleted user with active false (assumption, as the sandbox).
+        return "soft_deleted" if user.get("active") is False else "active"
+    scrubbed = deleted.get("name") == PERMANENTLY_DELETED_NAME and all(
+        deleted.get(name) in (None, "") for name in _PERSONAL_FIELDS
+    )
+    return "permanently_deleted" if scrubbed else "soft_deleted"
+
+
+def check_gone(client: ZendeskClient, view: ErasureView) -> list[Finding]:
+    """erasure.gone: every user recorded as permanently deleted still is, and every
+    profile id the erasure deleted still does not resolve."""
+    findings: list[Finding] = []
+    rid = view.request_id
+    for user in view.permanently_deleted:
+        state = user_state(client, user.user_id)
+        if state == "soft_deleted":
+            findings.append(
+                Finding(
+                    "erasure.gone",
+                    f"user {user.user_id} is recorded as permanently deleted but Zendesk "
+                    "still holds it as soft-deleted (personal data present)",
+                    rid,
+                    {"user_id": user.user_id, "zendesk_state": state},
+                )
+            )
+        elif state == "active":
+            findings.append(
+                Finding(
+                    "erasure.gone",
+                    f"user {user.user_id} is recorded as permanently deleted but is an "
+                    "active user in Zendesk",
+                    rid,
+                    {"user_id": user.user_id, "zendesk_state": state},
+                )
+            )
+    for profile_id, recorded_user in sorted(view.deleted_profiles.items()):
+        try:
+            profile = client.profile_by_id(profile_id)
+        except NotFoundError:
+            continue
+        owner = profile.get("user_id")
+        owner_text = f" (now attached to user {owner})" if isinstance(owner, int) else ""
+        findings.append(
+            Finding(
+                "erasure.gone",
+                f"profile {_safe_id(profile_id)} deleted by this erasure resolves again"
+                + owner_text,
+                rid,
+                {
+                    "profile_id": _safe_id(profile_id),
+                    "user_id": owner if isinstance(owner, int) else None,
+                    "recorded_user_id": recorded_user,
+                },
+            )
+        )
+    return findings
+
+
+@dataclass
+class LingeringResult:
+    findings: list[Finding] = field(default_factory=list)
+    within_grace: int = 0
+    checked: int = 0
+
+
+def check_lingering(
+    client: ZendeskClient, view: ErasureView, *, now: datetime, grace: timedelta
+) -> LingeringResult:
+    """erasure.lingering_soft_delete: users privacykit soft-deleted (and did not record as
+    permanently deleted) that Zendesk still holds soft-deleted after ``grace``."""
+    result = LingeringResult()
+    rid = view.request_id
+    for user in view.soft_deleted_only:
+        since = user.soft_deleted_at
+        if since is not None and now - since < grace:
+            result.within_grace += 1
+            continue
+        result.checked += 1
+        state = user_state(client, user.user_id)
+        age = _age(now, since)
+        if state == "soft_deleted":
+            result.findings.append(
+                Finding(
+                    "erasure.lingering_soft_delete",
+                    f"user {user.user_id} was soft-deleted by privacykit{age} but is not "
+                    "permanently deleted",
+                    rid,
+                    {
+                        "user_id": user.user_id,
+                        "soft_deleted_at": since.isoformat() if since else None,
+                        "request_status": view.request.status,
+                    },
+                )
+            )
+        elif state == "active":
+            result.findings.append(
+                Finding(
+                    "erasure.gone",
+                    f"user {user.user_id} was soft-deleted by privacykit{age} but is an "
+                    "active user in Zendesk again",
+                    rid,
+                    {"user_id": user.user_id, "zendesk_state": state},
+                )
+            )
+    return result
+
+
+def _age(now: datetime, since: datetime | None) -> str:
+    if since is None:
+        return ""
+    hours = (now - since).total_seconds() / 3600
+    if hours < 48:
+        return f" {max(0, int(hours))} hour(s) ago"
+    return f" {int(hours // 24)} day(s) ago"
+
+
+# ------------------------------------------------------------------ compliance
+
+
+@dataclass(frozen=True)
+class ComplianceState:
+    """One user's compliance deletion progress as Zendesk reports it now."""
+
+    user_id: int
+    requested: bool
+    complete_applications: tuple[str, ...]
+    pending_applications: tuple[str, ...]
+    found: bool = True
+
+    @property
+    def complete(self) -> bool:
+        """Every application that reported progress reports ``complete`` (and at least one
+        did). Assumption (docs silent): an application that has not yet reported
+        ``started`` is not counted; Zendesk starts them all soon after the request."""
+        return self.found and bool(self.complete_applications) and not self.pending_applications
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "found": self.found,
+            "requested": self.requested,
+            "complete": self.complete,
+            "complete_applications": list(self.complete_applications),
+            "pending_applications": list(self.pending_applications),
+        }
+
+
+_APP = re.compile(r"^[a-z0-9_/-]{1,40}$")
+
+
+def summarise_compliance(user_id: int, rows: Iterable[dict[str, Any]]) -> ComplianceState:
+    """Fold ``compliance_deletion_statuses`` rows into per-application progress: the
+    ``all``/``request_deletion`` row says deletion was requested; each other application
+    is pending from ``started`` until it reports ``complete``."""
+    requested = False
+    started: set[str] = set()
+    complete: set[str] = set()
+    for row in rows:
+        app = str(row.get("application") or "")
+        action = str(row.get("action") or "")
+        if not _APP.match(app):
+            continue  # never echo an unexpected value
+        if app == "all":
+            requested = requested or action == "request_deletion"
+            continue
+        if action == "complete":
+            complete.add(app)
+        else:
+            started.add(app)
+    return ComplianceState(
+        user_id,
+        requested,
+        tuple(sorted(complete)),
+        tuple(sorted(started - complete)),
+    )
+
+
+def poll_compliance(client: ZendeskClient, user_id: int) -> ComplianceState:
+    """Ask Zendesk for one user's compliance deletion statuses (a 404 means Zendesk
+    does not know the user: nothing can be confirmed, so it stays pending)."""
+    try:
+        rows = client.compliance_deletion_statuses(user_id)
+    except NotFoundError:
+        return ComplianceState(user_id, False, (), (), found=False)
+    return summarise_compliance(user_id, rows)
