@@ -43,6 +43,8 @@ from privacykit.errors import (
     UsageError,
     ZendeskError,
 )
+from privacykit.evidence import produce_report
+from privacykit.ledger.guard import looks_personal
 from privacykit.playbooks.access_schema import EXPORT_SCHEMA_ID, SchemaViolation, validate
 from privacykit.playbooks.discovery import Discovery, DiscoveryClient, discover
 from privacykit.playbooks.loader import (
@@ -253,17 +255,35 @@ def build_export(
 _SEARCHED_KEYS = ("systems", "endpoints", "profile_sources")
 
 __all__ = [
+    "ACCESS_KIND",
+    "ACCESS_STEPS",
     "ART15_FIELDS",
     "CSV_FORMULA_TRIGGERS",
     "CSV_TABLES",
+    "DATA_FILE",
+    "EVIDENCE_SCHEMA_ID",
+    "REPORT_FILE",
+    "AccessClient",
+    "AccessPolicy",
+    "AccessRun",
+    "Collected",
     "DeliveredFile",
     "Gathered",
+    "Outcome",
     "ProcessingFacts",
+    "SubjectResult",
+    "access_request",
     "build_export",
+    "categories",
+    "collect",
     "csv_cell",
     "csv_tables",
+    "deliver",
+    "evidence_record",
+    "ledger_view",
     "prepare_output_dir",
     "render_csv",
+    "run_access",
     "write_private_file",
 ]
 
@@ -777,6 +797,7 @@ def evidence_record(
     if gathered is not None and found is not None:
         for user in gathered.users:
             uid = int(user["id"])
+            related = user.get("related") or {}
             users.append(
                 {
                     "user_id": uid,
@@ -784,7 +805,10 @@ def evidence_record(
                     "organization_id": user.get("organization_id"),
                     "identities": len(found.identities.get(uid, [])),
                     "profiles": len(found.profiles_of(uid)),
-                    "related": user.get("related") or {},
+                    "tickets_requested_assigned_ccd": "/".join(
+                        str(related.get(k, "-"))
+                        for k in ("requested_tickets", "assigned_tickets", "ccd_tickets")
+                    ),
                     "tickets_exported": sum(1 for t in gathered.tickets if t["user_id"] == uid),
                     "found_via": found.via.get(uid),
                 }
@@ -846,15 +870,22 @@ def evidence_record(
 
 
 def ledger_view(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The evidence record as the ledger keeps it: the Art. 15 texts are replaced by their
-    sha256 (they are the playbook's, whose hash the request already carries, and a DPO's
-    contact address would rightly trip the ledger's privacy guard)."""
+    """The evidence record as the ledger keeps it. The Art. 15 texts are the controller's,
+    not the subject's, but a DPO's contact address or phone number would rightly trip the
+    ledger's privacy guard: such a text is replaced by its sha256 (the playbook, whose hash
+    the request carries, holds it). Every other text is kept, so a report reproduced from
+    the ledger still shows it."""
     facts = record.get("processing") or {}
-    canonical = json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return {
-        **record,
-        "processing": {"sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest()},
-    }
+    kept: dict[str, Any] = {}
+    for name, value in facts.items():
+        texts = value if isinstance(value, list) else [value]
+        if any(looks_personal(str(text)) for text in texts):
+            canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            kept[name] = f"[in the playbook; not kept in the ledger; sha256 {digest}]"
+        else:
+            kept[name] = value
+    return {**record, "processing": kept}
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -939,15 +970,6 @@ def _subject_dir(out: Path, request_id: str, batch: bool) -> Path:
     target.mkdir(mode=0o700, exist_ok=True)
     target.chmod(0o700)
     return target
-
-
-def _report_path_and_hash(report: Any) -> tuple[Path, str]:
-    """``produce_report`` returns its path and sha256 (a pair, or an object with both)."""
-    if isinstance(report, tuple):
-        path, sha = report
-    else:
-        path, sha = report.path, report.sha256
-    return Path(path), str(sha)
 
 
 def deliver(
@@ -1151,11 +1173,14 @@ def _finish_one(
         completed_at=_now(),
     )
     ledger.record(request_id, "evidence", "info", ledger_view(record))
-    from privacykit.evidence import produce_report
-
-    stored, sha256 = _report_path_and_hash(
-        produce_report(ledger, request_id, "access", record, home=home)
-    )
+    # The final status goes in before the report, so the signed report shows it; if
+    # rendering failed now, `privacykit evidence` can reproduce the report from the
+    # evidence entry just recorded.
+    if outcome == "needs_review":
+        ledger.set_status(request_id, "needs_review", reason="; ".join(reasons)[:1000])
+    else:
+        ledger.set_status(request_id, "completed", reason=outcome)
+    stored, sha256 = produce_report(ledger, request_id, "access", record, home=home)
     result.report_sha256 = sha256
     if target is not None:
         copy = write_private_file(target, REPORT_FILE, stored.read_bytes())
@@ -1171,10 +1196,6 @@ def _finish_one(
     result.reasons = reasons
     result.out_dir = target
     result.files = delivered
-    if outcome == "needs_review":
-        ledger.set_status(request_id, "needs_review", reason="; ".join(reasons)[:1000])
-    else:
-        ledger.set_status(request_id, "completed", reason=outcome)
     return result
 
 

@@ -1,0 +1,356 @@
+"""`privacykit access` end to end over real HTTP against the sandbox: files, schema, CSVs,
+signed report, ledger, batch, faults, read-only proof, not-found, ambiguity, bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+from test_access_collect import JANE, SHARED_PHONE, seed_person
+
+from privacykit.cli import cli
+from privacykit.config import ZendeskConfig
+from privacykit.evidence.keys import load_keys
+from privacykit.evidence.sign import validate_signed_pdf
+from privacykit.ledger import Ledger
+from privacykit.playbooks.access import (
+    CSV_TABLES,
+    REPORT_FILE,
+    AccessPolicy,
+    csv_cell,
+    csv_tables,
+    prepare_output_dir,
+    run_access,
+)
+from privacykit.playbooks.access_schema import validate
+from privacykit.playbooks.loader import load_playbook
+from privacykit.playbooks.subjects import parse_subject
+from privacykit.sandbox import SandboxServer
+from privacykit.zendesk import ZendeskClient
+
+PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "access.yaml"
+CSV_NAMES = [f"{t.name}.csv" for t in CSV_TABLES]
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["access", *args], catch_exceptions=False)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def check_delivery(directory: Path, home: Path) -> dict[str, Any]:
+    """Everything a delivered answer must be: owner-only files, data.json valid against its
+    schema, every CSV equal to the JSON, and a signed report that validates."""
+    assert mode(directory) == 0o700
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == sorted(["data.json", REPORT_FILE, *CSV_NAMES])
+    assert all(mode(directory / n) == 0o600 for n in names)
+    export = json.loads((directory / "data.json").read_text(encoding="utf-8"))
+    validate(export)
+    for name, (columns, records) in csv_tables(export).items():
+        rows = read_csv(directory / f"{name}.csv")
+        assert len(rows) == len(records), name
+        for row, record in zip(rows, records, strict=True):
+            assert row == {c: csv_cell(record.get(c)) for c in columns}, name
+    pdf = (directory / REPORT_FILE).read_bytes()
+    check = validate_signed_pdf(pdf, [load_keys(home).certificate])
+    assert check.ok, check.problem()
+    return export
+
+
+def report_text(path: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_single_subject_end_to_end(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    people = seed_person(sandbox.state, events=150)
+    out = tmp_path / "answer"
+    result = invoke(JANE, "--out", str(out), "--json", "--playbook", str(PLAYBOOK))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    [request] = summary["requests"]
+    assert request["outcome"] == "data_found" and request["out_dir"] == str(out)
+    # The machine output names the subject by position and keyed reference only.
+    assert JANE not in result.output
+
+    export = check_delivery(out, home)
+    assert export["found"] is True and export["request_id"] == request["request_id"]
+    assert {u["id"] for u in export["users"]} == {people["jane"]["id"], people["anon_user_id"]}
+    assert {p["id"] for p in export["profiles"]} == {
+        people["shop"]["id"],
+        people["anon_profile"]["id"],
+    }
+    assert export["counts"]["events"] == 153 and len(export["events"]) == 153
+    assert export["counts"]["tickets"] == 2
+    assert export["processing"]["controller"].startswith("Example Support Ltd")
+    # The formula-looking attribute is inert in the CSV, exact in the JSON.
+    attrs = read_csv(out / "profile_attributes.csv")
+    assert {"profile_id": people["shop"]["id"], "key": "tier", "value": "'=gold"} in attrs
+    assert {"attribute": "=gold"} == {
+        "attribute": next(p for p in export["profiles"] if p["id"] == people["shop"]["id"])[
+            "attributes"
+        ]["tier"]
+    }
+
+    # Read-only: every request this run sent was a GET.
+    methods = {entry["method"] for entry in sandbox.request_log()}
+    assert methods == {"GET"}
+
+    # The report is a summary, not the data: no email, phone or event text in it.
+    text = report_text(out / REPORT_FILE)
+    assert request["request_id"] in text
+    for personal in (JANE, SHARED_PHONE, "janedoe", "order 1", "My bike"):
+        assert personal not in text
+    assert "Sunshine profile events" in text
+
+    # The ledger: the request, the sha256 of every delivered file and the report, no data.
+    with Ledger.open(home) as ledger:
+        req = ledger.get_request(request["request_id"])
+        assert req.kind == "access" and req.status == "completed"
+        assert req.subject_ref == ledger.subject_ref(parse_subject(JANE).key)
+        entries = ledger.entries(request["request_id"])
+        dump = json.dumps([e.to_dict() for e in entries])
+        for personal in (JANE, SHARED_PHONE, "janedoe", "Jane Doe", "order 1", "My bike"):
+            assert personal not in dump
+        delivered = next(e for e in entries if e.step_key == "deliver").data["files"]
+        assert {f["name"]: f["sha256"] for f in delivered} == {
+            n: sha256(out / n) for n in ["data.json", *CSV_NAMES]
+        }
+        report_entry = next(e for e in entries if e.step_key == "deliver:report").data
+        assert report_entry["sha256"] == sha256(out / REPORT_FILE)
+        evidence = next(e for e in entries if e.step_key == "evidence").data
+        assert evidence["schema"] == "privacykit.access-evidence/1"
+        assert evidence["counts"]["events"] == 153
+        assert ledger.verify().ok
+        assert ledger.latest_checkpoint() is not None
+        assert ledger.latest_checkpoint().size == len(ledger.entries())  # type: ignore[union-attr]
+
+
+def test_not_found_subject_gets_a_report(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    seed_person(sandbox.state, events=0)
+    out = tmp_path / "nobody"
+    result = invoke("nobody@example.com", "--out", str(out), "--playbook", str(PLAYBOOK))
+    assert result.exit_code == 0, result.output
+    assert "no data found" in result.output
+    export = check_delivery(out, home)
+    assert export["found"] is False and export["counts"]["users"] == 0
+    assert "GET /api/v2/users/search" in export["searched"]["endpoints"]
+    text = report_text(out / REPORT_FILE)
+    assert "no_data_found" in text and "/api/v2/users/search" in text
+    assert "Zendesk Support users" in text
+    with Ledger.open(home) as ledger:
+        [req] = ledger.list_requests(kind="access")
+        assert req.status == "completed" and req.status_reason == "no_data_found"
+
+
+def test_batch_writes_one_directory_per_request(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    people = seed_person(sandbox.state, events=4)
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text(
+        "subject,note\n"
+        f"{JANE},first\n"
+        f"user:{people['other']['id']},second\n"
+        "nobody@example.com,third\n"
+        f"{JANE.upper()},duplicate\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "batch"
+    result = invoke(
+        "--from-file", str(subjects), "--out", str(out), "--json", "--playbook", str(PLAYBOOK)
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert [r["outcome"] for r in summary["requests"]] == [
+        "data_found",
+        "data_found",
+        "no_data_found",
+    ]
+    ids = [r["request_id"] for r in summary["requests"]]
+    assert sorted(p.name for p in out.iterdir()) == sorted(ids)
+    exports = [check_delivery(out / rid, home) for rid in ids]
+    assert {u["id"] for u in exports[0]["users"]} == {people["jane"]["id"], people["anon_user_id"]}
+    assert [u["id"] for u in exports[1]["users"]] == [people["other"]["id"]]
+    # Nobody's data leaks into another's answer.
+    assert JANE not in json.dumps(exports[1]) and "other@example.com" not in json.dumps(exports[0])
+    assert {entry["method"] for entry in sandbox.request_log()} == {"GET"}
+    with Ledger.open(home) as ledger:
+        assert sorted(r.request_id for r in ledger.list_requests(kind="access")) == sorted(ids)
+        assert all(r.status == "completed" for r in ledger.list_requests(kind="access"))
+
+
+@pytest.fixture
+def faulty_sandbox() -> Iterator[Any]:
+    with SandboxServer(seed="none", time_scale=600.0, fault_rate=0.15, rng_seed=7) as server:
+        yield server
+
+
+def test_faults_injected_and_the_run_still_completes(
+    faulty_sandbox: Any, home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    people = seed_person(faulty_sandbox.state, events=250)
+    other = seed_other_people(faulty_sandbox.state, 3)
+    policy = AccessPolicy.from_playbook(load_playbook(PLAYBOOK))
+    subjects = [parse_subject(JANE), *(parse_subject(f"user:{uid}") for uid in other)]
+    out = prepare_output_dir(tmp_path / "faulty")
+    config = ZendeskConfig.from_env(faulty_sandbox.env())
+    with (
+        ZendeskClient(
+            config, backoff_initial=0.01, backoff_max=0.05, max_attempts=8, timeout=5.0
+        ) as client,
+        Ledger.open(home) as ledger,
+    ):
+        run = run_access(subjects, out, policy=policy, client=client, ledger=ledger, home=home)
+        assert client.stats.snapshot()["retries"] > 0, "no fault was injected"
+    assert run.exit_code == 0, [r.as_dict() for r in run.results]
+    jane = check_delivery(out / run.results[0].request_id, home)
+    assert jane["counts"]["events"] == 253 and jane["counts"]["users"] == 2
+    assert {p["id"] for p in jane["profiles"]} == {
+        people["shop"]["id"],
+        people["anon_profile"]["id"],
+    }
+    for result in run.results[1:]:
+        export = check_delivery(out / result.request_id, home)
+        assert export["counts"]["events"] == 20
+    faults = [e for e in faulty_sandbox.request_log() if e.get("fault")]
+    assert faults and {e["method"] for e in faulty_sandbox.request_log()} == {"GET"}
+
+
+def seed_other_people(state: Any, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        user = state.add_user(f"Person {i}", email=f"person{i}@example.com", verified=True)
+        profile = state.put_profile(
+            "coolbikes",
+            "rider",
+            [{"type": "email", "value": f"person{i}@example.com"}],
+            user_id=user["id"],
+        )
+        for j in range(20):
+            state.add_event(profile["id"], type="page_viewed", description=f"p{j}")
+        ids.append(user["id"])
+    return ids
+
+
+def test_ambiguous_subject_needs_review_until_confirmed(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    """Jane's phone number is also the identity of a user with an email of their own: that
+    may be another person, whose data must not be handed to Jane unchecked."""
+    sandbox.state.add_user("Sam Shared", email="sam@example.com", phone=SHARED_PHONE, verified=True)
+    jane = sandbox.state.add_user("Jane Doe", email=JANE, verified=True)
+    sandbox.state.put_profile(
+        "webshop",
+        "customer",
+        [{"type": "email", "value": JANE}, {"type": "phone_number", "value": SHARED_PHONE}],
+        user_id=jane["id"],
+    )
+    out = tmp_path / "amb"
+    result = invoke(JANE, "--out", str(out), "--json", "--playbook", str(PLAYBOOK))
+    assert result.exit_code == 1, result.output
+    [request] = json.loads(result.output)["requests"]
+    assert request["outcome"] == "needs_review" and request["files"] == []
+    assert any("shared identifier" in r for r in request["reasons"])
+    assert list(out.iterdir()) == []  # nothing delivered
+    with Ledger.open(home) as ledger:
+        assert ledger.get_request(request["request_id"]).status == "needs_review"
+
+    confirmed = invoke(
+        JANE, "--out", str(out), "--json", "--confirm-ambiguous", "--playbook", str(PLAYBOOK)
+    )
+    assert confirmed.exit_code == 0, confirmed.output
+    [again] = json.loads(confirmed.output)["requests"]
+    assert again["request_id"] == request["request_id"]  # the same request, resumed
+    export = check_delivery(out, home)
+    assert len(export["users"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-a-subject"], "SUBJECT 1"),
+        (["a:b:c"], "four non-empty parts"),
+        ([JANE, "--received", "yesterday"], "--received"),
+        ([JANE, "--playbook", "erasure"], "not an access playbook"),
+        ([JANE, "--playbook", "no-such-playbook"], "no playbook named"),
+        ([JANE, "--from-file", "/nonexistent/subjects.txt"], "not found"),
+    ],
+)
+def test_input_errors_are_one_line_exit_2_nothing_sent(
+    sandbox: Any,
+    zendesk_env: dict[str, str],
+    home: Path,
+    evidence_home: Path,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "never"
+    result = CliRunner().invoke(cli, ["access", *args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sandbox.request_log() == []
+    assert not out.exists()
+
+
+def test_missing_out_and_non_empty_out(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(cli, ["access", JANE])
+    assert result.exit_code == 2 and "--out" in result.output
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "someone-else.txt").write_text("x")
+    result = CliRunner().invoke(cli, ["access", JANE, "--out", str(busy)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sandbox.request_log() == []
+    seed_person(sandbox.state, events=0)
+    forced = invoke(JANE, "--out", str(busy), "--force", "--playbook", str(PLAYBOOK))
+    assert forced.exit_code == 0, forced.output
+    assert (busy / "someone-else.txt").read_text() == "x"
+    assert (busy / "data.json").exists()
+
+
+def test_ledger_checkpointed_even_when_zendesk_refuses(
+    sandbox: Any,
+    zendesk_env: dict[str, str],
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "wrong-token-value-123")
+    result = CliRunner().invoke(
+        cli, ["access", JANE, "--out", str(tmp_path / "x"), "--playbook", str(PLAYBOOK)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "credentials" in result.output and "wrong-token" not in result.output
+    with Ledger.open(home) as ledger:
+        [req] = ledger.list_requests(kind="access")
+        assert req.status == "failed"
+        assert ledger.latest_checkpoint() is not None
