@@ -87,7 +87,7 @@ _MAX_DEPTH = 12
 def _visible(text: str) -> str:
     """Show control and format characters (ESC, NUL, bidi overrides, zero-width marks) as
     ``\\uXXXX`` so they can neither break the XML nor silently reorder printed text."""
-    if text.isprintable():
+    if text.isprintable() and max(text, default=" ") <= "\uffff":
         return text
     out = []
     for ch in text:
@@ -95,6 +95,10 @@ def _visible(text: str) -> str:
             out.append(" ")
         elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             out.append(f"\\u{ord(ch):04x}")
+        elif ord(ch) > 0xFFFF:
+            # Outside the BMP (emoji, rare ideographs): no embedded font has the glyphs, and
+            # reportlab's ToUnicode map cannot express them; show the code point instead.
+            out.append(f"\\U{ord(ch):08x}")
         else:
             out.append(ch)
     return "".join(out)

@@ -134,8 +134,11 @@ class Report:
 
 # --- redaction ---------------------------------------------------------------------------
 
-_EMAIL_CANDIDATE = re.compile(r"[^\s<>\"'(),;:\[\]{}]+@[^\s<>\"'(),;:\[\]{}]+")
+# Runs of characters that can make up an address; one character class and no nesting, so
+# matching is linear even on a 100 000-character value.
+_TOKEN = re.compile(r"[^\s<>\"'(),;:\[\]{}]+")
 _WORD_STRIP = ".,;:!?\"'()[]{}<>"
+_SEPARATORS = re.compile(r"[\s./\\=:,;()<>\[\]{}\"'@|#?&]+")
 
 
 def _redactor(ledger: Ledger, subject_ref: str | None) -> Callable[[str], str]:
@@ -165,20 +168,18 @@ def _redactor(ledger: Ledger, subject_ref: str | None) -> Callable[[str], str]:
         if is_subject(f"ext:{text.strip().lower()}") or is_subject(f"email:{text.strip().lower()}"):
             return WITHHELD
 
-        def email(match: re.Match[str]) -> str:
-            found = match.group(0).strip(_WORD_STRIP)
-            return WITHHELD if is_subject(f"email:{found.lower()}") else match.group(0)
-
-        text = _EMAIL_CANDIDATE.sub(email, text)
-        if len(text) <= 4000:  # external ids embedded in prose (bounded work)
-            words = text.split()
-            if 1 < len(words) <= 400:
-                for word in set(words):
-                    bare = word.strip(_WORD_STRIP)
-                    if bare and (
-                        is_subject(f"ext:{bare.lower()}") or is_subject(f"email:{bare.lower()}")
-                    ):
-                        text = text.replace(bare, WITHHELD)
+        if "@" in text:
+            for token in set(_TOKEN.findall(text)):
+                if "@" in token and is_subject(f"email:{token.strip(_WORD_STRIP).lower()}"):
+                    text = text.replace(token, WITHHELD)
+        if len(text) <= 4000:  # external ids embedded in prose or file names (bounded work)
+            words = {w.strip(_WORD_STRIP) for w in text.split()}
+            words.update(_SEPARATORS.split(text))
+            words.discard("")
+            if len(words) <= 800:
+                for word in sorted(words, key=len, reverse=True):
+                    if is_subject(f"ext:{word.lower()}") or is_subject(f"email:{word.lower()}"):
+                        text = text.replace(word, WITHHELD)
         return text
 
     return redact

@@ -84,7 +84,7 @@ def sign_pdf(
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
         output = pdf_signer.sign_pdf(writer)
     except TimestampRequestError as exc:
-        raise EvidenceError(f"the timestamp authority refused the request: {exc}") from None
+        raise EvidenceError(f"the timestamp authority could not be used: {exc}") from None
     except SigningError as exc:
         raise EvidenceError(f"signing the report failed: {exc}") from None
     except Exception as exc:
@@ -163,7 +163,9 @@ def validate_signed_pdf(pdf: bytes, trusted: Sequence[x509.Certificate]) -> Sign
     )
     # The timestamp authority's root is not something the bundle can vouch for; the
     # token's integrity is still checked and reported, its trust is informational.
-    ts_context = ValidationContext(allow_fetching=False, revocation_mode="soft-fail")
+    ts_context = ValidationContext(
+        trust_roots=[], allow_fetching=False, revocation_mode="soft-fail"
+    )
     usage = KeyUsageConstraints(
         key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
     )
