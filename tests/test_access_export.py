@@ -324,3 +324,80 @@ def test_private_file_overwrites_and_ignores_planted_symlink(tmp_path: Path) -> 
     assert victim.read_text() == "keep"
     with pytest.raises(ValueError):
         write_private_file(tmp_path, "../x", b"")
+
+
+def test_ledger_view_withholds_addresses_but_keeps_the_rest() -> None:
+    from privacykit.ledger.guard import PrivacyGuard
+    from privacykit.playbooks.access import ledger_view
+
+    record = {
+        "schema": "privacykit.access-evidence/1",
+        "processing": {
+            "contact": "dpo@example.com",
+            "purposes": ["support", "call +49 30 1234567 for details"],
+            "controller": "Example Ltd",
+        },
+        "categories": [{"category": "x", "fields": ["attribute:lastOrder2024TotalValue", "tier"]}],
+        "counts": {"users": 2},
+    }
+    view = ledger_view(record)
+    PrivacyGuard().check(view)  # what the ledger's guard would refuse is gone
+    assert view["processing"]["controller"] == "Example Ltd"
+    assert view["processing"]["purposes"][0] == "support"
+    assert view["processing"]["contact"].startswith("[not kept in the ledger; sha256 ")
+    assert view["categories"][0]["fields"][1] == "tier"
+    assert view["counts"] == {"users": 2}
+    assert record["processing"]["contact"] == "dpo@example.com"  # the report's copy is intact
+
+
+def test_shipped_playbook_loads_and_bad_copies_name_line_and_key(tmp_path: Path) -> None:
+    from privacykit.errors import PlaybookError
+    from privacykit.playbooks.access import AccessPolicy
+    from privacykit.playbooks.loader import load_playbook
+
+    shipped = Path(__file__).resolve().parent.parent / "playbooks" / "access.yaml"
+    policy = AccessPolicy.from_playbook(load_playbook(shipped))
+    assert policy.collect_events and policy.collect_tickets and policy.collect_compliance
+    assert "url" in policy.user_exclude_fields
+    assert set(policy.facts.values) == set(ART15_FIELDS)
+
+    text = shipped.read_text(encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("  complaint: >-", "  complaint_typo: >-"), encoding="utf-8")
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(broken)
+    assert "processing.complaint_typo" in str(info.value) and "broken.yaml:" in str(info.value)
+
+    no_events = tmp_path / "no-events.yaml"
+    no_events.write_text(
+        text.replace("  - collect_events ", "  # - collect_events ").replace(
+            "name: access", "name: access-lite"
+        ),
+        encoding="utf-8",
+    )
+    assert not AccessPolicy.from_playbook(load_playbook(no_events)).collect_events
+
+    erasure = Path(__file__).resolve().parent.parent / "playbooks" / "erasure.yaml"
+    with pytest.raises(PlaybookError, match="not an access playbook"):
+        AccessPolicy.from_playbook(load_playbook(erasure))
+
+
+def test_export_that_breaks_its_schema_is_never_written(tmp_path: Path) -> None:
+    from privacykit.errors import EvidenceError
+    from privacykit.playbooks.access import AccessPolicy, Collected, deliver
+    from privacykit.playbooks.discovery import Discovery
+    from privacykit.playbooks.policy import DiscoveryPolicy
+
+    gathered = _gathered()
+    gathered.users[0]["id"] = "not-an-integer"
+    subject = parse_subject("jane@example.com")
+    policy = AccessPolicy(
+        name="access",
+        sha256="0" * 64,
+        discovery=DiscoveryPolicy(),
+        facts=ProcessingFacts.from_mapping(FACTS),
+    )
+    collected = Collected(Discovery(subject=subject), gathered, [], {})
+    with pytest.raises(EvidenceError, match="/users/0/id"):
+        deliver(collected, subject=subject, request_id="r", target=tmp_path, policy=policy)
+    assert list(tmp_path.iterdir()) == []

@@ -869,23 +869,27 @@ def evidence_record(
     }
 
 
+def _withhold(value: Any) -> Any:
+    if isinstance(value, str):
+        if looks_personal(value) is None:
+            return value
+        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
+        return f"[not kept in the ledger; sha256 {digest}]"
+    if isinstance(value, Mapping):
+        return {key: _withhold(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_withhold(item) for item in value]
+    return value
+
+
 def ledger_view(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The evidence record as the ledger keeps it. The Art. 15 texts are the controller's,
-    not the subject's, but a DPO's contact address or phone number would rightly trip the
-    ledger's privacy guard: such a text is replaced by its sha256 (the playbook, whose hash
-    the request carries, holds it). Every other text is kept, so a report reproduced from
-    the ledger still shows it."""
-    facts = record.get("processing") or {}
-    kept: dict[str, Any] = {}
-    for name, value in facts.items():
-        texts = value if isinstance(value, list) else [value]
-        if any(looks_personal(str(text)) for text in texts):
-            canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-            kept[name] = f"[in the playbook; not kept in the ledger; sha256 {digest}]"
-        else:
-            kept[name] = value
-    return {**record, "processing": kept}
+    """The evidence record as the ledger keeps it: every text that looks like an address,
+    a phone number or a token is replaced by its sha256. The record holds no subject data,
+    but some texts are free-form -- the Art. 15 facts (a DPO's contact address), profile
+    attribute keys and event types named by whoever set up the account -- and the ledger's
+    privacy guard rightly refuses such strings. The report is rendered from the full
+    record; the playbook (whose hash the request carries) holds the facts verbatim."""
+    return {key: _withhold(value) for key, value in record.items()}
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -1155,9 +1159,17 @@ def _finish_one(
     else:
         outcome = "data_found" if collected.gathered.found else "no_data_found"
         target = _subject_dir(out, request_id, batch)
-        delivered = deliver(
-            collected, subject=subject, request_id=request_id, target=target, policy=policy
-        )
+        try:
+            delivered = deliver(
+                collected, subject=subject, request_id=request_id, target=target, policy=policy
+            )
+        except EvidenceError as exc:
+            # Zendesk sent something our documented format cannot hold: say so, deliver
+            # nothing for this subject, carry on with the others.
+            ledger.record(request_id, "deliver", "info", {"error": "export_schema"})
+            ledger.set_status(request_id, "failed", reason=str(exc))
+            result.reasons = [str(exc)]
+            return result
         ledger.record(request_id, "deliver", "info", {"files": [f.as_dict() for f in delivered]})
 
     record = evidence_record(

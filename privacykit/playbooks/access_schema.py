@@ -192,7 +192,8 @@ EXPORT_SCHEMA: dict[str, Any] = {
             "required": ["id", "profile_id", "source", "type", "created_at"],
             "additionalProperties": True,
             "properties": {
-                "id": {"type": "string"},
+                # The events API's docs in hand do not say the id's type; accept both.
+                "id": {"type": ["string", "integer"]},
                 "profile_id": {"type": "string"},
                 "source": {"type": ["string", "null"]},
                 "type": {"type": ["string", "null"]},
