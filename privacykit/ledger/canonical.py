@@ -32,11 +32,16 @@ __all__ = [
 ENTRY_FIELDS = ("data", "phase", "request_id", "seq", "step_key", "ts")
 
 
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+# The string encoder json.dumps(..., ensure_ascii=False) uses (the C one when available).
+_encode_str = json.encoder.encode_basestring
+
+
 def canonical_json(value: Any) -> str:
     """The canonical text of a JSON value (sorted keys, compact, non-ASCII kept as is)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _ENCODER.encode(value)
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -64,11 +69,10 @@ def fast_entry_canonical_bytes(
     """Same bytes as :func:`entry_canonical_bytes` for an entry whose ``data`` is already
     canonical JSON text (as stored), without re-encoding the data: keys in sorted order
     ``data, phase, request_id, seq, step_key, ts``. Used on hot paths (append, verify)."""
-    dumps = json.dumps
+    enc = _encode_str
     return (
-        f'{{"data":{data_json},"phase":{dumps(phase, ensure_ascii=False)},'
-        f'"request_id":{dumps(request_id, ensure_ascii=False)},"seq":{seq},'
-        f'"step_key":{dumps(step_key, ensure_ascii=False)},"ts":{dumps(ts, ensure_ascii=False)}}}'
+        f'{{"data":{data_json},"phase":{enc(phase)},"request_id":{enc(request_id)},'
+        f'"seq":{int(seq)},"step_key":{enc(step_key)},"ts":{enc(ts)}}}'
     ).encode()
 
 

@@ -417,7 +417,10 @@ class Ledger:
             if conn.in_transaction:
                 yield conn
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"the ledger is busy or unwritable: {exc}") from None
             try:
                 yield conn
             except BaseException:
@@ -469,10 +472,10 @@ class Ledger:
         value = normalise_data({} if data is None else data, where)
         if not isinstance(value, dict):
             raise LedgerError(f"{where} must be a JSON object")
-        self.guard.check(value, where)
         text = canonical_json(value)
         if len(text.encode("utf-8")) > MAX_DATA_BYTES:
             raise LedgerError(f"{where} is larger than {MAX_DATA_BYTES} bytes")
+        self.guard.check(value, where)
         return value, text
 
     def _require_request(self, conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
