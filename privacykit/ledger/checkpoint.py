@@ -96,7 +96,7 @@ def verifier_key(name: str, public_key: bytes) -> str:
 
 def parse_verifier_key(vkey: str) -> tuple[str, bytes]:
     """``(name, raw public key)`` from a verifier key; ValueError if malformed."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # the base64 key may itself contain '+'
     if len(parts) != 3:
         raise ValueError("a verifier key is name+hash+key")
     name, hash_hex, encoded = parts
