@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from privacykit.sandbox import SandboxServer
-from privacykit.sandbox.seed import DEMO_AGENT_EMAIL, DEMO_ERASE_EMAIL
+from privacykit.sandbox.seed import DEMO_ACCESS_EMAIL, DEMO_AGENT_EMAIL, DEMO_ERASE_EMAIL
 
 __all__ = ["main"]
 
@@ -68,6 +68,17 @@ def _show_evidence(home: Path, request_id: str) -> None:
         click.echo(json.dumps(records[-1], indent=2, sort_keys=True))
 
 
+def _access_demo(home: Path) -> bool:
+    """Access request (#6): everything the sandbox holds on the access demo person, as
+    data.json, CSVs and a signed report, read-only."""
+    out = home / "access-answer"
+    ok = _run(["access", DEMO_ACCESS_EMAIL, "--out", str(out)])
+    if ok:
+        names = ", ".join(sorted(p.name for p in out.iterdir()))
+        click.echo(f"Delivered to the person ({out}): {names}")
+    return ok
+
+
 def main() -> None:
     started = time.monotonic()
     ok = True
@@ -105,6 +116,8 @@ def main() -> None:
             bundle = home / "erasure-evidence.zip"
             ok &= _run(["evidence", "export", "--request", request_id, "--out", str(bundle)])
             ok &= _run(["evidence", "verify", str(bundle)])
+        # 5. An access request (Art. 15/20) for another person.
+        ok &= _access_demo(home)
         ok &= _run(["ledger", "verify"])
 
     elapsed = time.monotonic() - started
