@@ -30,6 +30,7 @@ encryption and oversized members are refused before anything is read.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import io
@@ -555,10 +556,33 @@ def _check_manifest(members: Mapping[str, bytes]) -> dict[str, Any]:
     return manifest
 
 
+def _verifier_public_key(vkey: str) -> bytes:
+    """The raw Ed25519 key of a signed-note verifier key ``name+hash+base64(0x01||key)``.
+
+    Split on the first two ``+`` only: the name cannot contain one, but standard base64
+    can (about one key in three), so a plain ``split("+")`` would refuse valid keys."""
+    from privacykit.ledger.checkpoint import ED25519_TYPE, key_hash
+
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ValueError("the checkpoint verifier key is not name+hash+key")
+    name, hash_hex, encoded = parts
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        expected = bytes.fromhex(hash_hex)
+    except (binascii.Error, ValueError):
+        raise ValueError("the checkpoint verifier key is not valid hex/base64") from None
+    if len(raw) != 33 or raw[:1] != ED25519_TYPE:
+        raise ValueError("the checkpoint verifier key is not an Ed25519 key")
+    if key_hash(name, raw[1:]) != expected:
+        raise ValueError("the checkpoint verifier key's hash does not match its name and key")
+    return raw[1:]
+
+
 def _check_checkpoint(
     members: Mapping[str, bytes], manifest: Mapping[str, Any]
 ) -> tuple[str, int, bytes]:
-    from privacykit.ledger import parse_verifier_key, verify_checkpoint_note
+    from privacykit.ledger import verify_checkpoint_note
 
     info = manifest.get("checkpoint")
     if not isinstance(info, dict):
@@ -571,8 +595,8 @@ def _check_checkpoint(
     except UnicodeDecodeError:
         raise _fail("the checkpoint files are not text") from None
     try:
-        origin, size, root = verify_checkpoint_note(note, vkey)
-        _, raw_key = parse_verifier_key(vkey)
+        raw_key = _verifier_public_key(vkey)
+        origin, size, root = verify_checkpoint_note(note, raw_key)
     except (LedgerIntegrityError, ValueError) as exc:
         raise _fail(f"{CHECKPOINT_NOTE}: {exc}") from None
     if info.get("size") != size or info.get("root") != root.hex():
