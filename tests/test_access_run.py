@@ -354,3 +354,32 @@ def test_ledger_checkpointed_even_when_zendesk_refuses(
         [req] = ledger.list_requests(kind="access")
         assert req.status == "failed"
         assert ledger.latest_checkpoint() is not None
+
+
+def test_the_playbook_steps_drive_the_run(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    """A DPO's copy without the events and tickets steps: those endpoints are never called
+    and the answer says what was (and was not) searched."""
+    seed_person(sandbox.state, events=5)
+    lite = tmp_path / "access-lite.yaml"
+    text = PLAYBOOK.read_text(encoding="utf-8")
+    lite.write_text(
+        text.replace("name: access\n", "name: access-lite\n")
+        .replace("  - collect_events ", "  # - collect_events ")
+        .replace("  - collect_tickets ", "  # - collect_tickets "),
+        encoding="utf-8",
+    )
+    out = tmp_path / "lite"
+    result = invoke(JANE, "--out", str(out), "--playbook", str(lite))
+    assert result.exit_code == 0, result.output
+    export = check_delivery(out, home)
+    assert export["events"] == [] and export["tickets"] == []
+    assert export["counts"]["profiles"] == 2
+    assert "Sunshine profile events" not in export["searched"]["systems"]
+    paths = [entry["path"] for entry in sandbox.request_log()]
+    assert not any(p.endswith("/events") or p.endswith("/tickets/requested") for p in paths)
+    assert any(p.endswith("/compliance_deletion_statuses") for p in paths)
+    with Ledger.open(home) as ledger:
+        [req] = ledger.list_requests(kind="access")
+        assert req.playbook_name == "access-lite"

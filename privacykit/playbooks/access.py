@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import click
 
@@ -46,13 +46,15 @@ from privacykit.errors import (
 from privacykit.evidence import produce_report
 from privacykit.ledger.guard import looks_personal
 from privacykit.playbooks.access_schema import EXPORT_SCHEMA_ID, SchemaViolation, validate
-from privacykit.playbooks.discovery import Discovery, DiscoveryClient, discover
+from privacykit.playbooks.discovery import Discovery, DiscoveryClient, DiscoveryRun
+from privacykit.playbooks.engine import Engine, Halt, RunContext
 from privacykit.playbooks.loader import (
     Field,
     Int,
     KindSchema,
     ListOf,
     Playbook,
+    Step,
     StepSchema,
     Str,
     Struct,
@@ -264,6 +266,7 @@ __all__ = [
     "EVIDENCE_SCHEMA_ID",
     "REPORT_FILE",
     "AccessClient",
+    "AccessJob",
     "AccessPolicy",
     "AccessRun",
     "Collected",
@@ -524,6 +527,7 @@ class AccessPolicy:
     user_exclude_fields: frozenset[str] = frozenset({"url", "report_csv"})
     ticket_exclude_fields: frozenset[str] = frozenset({"url"})
     identity_exclude_fields: frozenset[str] = frozenset({"url"})
+    playbook: Playbook | None = None
 
     @classmethod
     def from_playbook(cls, playbook: Playbook) -> AccessPolicy:
@@ -551,6 +555,7 @@ class AccessPolicy:
             user_exclude_fields=frozenset(export_options.get("user_exclude_fields", ())),
             ticket_exclude_fields=frozenset(export_options.get("ticket_exclude_fields", ())),
             identity_exclude_fields=frozenset(export_options.get("identity_exclude_fields", ())),
+            playbook=playbook,
         )
 
 
@@ -604,99 +609,201 @@ class Collected:
     events_per_profile: dict[str, int]
 
 
-def collect(client: AccessClient, subject: Subject, policy: AccessPolicy) -> Collected:
-    """Discover the person (shared discovery) and gather every record Zendesk holds on
-    them. Read-only: GET requests only. Zendesk errors other than "not found" propagate."""
-    found = discover(client, subject, policy.discovery)
-    incomplete: list[str] = []
-    if found.limit_reached:
-        incomplete.append(
-            f"discovery stopped at a bound: {found.limit_reached}; the export would be incomplete"
+class AccessJob(RunContext):
+    """One subject's access request as the step engine runs it: what the collection steps
+    found (in memory only) and, once delivered, what went out."""
+
+    def __init__(
+        self,
+        subject: Subject,
+        *,
+        position: int = 1,
+        request_id: str = "",
+        subject_ref: str = "",
+    ) -> None:
+        super().__init__()
+        self.subject = subject
+        self.position = position
+        self.request_id = request_id
+        self.subject_ref = subject_ref
+        self.started_at = _now()
+        self.run: DiscoveryRun | None = None
+        self.discovery: Discovery | None = None
+        self.users: list[dict[str, Any]] = []
+        self.tickets: list[dict[str, Any]] = []
+        self.compliance: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.events_per_profile: dict[str, int] = {}
+        self.systems: list[str] = []
+        self.endpoints: set[str] = set()
+        self.incomplete: list[str] = []
+        self.error: ZendeskError | None = None
+        self.result = SubjectResult(position, subject_ref, request_id, "failed")
+
+    def collected(self, policy: AccessPolicy) -> Collected:
+        """Everything gathered so far, in the export's order."""
+        found = self.discovery
+        if found is None:
+            raise RuntimeError("discovery has not run")
+        identities = [
+            _without(identity, policy.identity_exclude_fields)
+            for uid in found.user_ids()
+            for identity in sorted(
+                found.identities.get(uid, []), key=lambda i: _int(i.get("id")) or 0
+            )
+        ]
+        gathered = Gathered(
+            users=list(self.users),
+            identities=identities,
+            profiles=[dict(found.profiles[pid]) for pid in sorted(found.profiles)],
+            events=list(self.events),
+            tickets=sorted(self.tickets, key=lambda t: (t["user_id"], _int(t.get("id")) or 0)),
+            compliance_deletion_statuses=sorted(
+                self.compliance, key=lambda c: (c["user_id"], str(c.get("created_at") or ""))
+            ),
+            searched={
+                "systems": [*found.searched()["systems"], *self.systems],
+                "endpoints": sorted(set(found.searched()["endpoints"]) | self.endpoints),
+                "profile_sources": list(found.profile_sources),
+            },
         )
-    endpoints = set(found.searched()["endpoints"])
-    systems = list(found.searched()["systems"])
+        return Collected(found, gathered, list(self.incomplete), dict(self.events_per_profile))
 
-    users: list[dict[str, Any]] = []
-    tickets: list[dict[str, Any]] = []
-    compliance: list[dict[str, Any]] = []
-    for uid in found.user_ids():
-        user = _without(found.users[uid], policy.user_exclude_fields)
-        endpoints.add(ACCESS_ENDPOINTS["related"])
-        try:
-            related = client.user_related(uid)
-        except NotFoundError:
-            related = {}
-        inner = related.get("user_related", related) if isinstance(related, Mapping) else {}
-        user["related"] = {k: v for k, v in inner.items() if isinstance(v, int | type(None))}
-        users.append(user)
-        if policy.collect_tickets:
-            endpoints.add(ACCESS_ENDPOINTS["tickets"])
+
+class _Collector:
+    """The read-only steps of the access playbook (GET requests only). Each takes the job
+    and its playbook step, as :class:`~privacykit.playbooks.engine.Engine` calls them."""
+
+    def __init__(self, client: AccessClient, policy: AccessPolicy) -> None:
+        self.client = client
+        self.policy = policy
+
+    def functions(self) -> dict[str, Callable[[AccessJob, Step], Halt | None]]:
+        return {
+            "resolve_subject": self.step_resolve_subject,
+            "discover": self.step_discover,
+            "collect_records": self.step_collect_records,
+            "collect_events": self.step_collect_events,
+            "collect_tickets": self.step_collect_tickets,
+            "collect_compliance": self.step_collect_compliance,
+        }
+
+    def step_resolve_subject(self, job: AccessJob, step: Step) -> Halt | None:
+        """The users the subject names directly (shared discovery)."""
+        job.run = DiscoveryRun(self.client, job.subject, self.policy.discovery)
+        job.run.resolve()
+        return None
+
+    def step_discover(self, job: AccessJob, step: Step) -> Halt | None:
+        """Every user, identity and profile of the person, to a fixed point."""
+        if job.run is None:
+            raise RuntimeError("discover needs resolve_subject first")
+        job.discovery = job.run.expand()
+        if job.discovery.limit_reached:
+            job.incomplete.append(
+                f"discovery stopped at a bound: {job.discovery.limit_reached}; "
+                "the export would be incomplete"
+            )
+        return None
+
+    def _found(self, job: AccessJob) -> Discovery:
+        if job.discovery is None:
+            raise RuntimeError("this step needs discover first")
+        return job.discovery
+
+    def step_collect_records(self, job: AccessJob, step: Step) -> Halt | None:
+        """User records (minus excluded fields) with their related counts. Identities and
+        profiles (with identifiers and attributes) come from discovery as Zendesk sent them."""
+        found = self._found(job)
+        job.endpoints.add(ACCESS_ENDPOINTS["related"])
+        for uid in found.user_ids():
+            user = _without(found.users[uid], self.policy.user_exclude_fields)
             try:
-                requested = client.requested_tickets(uid)
+                related: Mapping[str, Any] = self.client.user_related(uid)
             except NotFoundError:
-                requested = []
-            for ticket in requested:
-                tickets.append({**_without(ticket, policy.ticket_exclude_fields), "user_id": uid})
-        if policy.collect_compliance:
-            endpoints.add(ACCESS_ENDPOINTS["compliance"])
-            try:
-                statuses = client.compliance_deletion_statuses(uid)
-            except NotFoundError:
-                # Documented: 404 "if the user is not in the account"; nothing to report.
-                statuses = []
-            for status in statuses:
-                compliance.append({**status, "user_id": _int(status.get("user_id")) or uid})
+                related = {}
+            inner = related.get("user_related", related)
+            user["related"] = {k: v for k, v in inner.items() if v is None or isinstance(v, int)}
+            job.users.append(user)
+        return None
 
-    identities = [
-        _without(identity, policy.identity_exclude_fields)
-        for uid in found.user_ids()
-        for identity in sorted(found.identities.get(uid, []), key=lambda i: _int(i.get("id")) or 0)
-    ]
-    profiles = [dict(found.profiles[pid]) for pid in sorted(found.profiles)]
-
-    events: list[dict[str, Any]] = []
-    per_profile: dict[str, int] = {}
-    if policy.collect_events:
-        systems.append(ACCESS_SYSTEMS["events"])
-        if profiles:
-            endpoints.add(ACCESS_ENDPOINTS["events"])
-        for profile in profiles:
-            pid = str(profile["id"])
+    def step_collect_events(self, job: AccessJob, step: Step) -> Halt | None:
+        """Every Sunshine event of every profile, all pages (``links`` is an array there)."""
+        found = self._found(job)
+        limit = int(step.options.get("max_per_profile", self.policy.max_events_per_profile))
+        job.systems.append(ACCESS_SYSTEMS["events"])
+        if found.profiles:
+            job.endpoints.add(ACCESS_ENDPOINTS["events"])
+        for pid in sorted(found.profiles):
             count = 0
             try:
-                for event in client.iter_profile_events(pid):
-                    if count >= policy.max_events_per_profile:
-                        incomplete.append(
-                            f"profile {pid} has more than {policy.max_events_per_profile} events "
+                for event in self.client.iter_profile_events(pid):
+                    if count >= limit:
+                        job.incomplete.append(
+                            f"profile {pid} has more than {limit} events "
                             "(collect_events.max_per_profile); the export would be incomplete"
                         )
                         break
-                    events.append({**event, "profile_id": event.get("profile_id") or pid})
+                    job.events.append({**event, "profile_id": event.get("profile_id") or pid})
                     count += 1
             except NotFoundError:
-                pass  # the profile went away between discovery and now: it holds nothing
-            per_profile[pid] = count
-    if policy.collect_tickets:
-        systems.append(ACCESS_SYSTEMS["tickets"])
-    if policy.collect_compliance:
-        systems.append(ACCESS_SYSTEMS["compliance"])
+                pass  # the profile went away since discovery: it holds nothing any more
+            job.events_per_profile[pid] = count
+        return None
 
-    tickets.sort(key=lambda t: (t["user_id"], _int(t.get("id")) or 0))
-    compliance.sort(key=lambda c: (c["user_id"], str(c.get("created_at") or "")))
-    gathered = Gathered(
-        users=users,
-        identities=identities,
-        profiles=profiles,
-        events=events,
-        tickets=tickets,
-        compliance_deletion_statuses=compliance,
-        searched={
-            "systems": systems,
-            "endpoints": sorted(endpoints),
-            "profile_sources": list(found.profile_sources),
-        },
-    )
-    return Collected(found, gathered, incomplete, per_profile)
+    def step_collect_tickets(self, job: AccessJob, step: Step) -> Halt | None:
+        """The tickets each user requested."""
+        found = self._found(job)
+        job.systems.append(ACCESS_SYSTEMS["tickets"])
+        job.endpoints.add(ACCESS_ENDPOINTS["tickets"])
+        for uid in found.user_ids():
+            try:
+                requested = self.client.requested_tickets(uid)
+            except NotFoundError:
+                requested = []
+            for ticket in requested:
+                job.tickets.append(
+                    {**_without(ticket, self.policy.ticket_exclude_fields), "user_id": uid}
+                )
+        return None
+
+    def step_collect_compliance(self, job: AccessJob, step: Step) -> Halt | None:
+        """Zendesk's compliance deletion history of each user, if any."""
+        found = self._found(job)
+        job.systems.append(ACCESS_SYSTEMS["compliance"])
+        job.endpoints.add(ACCESS_ENDPOINTS["compliance"])
+        for uid in found.user_ids():
+            try:
+                statuses = self.client.compliance_deletion_statuses(uid)
+            except NotFoundError:
+                statuses = []  # documented: 404 "if the user is not in the account"
+            for status in statuses:
+                job.compliance.append({**status, "user_id": _int(status.get("user_id")) or uid})
+        return None
+
+
+def collect(client: AccessClient, subject: Subject, policy: AccessPolicy) -> Collected:
+    """Discover the person (shared discovery) and gather every record Zendesk holds on
+    them, with the steps ``policy`` enables, in the default order. Read-only: GET requests
+    only. Zendesk errors other than "not found" propagate."""
+    collector = _Collector(client, policy)
+    job = AccessJob(subject)
+    functions = collector.functions()
+    for name in _default_steps(policy):
+        if name in functions:
+            functions[name](job, Step(name, {}))
+    return job.collected(policy)
+
+
+def _default_steps(policy: AccessPolicy) -> list[str]:
+    steps = ["resolve_subject", "discover", "collect_records"]
+    if policy.collect_events:
+        steps.append("collect_events")
+    if policy.collect_tickets:
+        steps.append("collect_tickets")
+    if policy.collect_compliance:
+        steps.append("collect_compliance")
+    return [*steps, "export", "evidence"]
 
 
 # --- evidence ------------------------------------------------------------------------------
@@ -1007,6 +1114,138 @@ def deliver(
     return files
 
 
+class _Deliverer:
+    """The steps that write: ``export`` (files into the output directory) and ``evidence``
+    (the record in the ledger, the signed report). They run on the calling thread."""
+
+    def __init__(
+        self,
+        *,
+        policy: AccessPolicy,
+        ledger: Any,
+        home: Path,
+        out: Path,
+        batch: bool,
+        confirm_ambiguous: bool,
+        operator: str | None,
+    ) -> None:
+        self.policy = policy
+        self.ledger = ledger
+        self.home = home
+        self.out = out
+        self.batch = batch
+        self.confirm_ambiguous = confirm_ambiguous
+        self.operator = operator
+
+    def functions(self) -> dict[str, Callable[[AccessJob, Step], Halt | None]]:
+        return {"export": self.step_export, "evidence": self.step_evidence}
+
+    def step_export(self, job: AccessJob, step: Step) -> Halt | None:
+        """data.json and the CSVs, unless the discovery is ambiguous (and not confirmed)
+        or the collection incomplete: then nothing goes out and a person must look."""
+        collected = job.collected(self.policy)
+        found = collected.discovery
+        ledger, rid = self.ledger, job.request_id
+        ledger.record(rid, "discover", "info", found.summary())
+        ledger.record(
+            rid,
+            "collect",
+            "info",
+            {
+                "counts": collected.gathered.counts(),
+                "events_per_profile": dict(sorted(collected.events_per_profile.items())),
+                "ticket_ids": [t.get("id") for t in collected.gathered.tickets],
+            },
+        )
+        job.result.counts = collected.gathered.counts()
+        reasons = list(collected.incomplete)
+        if found.ambiguities and not self.confirm_ambiguous:
+            reasons += found.ambiguities
+            reasons.append(
+                "check that every user found is the person, then re-run with --confirm-ambiguous"
+            )
+        elif found.ambiguities:
+            ledger.record(rid, "confirm_ambiguous", "info", {"ambiguities": len(found.ambiguities)})
+        if reasons:
+            return Halt("needs_review", "needs_review", tuple(reasons))
+
+        target = _subject_dir(self.out, rid, self.batch)
+        try:
+            delivered = deliver(
+                collected, subject=job.subject, request_id=rid, target=target, policy=self.policy
+            )
+        except EvidenceError as exc:
+            # Zendesk sent something the documented format cannot hold: deliver nothing for
+            # this subject, say why, carry on with the others.
+            ledger.record(rid, "deliver", "info", {"error": "export_schema"})
+            return Halt("failed", "failed", (str(exc),))
+        ledger.record(rid, "deliver", "info", {"files": [f.as_dict() for f in delivered]})
+        job.result.out_dir = target
+        job.result.files = delivered
+        return None
+
+    def step_evidence(self, job: AccessJob, step: Step) -> Halt | None:
+        """The evidence record (ledger), the final status, the signed report (delivered
+        next to the data when there is data to deliver)."""
+        ledger, rid, halt = self.ledger, job.request_id, job.halt
+        if halt is not None:
+            outcome = cast(Outcome, halt.outcome)
+            reasons = list(halt.reasons)
+        else:
+            found = job.discovery is not None and job.discovery.found
+            outcome = "data_found" if found else "no_data_found"
+            reasons = []
+        record = evidence_record(
+            request_id=rid,
+            subject_ref=job.subject_ref,
+            outcome=outcome,
+            reasons=reasons,
+            collected=job.collected(self.policy),
+            policy=self.policy,
+            delivered=job.result.files,
+            operator=self.operator,
+            started_at=job.started_at,
+            completed_at=_now(),
+        )
+        ledger.record(rid, "evidence", "info", ledger_view(record))
+        # The final status goes in before the report, so the signed report shows it; if
+        # rendering failed now, `privacykit evidence` can reproduce the report from the
+        # evidence entry just recorded.
+        if halt is not None:
+            ledger.set_status(rid, halt.status, reason="; ".join(reasons)[:1000])
+        else:
+            ledger.set_status(rid, "completed", reason=outcome)
+        stored, sha256 = produce_report(ledger, rid, "access", record, home=self.home)
+        job.result.report_sha256 = sha256
+        job.result.report_path = stored
+        if job.result.out_dir is not None:
+            copy = write_private_file(job.result.out_dir, REPORT_FILE, stored.read_bytes())
+            if copy.sha256 != sha256:
+                raise EvidenceError("the access report changed while it was being delivered")
+            ledger.record(rid, "deliver:report", "info", copy.as_dict())
+            job.result.files = [*job.result.files, copy]
+            job.result.report_path = job.result.out_dir / REPORT_FILE
+        job.result.outcome = outcome
+        job.result.reasons = reasons
+        return None
+
+
+def _engine_playbook(policy: AccessPolicy) -> Playbook:
+    """The playbook whose steps the engine runs: the loaded one, or (for a policy built in
+    code) the default steps the policy's switches describe."""
+    if policy.playbook is not None:
+        return policy.playbook
+    return Playbook(
+        name=policy.name,
+        kind="access",
+        description="",
+        steps=tuple(Step(name, {}) for name in _default_steps(policy)),
+        policy={},
+        data={},
+        sha256=policy.sha256,
+    )
+
+
 def run_access(
     subjects: Sequence[Subject],
     out: Path,
@@ -1025,20 +1264,20 @@ def run_access(
     :func:`prepare_output_dir`): one subject writes into ``out`` itself, several write one
     subdirectory each, named by request id.
 
-    Zendesk is only read (discovery and collection run in ``workers`` threads); the
-    ledger, files and reports are written on the calling thread, in input order. A
-    subject whose discovery is ambiguous (unless ``confirm_ambiguous``) or incomplete is
-    marked *needs review* and nothing is delivered for it. The ledger is checkpointed at
-    the end, whatever happened."""
+    The playbook's steps run on the step engine: the read-only ones (up to ``export``) in
+    ``workers`` threads, ``export`` and ``evidence`` on the calling thread, in input order
+    (the ledger, the files and the reports are written from one place). A subject whose
+    discovery is ambiguous (unless ``confirm_ambiguous``) or incomplete is marked *needs
+    review* and nothing is delivered for it. The ledger is checkpointed at the end,
+    whatever happened."""
     if not subjects:
         raise SubjectError("no SUBJECT given")
-    batch = len(subjects) > 1
     received = received_at or date.today()
-    requests: list[tuple[Subject, str, str]] = []
+    jobs: list[AccessJob] = []
     results: list[SubjectResult] = []
     checkpoint_size: int | None = None
     try:
-        for subject in subjects:
+        for position, subject in enumerate(subjects, start=1):
             ref = ledger.subject_ref(subject.key)
             existing = ledger.find_open_request("access", ref)
             if existing is not None:
@@ -1053,162 +1292,68 @@ def run_access(
                     operator=operator,
                 )
             ledger.set_status(request_id, "in_progress")
-            requests.append((subject, ref, request_id))
+            jobs.append(
+                AccessJob(subject, position=position, request_id=request_id, subject_ref=ref)
+            )
         # The ledger fills in the operator when none is given; the evidence repeats it.
         if operator is None:
-            operator = ledger.get_request(requests[0][2]).operator
+            operator = ledger.get_request(jobs[0].request_id).operator
 
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(requests)))) as pool:
-            futures = [pool.submit(collect, client, subject, policy) for subject, _, _ in requests]
+        deliverer = _Deliverer(
+            policy=policy,
+            ledger=ledger,
+            home=home,
+            out=out,
+            batch=len(jobs) > 1,
+            confirm_ambiguous=confirm_ambiguous,
+            operator=operator,
+        )
+        engine = Engine(
+            _engine_playbook(policy),
+            {**_Collector(client, policy).functions(), **deliverer.functions()},
+        )
+
+        def read_only_steps(job: AccessJob) -> AccessJob:
+            engine.run(job, pause_before={"export"})
+            return job
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+            futures = [pool.submit(read_only_steps, job) for job in jobs]
             try:
-                for position, ((subject, ref, request_id), future) in enumerate(
-                    zip(requests, futures, strict=True), start=1
-                ):
-                    started = _now()
-                    result = _finish_one(
-                        future,
-                        position=position,
-                        subject=subject,
-                        ref=ref,
-                        request_id=request_id,
-                        out=out,
-                        batch=batch,
-                        policy=policy,
-                        ledger=ledger,
-                        home=home,
-                        confirm_ambiguous=confirm_ambiguous,
-                        operator=operator,
-                        started=started,
-                    )
-                    results.append(result)
+                for job, future in zip(jobs, futures, strict=True):
+                    _finish(job, future, engine, ledger)
+                    results.append(job.result)
                     if on_result is not None:
-                        on_result(result)
+                        on_result(job.result)
             finally:
                 for future in futures:
                     future.cancel()
     finally:
-        if requests:
-            checkpoint = ledger.checkpoint()
-            checkpoint_size = checkpoint.size
+        if jobs:
+            checkpoint_size = ledger.checkpoint().size
     return AccessRun(out, results, checkpoint_size)
 
 
-def _finish_one(
-    future: Future[Collected],
-    *,
-    position: int,
-    subject: Subject,
-    ref: str,
-    request_id: str,
-    out: Path,
-    batch: bool,
-    policy: AccessPolicy,
-    ledger: Any,
-    home: Path,
-    confirm_ambiguous: bool,
-    operator: str | None,
-    started: str,
-) -> SubjectResult:
-    result = SubjectResult(position, ref, request_id, "failed")
+def _finish(job: AccessJob, future: Future[AccessJob], engine: Engine, ledger: Any) -> None:
+    """Wait for one job's read-only steps, then run its export and evidence steps."""
+    rid = job.request_id
     try:
-        collected = future.result()
+        future.result()
     except (AuthenticationError, ForbiddenError) as exc:
         # Every other subject would fail the same way: stop the run, say why.
-        reason = f"Zendesk refused the credentials ({exc.status_code})"
-        ledger.record(request_id, "collect", "info", {"error": type(exc).__name__})
-        ledger.set_status(request_id, "failed", reason=reason)
+        ledger.record(rid, "collect", "info", {"error": type(exc).__name__})
+        ledger.set_status(
+            rid, "failed", reason=f"Zendesk refused the credentials ({exc.status_code})"
+        )
         raise
     except ZendeskError as exc:
         status = getattr(exc, "status_code", None)
         reason = f"Zendesk error {type(exc).__name__}" + (f" ({status})" if status else "")
-        ledger.record(
-            request_id, "collect", "info", {"error": type(exc).__name__, "status": status}
-        )
-        ledger.set_status(request_id, "failed", reason=reason)
-        result.reasons = [reason]
-        return result
-
-    found = collected.discovery
-    ledger.record(request_id, "discover", "info", found.summary())
-    ledger.record(
-        request_id,
-        "collect",
-        "info",
-        {
-            "counts": collected.gathered.counts(),
-            "events_per_profile": dict(sorted(collected.events_per_profile.items())),
-            "ticket_ids": [t.get("id") for t in collected.gathered.tickets],
-        },
-    )
-    result.counts = collected.gathered.counts()
-    reasons = list(collected.incomplete)
-    if found.ambiguities and not confirm_ambiguous:
-        reasons += found.ambiguities
-        reasons.append(
-            "check that every user found is the person, then re-run with --confirm-ambiguous"
-        )
-    elif found.ambiguities:
-        ledger.record(
-            request_id, "confirm_ambiguous", "info", {"ambiguities": len(found.ambiguities)}
-        )
-
-    delivered: list[DeliveredFile] = []
-    target: Path | None = None
-    if reasons:
-        outcome: Outcome = "needs_review"
-    else:
-        outcome = "data_found" if collected.gathered.found else "no_data_found"
-        target = _subject_dir(out, request_id, batch)
-        try:
-            delivered = deliver(
-                collected, subject=subject, request_id=request_id, target=target, policy=policy
-            )
-        except EvidenceError as exc:
-            # Zendesk sent something our documented format cannot hold: say so, deliver
-            # nothing for this subject, carry on with the others.
-            ledger.record(request_id, "deliver", "info", {"error": "export_schema"})
-            ledger.set_status(request_id, "failed", reason=str(exc))
-            result.reasons = [str(exc)]
-            return result
-        ledger.record(request_id, "deliver", "info", {"files": [f.as_dict() for f in delivered]})
-
-    record = evidence_record(
-        request_id=request_id,
-        subject_ref=ref,
-        outcome=outcome,
-        reasons=reasons,
-        collected=collected,
-        policy=policy,
-        delivered=delivered,
-        operator=operator,
-        started_at=started,
-        completed_at=_now(),
-    )
-    ledger.record(request_id, "evidence", "info", ledger_view(record))
-    # The final status goes in before the report, so the signed report shows it; if
-    # rendering failed now, `privacykit evidence` can reproduce the report from the
-    # evidence entry just recorded.
-    if outcome == "needs_review":
-        ledger.set_status(request_id, "needs_review", reason="; ".join(reasons)[:1000])
-    else:
-        ledger.set_status(request_id, "completed", reason=outcome)
-    stored, sha256 = produce_report(ledger, request_id, "access", record, home=home)
-    result.report_sha256 = sha256
-    if target is not None:
-        copy = write_private_file(target, REPORT_FILE, stored.read_bytes())
-        if copy.sha256 != sha256:
-            raise EvidenceError("the access report changed while it was being delivered")
-        ledger.record(request_id, "deliver:report", "info", copy.as_dict())
-        delivered.append(copy)
-        result.report_path = target / REPORT_FILE
-    else:
-        result.report_path = stored
-
-    result.outcome = outcome
-    result.reasons = reasons
-    result.out_dir = target
-    result.files = delivered
-    return result
+        ledger.record(rid, "collect", "info", {"error": type(exc).__name__, "status": status})
+        ledger.set_status(rid, "failed", reason=reason)
+        job.result.reasons = [reason]
+        return
+    engine.run(job)
 
 
 def access_request(
