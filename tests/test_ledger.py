@@ -29,7 +29,7 @@ from privacykit.ledger import (
     parse_verifier_key,
     verify_checkpoint_note,
 )
-from privacykit.ledger.checkpoint import key_hash
+from privacykit.ledger.checkpoint import key_hash, verify_signed_note
 
 SUBJECT = "email:jane.doe@example.com"
 
@@ -595,6 +595,25 @@ def test_checkpoint_note_format_and_offline_verification(home: Path) -> None:
         assert ledger.checkpoint() == cp  # nothing new: the same checkpoint
         assert (home / "ledger-checkpoint.latest").read_text() == cp.note
         assert ledger.checkpoints() == [cp]
+
+
+def test_signed_note_interoperates_with_the_go_reference() -> None:
+    # The example from golang.org/x/mod/sumdb/note, the reference signed-note implementation.
+    vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    text = (
+        "If you think cryptography is the answer to your problem,\n"
+        "then you don't know what your problem is.\n"
+    )
+    note = (
+        text + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2"
+        "pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    )
+    assert verify_signed_note(note, vkey) == text
+    assert verify_signed_note(note, parse_verifier_key(vkey)[1]) == text
+    with pytest.raises(LedgerIntegrityError, match="does not verify"):
+        verify_signed_note(note.replace("cryptography", "cryptographY"), vkey)
+    with pytest.raises(LedgerIntegrityError, match="malformed checkpoint"):
+        verify_checkpoint_note(note, vkey)  # a valid note, but not a checkpoint
 
 
 def test_checkpoint_note_rejections(ledger: Ledger, rid: str, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "sign_note",
     "verifier_key",
     "verify_checkpoint_note",
+    "verify_signed_note",
 ]
 
 KEY_FILE = "ledger-checkpoint.key"
@@ -155,12 +156,12 @@ def sign_note(body: str, name: str, private_key: Ed25519PrivateKey) -> str:
     return f"{body}\n{_SIG_PREFIX}{name} {blob}\n"
 
 
-def verify_checkpoint_note(note: str, public_key: bytes | str) -> tuple[str, int, bytes]:
-    """Check a checkpoint note's signature offline; return ``(origin, size, root)``.
+def verify_signed_note(note: str, public_key: bytes | str) -> str:
+    """Check a signed note (any text, per https://c2sp.org/signed-note) and return its body.
 
     ``public_key`` is the raw 32-byte Ed25519 key or a signed-note verifier key string.
     A signature line counts when its key hash matches its key name and ``public_key``
-    (other signers' lines are ignored, per the signed-note spec). Raises
+    (other signers' lines are ignored, per the spec). Raises
     :class:`LedgerIntegrityError` when no matching signature verifies or the note is
     malformed."""
     expected_name: str | None = None
@@ -200,6 +201,16 @@ def verify_checkpoint_note(note: str, public_key: bytes | str) -> tuple[str, int
         verified = True
     if not verified:
         raise LedgerIntegrityError("checkpoint note carries no signature by this key")
+    return body
+
+
+def verify_checkpoint_note(note: str, public_key: bytes | str) -> tuple[str, int, bytes]:
+    """Check a checkpoint note's signature offline; return ``(origin, size, root)``.
+
+    ``public_key`` is the raw 32-byte Ed25519 key or a signed-note verifier key string
+    (the content of ``ledger-checkpoint.pub``). Raises :class:`LedgerIntegrityError` when
+    the signature does not verify or the checkpoint is malformed."""
+    body = verify_signed_note(note, public_key)
     try:
         return parse_checkpoint_body(body)
     except ValueError as exc:
