@@ -279,3 +279,18 @@ def test_default_policy_with_retention_replaces_then_deletes(
         ("DELETE", f"/api/v2/user_profiles/{shop.profile_id}"),
     ]
     assert evidence(home, job.request_id or "")["counts"]["profiles_deleted"] == 3
+
+
+def test_playbook_free_text_that_looks_personal_is_hashed_in_the_ledger(
+    demo: SandboxServer, home: Path
+) -> None:
+    text = ERASURE.read_text().replace(
+        "  recipients: []\n", "  recipients: [privacy@processor.example.org, Acme Analytics]\n"
+    )
+    book = load_playbook_text(text, file="art19.yaml")
+    (job,) = run(demo, home, ["nobody@example.net"], playbook=book).jobs
+    assert job.outcome == "no_data_found"
+    assert job.evidence is not None
+    assert job.evidence["art19_recipients"]["recipients"][0] == "privacy@processor.example.org"
+    recorded = evidence(home, job.request_id or "")["art19_recipients"]["recipients"]
+    assert recorded[0].startswith("sha256:") and recorded[1] == "Acme Analytics"

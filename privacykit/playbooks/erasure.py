@@ -21,6 +21,7 @@ subject references -- never identifiers, names or profile contents.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import queue
 import secrets
@@ -42,6 +43,7 @@ from privacykit.errors import (
     ValidationError,
     ZendeskError,
 )
+from privacykit.ledger.guard import looks_personal
 from privacykit.playbooks.discovery import Discovery, DiscoveryRun
 from privacykit.playbooks.engine import Engine, Halt, RunContext, perform
 from privacykit.playbooks.loader import Playbook, Step
@@ -823,7 +825,7 @@ class ErasureRunner:
         # A resumed request where nothing happened (e.g. compliance still pending): the
         # last evidence still says it all; do not pile up identical reports.
         if not unchanged:
-            self.ledger.record(job.request_id, "evidence", "info", record)
+            self.ledger.record(job.request_id, "evidence", "info", _ledger_view(record))
             if self.produce_reports:
                 self._report(job, record)
         reason = "; ".join(job.reasons) if job.reasons else None
@@ -998,6 +1000,23 @@ class ErasureRunner:
         """Create/continue the request and run (until a pause point)."""
         self.ensure_request(job)
         return self.engine.run(job, pause_before=frozenset(pause_before))
+
+
+def _ledger_view(value: Any) -> Any:
+    """The evidence record as the ledger keeps it. It holds ids and counts only, but the
+    playbook's free texts (Art. 19 recipients, retention reasons) are the DPO's and may
+    name an address; the ledger's guard rightly refuses those, so they are kept as their
+    sha256 (the playbook, whose hash the request carries, has them verbatim; the report is
+    rendered from the full record)."""
+    if isinstance(value, str):
+        if looks_personal(value):
+            return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+        return value
+    if isinstance(value, Mapping):
+        return {key: _ledger_view(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_ledger_view(item) for item in value]
+    return value
 
 
 def _done(state: tuple[str, dict[str, Any]] | None) -> bool:
