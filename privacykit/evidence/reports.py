@@ -94,7 +94,16 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "profiles",
         "compliance",
     ),
-    "audit": (*_COMMON_KEYS, "summary", "checks", "findings", "open_requests"),
+    "audit": (
+        *_COMMON_KEYS,
+        "status",
+        "summary",
+        "checks",
+        "findings",
+        "findings_not_recorded",
+        "errors",
+        "open_requests",
+    ),
 }
 _DEADLINE_BUCKETS = (
     ("overdue", None, -1),
