@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 from privacykit.ledger import Entry, Ledger, RequestRecord
 
 __all__ = [
+    "as_key",
+    "compliance_step",
+    "EVIDENCE_STEP",
     "ErasureView",
     "OrderKey",
     "UserRecord",
@@ -39,14 +42,20 @@ T = TypeVar("T")
 #: fixed-width UTC timestamp, so tuples of strings sort in creation order.
 OrderKey = tuple[str, str]
 
-# Step keys of the erasure engine's destructive per-user steps. Both spellings of the
-# permanent deletion are accepted so a renamed key never hides a lingering user.
+# Step keys of the erasure engine (privacykit.playbooks.erasure) this module reads.
 _SOFT_DELETE = re.compile(r"^soft_delete:user:(\d+)$")
-_PERMANENT_DELETE = re.compile(r"^(?:permanent_delete|permanently_delete):user:(\d+)$")
-_PROFILE_DELETE = re.compile(r"^delete_profile:(?:profile:)?([0-9A-Za-z_-]+)$")
+_PERMANENT_DELETE = re.compile(r"^permanent_delete:user:(\d+)$")
+_PROFILE_DELETE = re.compile(r"^profile:delete:([0-9A-Za-z_-]+)$")
+_PROFILE_GONE = re.compile(r"^profile:gone:([0-9A-Za-z_-]+)$")
+_COMPLIANCE = re.compile(r"^compliance:user:(\d+)$")
 EVIDENCE_STEP = "evidence"
-#: Where the audit records compliance polling progress in an erasure request's history.
-COMPLIANCE_PROGRESS_STEP = "audit:compliance"
+
+
+def compliance_step(user_id: int) -> str:
+    """The engine's step key for a user's compliance progress (``info`` entries holding
+    ``{"user_id", "complete", "applications"}``); the audit records its polls there too,
+    so ``privacykit erase --resume`` and the audit share one history."""
+    return f"compliance:user:{user_id}"
 
 
 def order_key(request: RequestRecord) -> OrderKey:
@@ -84,7 +93,8 @@ class ErasureView:
     users: dict[int, UserRecord] = field(default_factory=dict)
     # Profile ids the erasure deleted (the evidence's action "deleted"), with their user id.
     deleted_profiles: dict[str, int | None] = field(default_factory=dict)
-    # Latest recorded compliance state per user id: {"complete": bool, "pending": [...]}.
+    # Latest recorded compliance progress per user id (the engine's format:
+    # {"user_id", "complete", "applications": {app: {"status", "at"}}}).
     compliance: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_compliance_poll: datetime | None = None
     completed_at: datetime | None = None
@@ -100,6 +110,14 @@ class ErasureView:
     @property
     def soft_deleted_only(self) -> list[UserRecord]:
         return [u for u in self.users.values() if u.soft_deleted and not u.permanently_deleted]
+
+    def compliance_pending(self) -> list[UserRecord]:
+        """Permanently deleted users whose compliance deletion is not recorded complete."""
+        return [
+            u
+            for u in self.permanently_deleted
+            if not self.compliance.get(u.user_id, {}).get("complete")
+        ]
 
     def gone_cost(self) -> int:
         """Zendesk requests a full re-check of what this erasure deleted takes (typically:
@@ -137,18 +155,16 @@ def _user(view: ErasureView, user_id: int) -> UserRecord:
 
 def _apply_entry(view: ErasureView, entry: Entry) -> None:
     key, phase, data = entry.step_key, entry.phase, entry.data
-    if key == EVIDENCE_STEP and phase == "info":
-        if isinstance(data, dict) and str(data.get("schema", "")).startswith(
-            "privacykit.erasure-evidence/"
-        ):
-            view.evidence = data
-        return
-    if key == COMPLIANCE_PROGRESS_STEP and phase == "info":
-        view.last_compliance_poll = parse_ts(entry.ts)
-        for row in data.get("users", []) if isinstance(data.get("users"), list) else []:
-            uid = _int(row.get("user_id")) if isinstance(row, dict) else None
-            if uid is not None:
-                view.compliance[uid] = dict(row)
+    if phase == "info":
+        if key == EVIDENCE_STEP:
+            if str(data.get("schema", "")).startswith("privacykit.erasure-evidence/"):
+                view.evidence = data
+        elif match := _COMPLIANCE.match(key):
+            view.compliance[int(match.group(1))] = dict(data)
+            view.last_compliance_poll = parse_ts(entry.ts)
+        elif match := _PROFILE_GONE.match(key):
+            # Already gone when the erasure reached it: it must stay gone.
+            view.deleted_profiles.setdefault(match.group(1), None)
         return
     if phase != "outcome" or data.get("result", "ok") != "ok":
         return
@@ -157,12 +173,16 @@ def _apply_entry(view: ErasureView, entry: Entry) -> None:
         record = _user(view, int(match.group(1)))
         record.soft_deleted = True
         record.soft_deleted_at = record.soft_deleted_at or when
+        if data.get("state") == "permanently_deleted":  # reconciled: already permanent
+            record.permanently_deleted = True
+            record.permanently_deleted_at = record.permanently_deleted_at or when
     elif match := _PERMANENT_DELETE.match(key):
         record = _user(view, int(match.group(1)))
         # A permanent deletion implies the soft deletion before it.
         record.soft_deleted = True
         record.permanently_deleted = True
-        record.permanently_deleted_at = record.permanently_deleted_at or when
+        at = parse_ts(data.get("at")) if isinstance(data.get("at"), str) else None
+        record.permanently_deleted_at = record.permanently_deleted_at or at or when
     elif match := _PROFILE_DELETE.match(key):
         view.deleted_profiles.setdefault(match.group(1), _int(data.get("user_id")))
 
@@ -185,8 +205,13 @@ def _apply_evidence(view: ErasureView, record: dict[str, Any]) -> None:
             user.permanently_deleted = True
             user.permanently_deleted_at = user.permanently_deleted_at or completed
     for row in record.get("profiles") or []:
-        if isinstance(row, dict) and row.get("action") == "deleted" and row.get("profile_id"):
-            view.deleted_profiles.setdefault(str(row["profile_id"]), _int(row.get("user_id")))
+        if (
+            isinstance(row, dict)
+            and row.get("action") == "deleted"
+            and row.get("done", True)
+            and row.get("profile_id")
+        ):
+            view.deleted_profiles[str(row["profile_id"])] = _int(row.get("user_id"))
 
 
 def plan_rotation(

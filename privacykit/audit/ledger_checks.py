@@ -1,9 +1,10 @@
 """The checks that need only the ledger: its integrity, and request deadlines.
 
-Owns ``ledger.integrity`` (the full :meth:`Ledger.verify`, plus: the latest checkpoint
-is signed by this installation's checkpoint key, and the exported verifier key beside the
-ledger is that key) and ``deadline.due_soon`` / ``deadline.overdue`` (GDPR Art. 12(3):
-one month from receipt, extended by at most two more months with a recorded reason).
+Owns ``ledger.integrity`` (the full :meth:`Ledger.verify`, plus the latest checkpoint's
+signature checked again, explicitly, against this installation's checkpoint key: it is
+what an auditor relies on) and ``deadline.due_soon`` / ``deadline.overdue`` (GDPR
+Art. 12(3): one month from receipt, extended by at most two more months with a recorded
+reason).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from privacykit.audit.findings import Finding
 from privacykit.errors import LedgerIntegrityError
 from privacykit.ledger import Ledger, RequestRecord, verify_checkpoint_note
-from privacykit.ledger.checkpoint import PUBLIC_KEY_FILE
 from privacykit.ledger.dates import MAX_EXTENSION_MONTHS
 
 __all__ = ["IntegrityResult", "check_deadlines", "check_integrity", "deadline_row"]
@@ -77,22 +77,6 @@ def check_integrity(ledger: Ledger) -> IntegrityResult:
                 "the latest checkpoint is not signed by this installation's key: " + _one_line(exc),
                 None,
                 {"checkpoint_size": latest.size},
-            )
-        )
-    pub = ledger.home / PUBLIC_KEY_FILE
-    try:
-        exported = pub.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        exported = None
-    if exported != ledger.checkpoint_verifier_key:
-        result.ok = False
-        result.findings.append(
-            Finding(
-                "ledger.integrity",
-                f"{PUBLIC_KEY_FILE} (the verifier key given to auditors) is missing or is not "
-                "this installation's checkpoint key",
-                None,
-                {},
             )
         )
     return result

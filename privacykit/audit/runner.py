@@ -22,6 +22,7 @@ transport that refuses any method but GET.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -33,10 +34,10 @@ import httpx
 
 from privacykit import __version__
 from privacykit.audit.erasures import (
-    COMPLIANCE_PROGRESS_STEP,
     ErasureView,
     OrderKey,
     as_key,
+    compliance_step,
     load_erasure,
     order_key,
     plan_rotation,
@@ -45,7 +46,6 @@ from privacykit.audit.erasures import (
 from privacykit.audit.findings import CHECKS, AuditResult, CheckError, Finding
 from privacykit.audit.ledger_checks import check_deadlines, check_integrity
 from privacykit.audit.zendesk_checks import (
-    ComplianceState,
     check_gone,
     check_lingering,
     poll_compliance,
@@ -76,6 +76,7 @@ AUDIT_EVIDENCE_SCHEMA = "privacykit.audit-evidence/1"
 #: The keyed reference an audit request is "about": the installation itself.
 AUDIT_SUBJECT = "privacykit:audit"
 CURSOR_STEP = "audit:cursor"
+_APP_NAME = re.compile(r"^[a-z0-9_/-]{1,40}$")
 # Findings recorded in the ledger per run (the JSON output has all of them): keeps one
 # entry far below the ledger's 1 MiB limit even when thousands of requests are overdue.
 MAX_RECORDED_FINDINGS = 2_000
@@ -201,6 +202,7 @@ class _AuditRun:
         self.checked: Counter[str] = Counter()
         self.budget = _Budget(client, options.max_requests)
         self.audit_rid: str | None = None
+        self._playbooks: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ the run
 
@@ -352,7 +354,7 @@ class _AuditRun:
     def _cost(self, view: ErasureView) -> int:
         cost = view.gone_cost()
         if view.request.status != "completed":
-            cost += len(self._compliance_users(view))
+            cost += len(view.compliance_pending())
         return cost
 
     def _check_completed(self, view: ErasureView) -> None:
@@ -360,9 +362,13 @@ class _AuditRun:
 
     def _check_active(self, view: ErasureView) -> None:
         self._gone_and_lingering(view)
-        users = self._compliance_users(view)
-        if users:
-            self._compliance(view, users)
+        if not view.compliance_pending():
+            return
+        if view.request.status == "pending_compliance" and self._resume_erasure(view):
+            view = load_erasure(self.ledger, self.ledger.get_request(view.request_id))
+        else:
+            self._poll_directly(view)
+        self._stuck(view)
 
     def _gone_and_lingering(self, view: ErasureView) -> None:
         findings = check_gone(self.client, view)
@@ -378,73 +384,104 @@ class _AuditRun:
 
     # ------------------------------------------------------------------ compliance
 
-    @staticmethod
-    def _compliance_users(view: ErasureView) -> list[int]:
-        """Permanently deleted users whose compliance deletion is not yet recorded as
-        complete (by the erasure engine's evidence or an earlier audit)."""
-        done = {
-            int(row["user_id"])
-            for row in (view.evidence or {}).get("compliance") or []
-            if isinstance(row, dict)
-            and row.get("status") == "complete"
-            and isinstance(row.get("user_id"), int)
-        }
-        # Evidence rows are per application; a user is done only if no row is pending.
-        pending_in_evidence = {
-            int(row["user_id"])
-            for row in (view.evidence or {}).get("compliance") or []
-            if isinstance(row, dict)
-            and row.get("status") != "complete"
-            and isinstance(row.get("user_id"), int)
-        }
-        done -= pending_in_evidence
-        done |= {uid for uid, row in view.compliance.items() if row.get("complete")}
-        return sorted(u.user_id for u in view.permanently_deleted if u.user_id not in done)
+    def _resume_erasure(self, view: ErasureView) -> bool:
+        """Continue a ``pending_compliance`` erasure with the erasure engine itself, as
+        ``privacykit erase --resume`` would: every destructive step is already done (the
+        ledger says so, and this client could not send one anyway), so it polls the
+        compliance statuses, records the progress and, once every application is
+        complete, records the final evidence (and report) and completes the request.
+        Returns False when the request's playbook cannot be loaded any more."""
+        from privacykit.playbooks.erasure import ErasureRunner
+        from privacykit.playbooks.loader import Playbook, load_playbook, resolve_playbook
 
-    def _compliance(self, view: ErasureView, users: list[int]) -> None:
-        stuck_after = timedelta(days=self.options.stuck_after_days)
-        states: list[ComplianceState] = []
-        for uid in users:
-            state = poll_compliance(self.client, uid)
-            states.append(state)
-            self.checked["compliance_polled"] += 1
-            if state.complete:
-                continue
-            since = view.users[uid].permanently_deleted_at or view.completed_at
-            if since is None:
-                since = _parse_created(view.request)
-            if since is not None and self.now - since >= stuck_after:
-                pending = ", ".join(state.pending_applications) or (
-                    "no application reported yet" if state.found else "user unknown to Zendesk"
-                )
-                days = (self.now - since).days
-                self.result.findings.append(
-                    Finding(
-                        "erasure.compliance_stuck",
-                        f"user {uid}: compliance deletion not complete {days} day(s) after "
-                        f"permanent deletion (pending: {pending}; limit "
-                        f"{self.options.stuck_after_days} days)",
-                        view.request_id,
-                        {"user_id": uid, **state.to_dict(), "days": days},
-                    )
-                )
-        # Users not polled were already recorded complete (see _compliance_users).
-        all_done = all(s.complete for s in states)
-        progress = {
-            "audit_request_id": self.audit_rid,
-            "users": [s.to_dict() for s in states],
-            "all_complete": all_done,
-        }
-        self.ledger.record(view.request_id, COMPLIANCE_PROGRESS_STEP, "info", progress)
-        self.result.compliance_progress.append({"request_id": view.request_id, **progress})
-        if all_done and view.request.status == "pending_compliance":
-            self.ledger.set_status(
-                view.request_id,
-                "completed",
-                reason="compliance deletion complete for every application (confirmed by audit "
-                f"{self.audit_rid})",
+        name = view.request.playbook_name or "erasure"
+        playbook: Playbook | None = self._playbooks.get(name)
+        if playbook is None:
+            try:
+                playbook = load_playbook(resolve_playbook(name, home=self.home))
+            except PrivacykitError:
+                self.checked["compliance_playbook_unavailable"] += 1
+                return False
+            self._playbooks[name] = playbook
+        before = view.request.status
+        try:
+            runner = ErasureRunner(self.client, self.ledger, playbook, home=self.home)
+            job = runner.new_job(0, None, self.ledger.get_request(view.request_id))
+            runner.run_job(job)
+        except ZendeskError:
+            raise
+        except PrivacykitError as exc:
+            self.result.errors.append(
+                CheckError("erasure.compliance_stuck", _one_line(exc), view.request_id)
             )
+            return True
+        self.checked["compliance_polled"] += len(view.compliance_pending())
+        after = self.ledger.get_request(view.request_id).status
+        self.result.compliance_progress.append(
+            {"request_id": view.request_id, "status_before": before, "status_after": after}
+        )
+        if after == "completed":
             self.checked["erasures_completed_by_audit"] += 1
+        return True
+
+    def _poll_directly(self, view: ErasureView) -> None:
+        """Poll the pending users of an erasure the engine does not continue on its own
+        (e.g. needing review for another reason) and record progress in the engine's
+        format, only when it changed, like the engine does."""
+        changed = 0
+        for user in view.compliance_pending():
+            previous = view.compliance.get(user.user_id, {})
+            expected = list((previous.get("applications") or {}).keys())
+            state = poll_compliance(self.client, user.user_id, expected)
+            self.checked["compliance_polled"] += 1
+            if state is None:
+                continue
+            if state["applications"] != previous.get("applications") or state[
+                "complete"
+            ] != previous.get("complete"):
+                self.ledger.record(
+                    view.request_id,
+                    compliance_step(user.user_id),
+                    "info",
+                    {**state, "recorded_by": "audit"},
+                )
+                view.compliance[user.user_id] = state
+                changed += 1
+        self.result.compliance_progress.append(
+            {
+                "request_id": view.request_id,
+                "status_before": view.request.status,
+                "status_after": view.request.status,
+                "users_changed": changed,
+            }
+        )
+
+    def _stuck(self, view: ErasureView) -> None:
+        """erasure.compliance_stuck for users still pending ``stuck_after_days`` after
+        their permanent deletion."""
+        limit = timedelta(days=self.options.stuck_after_days)
+        for user in view.compliance_pending():
+            since = user.permanently_deleted_at or view.completed_at or _parse_created(view.request)
+            if since is None or self.now - since < limit:
+                continue
+            apps = view.compliance.get(user.user_id, {}).get("applications") or {}
+            pending = sorted(
+                str(a)
+                for a, s in apps.items()
+                if isinstance(s, dict) and s.get("status") != "complete"
+            )
+            days = (self.now - since).days
+            what = ", ".join(_safe_app(a) for a in pending) or "no application reported yet"
+            self.result.findings.append(
+                Finding(
+                    "erasure.compliance_stuck",
+                    f"user {user.user_id}: compliance deletion not complete {days} day(s) "
+                    f"after permanent deletion (pending: {what}; limit "
+                    f"{self.options.stuck_after_days} day(s))",
+                    view.request_id,
+                    {"user_id": user.user_id, "pending_applications": pending, "days": days},
+                )
+            )
 
     # ------------------------------------------------------------------ recording
 
@@ -556,6 +593,10 @@ def _path_and_sha(produced: Any) -> tuple[Path | None, str | None]:
     path = getattr(produced, "path", None)
     sha = getattr(produced, "sha256", None)
     return (Path(path) if path is not None else None), (str(sha) if sha else None)
+
+
+def _safe_app(name: str) -> str:
+    return name if _APP_NAME.match(name) else "(unprintable)"
 
 
 def _parse_created(request: RequestRecord) -> datetime | None:

@@ -30,12 +30,10 @@ from privacykit.zendesk import ZendeskClient
 
 __all__ = [
     "PERMANENTLY_DELETED_NAME",
-    "ComplianceState",
     "UserState",
     "check_gone",
     "check_lingering",
     "poll_compliance",
-    "summarise_compliance",
     "user_state",
 ]
 
@@ -102,8 +100,10 @@ def check_gone(client: ZendeskClient, view: ErasureView) -> list[Finding]:
             profile = client.profile_by_id(profile_id)
         except NotFoundError:
             continue
-        owner = profile.get("user_id")
-        owner_text = f" (now attached to user {owner})" if isinstance(owner, int) else ""
+        # The Profiles API gives user_id as a string of digits.
+        raw_owner = profile.get("user_id")
+        owner = int(str(raw_owner)) if str(raw_owner).isdigit() else None
+        owner_text = f" (now attached to user {owner})" if owner is not None else ""
         findings.append(
             Finding(
                 "erasure.gone",
@@ -112,7 +112,7 @@ def check_gone(client: ZendeskClient, view: ErasureView) -> list[Finding]:
                 rid,
                 {
                     "profile_id": _safe_id(profile_id),
-                    "user_id": owner if isinstance(owner, int) else None,
+                    "user_id": owner,
                     "recorded_user_id": recorded_user,
                 },
             )
@@ -181,69 +181,19 @@ def _age(now: datetime, since: datetime | None) -> str:
 # ------------------------------------------------------------------ compliance
 
 
-@dataclass(frozen=True)
-class ComplianceState:
-    """One user's compliance deletion progress as Zendesk reports it now."""
+def poll_compliance(
+    client: ZendeskClient, user_id: int, expected: Iterable[str] = ()
+) -> dict[str, Any] | None:
+    """One look at a user's compliance deletion statuses, folded by the erasure engine's
+    own :func:`~privacykit.playbooks.erasure.compliance_state` (one definition of
+    "complete" for the engine and the audit). Returns the engine's progress record
+    ``{"user_id", "complete", "applications"}``, or None when Zendesk does not know the
+    user (404: nothing can be confirmed, so it stays pending)."""
+    from privacykit.playbooks.erasure import compliance_state
 
-    user_id: int
-    requested: bool
-    complete_applications: tuple[str, ...]
-    pending_applications: tuple[str, ...]
-    found: bool = True
-
-    @property
-    def complete(self) -> bool:
-        """Every application that reported progress reports ``complete`` (and at least one
-        did). Assumption (docs silent): an application that has not yet reported
-        ``started`` is not counted; Zendesk starts them all soon after the request."""
-        return self.found and bool(self.complete_applications) and not self.pending_applications
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id,
-            "found": self.found,
-            "requested": self.requested,
-            "complete": self.complete,
-            "complete_applications": list(self.complete_applications),
-            "pending_applications": list(self.pending_applications),
-        }
-
-
-_APP = re.compile(r"^[a-z0-9_/-]{1,40}$")
-
-
-def summarise_compliance(user_id: int, rows: Iterable[dict[str, Any]]) -> ComplianceState:
-    """Fold ``compliance_deletion_statuses`` rows into per-application progress: the
-    ``all``/``request_deletion`` row says deletion was requested; each other application
-    is pending from ``started`` until it reports ``complete``."""
-    requested = False
-    started: set[str] = set()
-    complete: set[str] = set()
-    for row in rows:
-        app = str(row.get("application") or "")
-        action = str(row.get("action") or "")
-        if not _APP.match(app):
-            continue  # never echo an unexpected value
-        if app == "all":
-            requested = requested or action == "request_deletion"
-            continue
-        if action == "complete":
-            complete.add(app)
-        else:
-            started.add(app)
-    return ComplianceState(
-        user_id,
-        requested,
-        tuple(sorted(complete)),
-        tuple(sorted(started - complete)),
-    )
-
-
-def poll_compliance(client: ZendeskClient, user_id: int) -> ComplianceState:
-    """Ask Zendesk for one user's compliance deletion statuses (a 404 means Zendesk
-    does not know the user: nothing can be confirmed, so it stays pending)."""
     try:
         rows = client.compliance_deletion_statuses(user_id)
     except NotFoundError:
-        return ComplianceState(user_id, False, (), (), found=False)
-    return summarise_compliance(user_id, rows)
+        return None
+    complete, applications = compliance_state(rows, expected)
+    return {"user_id": user_id, "complete": complete, "applications": applications}
