@@ -383,3 +383,46 @@ def test_the_playbook_steps_drive_the_run(
     with Ledger.open(home) as ledger:
         [req] = ledger.list_requests(kind="access")
         assert req.playbook_name == "access-lite"
+
+
+def test_crash_mid_batch_then_rerun_resumes_the_open_request(
+    sandbox: Any,
+    zendesk_env: dict[str, str],
+    home: Path,
+    evidence_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import privacykit.playbooks.access as access_module
+
+    people = seed_person(sandbox.state, events=2)
+    real = access_module.produce_report
+    calls = {"n": 0}
+
+    def crash_on_second(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(access_module, "produce_report", crash_on_second)
+    out = tmp_path / "resume"
+    other = f"user:{people['other']['id']}"
+    with pytest.raises(RuntimeError, match="power cut"):
+        invoke(JANE, other, "--out", str(out), "--playbook", str(PLAYBOOK))
+    with Ledger.open(home) as ledger:
+        first, second = sorted(ledger.list_requests(kind="access"), key=lambda r: r.created_at)
+        assert (first.status, second.status) == ("completed", "in_progress")
+        assert ledger.latest_checkpoint() is not None  # checkpointed despite the crash
+    assert not (out / second.request_id / REPORT_FILE).exists()
+
+    monkeypatch.setattr(access_module, "produce_report", real)
+    rerun = invoke(JANE, other, "--out", str(out), "--force", "--json", "--playbook", str(PLAYBOOK))
+    assert rerun.exit_code == 0, rerun.output
+    ids = [r["request_id"] for r in json.loads(rerun.output)["requests"]]
+    assert ids[1] == second.request_id  # the unfinished request is answered under its id
+    assert ids[0] != first.request_id  # a finished one is a new request (answered anew)
+    check_delivery(out / second.request_id, home)
+    with Ledger.open(home) as ledger:
+        assert ledger.get_request(second.request_id).status == "completed"
+        assert ledger.verify().ok

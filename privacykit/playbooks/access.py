@@ -1208,13 +1208,6 @@ class _Deliverer:
             completed_at=_now(),
         )
         ledger.record(rid, "evidence", "info", ledger_view(record))
-        # The final status goes in before the report, so the signed report shows it; if
-        # rendering failed now, `privacykit evidence` can reproduce the report from the
-        # evidence entry just recorded.
-        if halt is not None:
-            ledger.set_status(rid, halt.status, reason="; ".join(reasons)[:1000])
-        else:
-            ledger.set_status(rid, "completed", reason=outcome)
         stored, sha256 = produce_report(ledger, rid, "access", record, home=self.home)
         job.result.report_sha256 = sha256
         job.result.report_path = stored
@@ -1225,6 +1218,14 @@ class _Deliverer:
             ledger.record(rid, "deliver:report", "info", copy.as_dict())
             job.result.files = [*job.result.files, copy]
             job.result.report_path = job.result.out_dir / REPORT_FILE
+        # The final status comes last (as in erasure): a run interrupted before the report
+        # was delivered leaves the request open, and the next run resumes it under the same
+        # id. The report states the outcome; its status line says the request was still
+        # being answered when it was signed.
+        if halt is not None:
+            ledger.set_status(rid, halt.status, reason="; ".join(reasons)[:1000])
+        else:
+            ledger.set_status(rid, "completed", reason=outcome)
         job.result.outcome = outcome
         job.result.reasons = reasons
         return None
