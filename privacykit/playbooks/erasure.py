@@ -1325,8 +1325,9 @@ def _deletion_eta(client: Any, users_left: int) -> float | None:
         try:
             budget = governor.limits.permanent_delete
             limit, window = budget.limit, budget.window
-            scopes = governor.snapshot().get("scopes", {})
-            learned = scopes.get("permanent-delete") or {}
+            snapshot = governor.snapshot()
+            window *= float(snapshot.get("time_scale") or 1.0)
+            learned = snapshot.get("scopes", {}).get("permanent-delete") or {}
             if learned.get("limit"):
                 limit = int(learned["limit"])
             if learned.get("learned_window"):
