@@ -86,6 +86,7 @@ _SAFE_PARAMS = frozenset(
 )
 _PROFILE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _APPLICATION = re.compile(r"[a-z][a-z0-9_\-/]{0,63}")
+_PATH_FORBIDDEN = re.compile(r"[?#\\\x00-\x20\x7f]")
 _SAFE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .\-]{0,63}$")
 _TERMINAL_JOB_STATES = frozenset({"completed", "failed", "killed"})
 
@@ -334,7 +335,7 @@ def _identifier_query(value: object) -> str:
 def _check_path(path: str) -> None:
     if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
         raise UsageError("a request path must start with a single '/'")
-    if "?" in path or "#" in path or "\\" in path or any(ord(c) < 33 for c in path):
+    if _PATH_FORBIDDEN.search(path):
         raise UsageError("a request path must not contain a query, fragment or spaces")
     if any(segment in (".", "..") for segment in path.split("/")):
         raise UsageError("a request path must not contain '.' or '..' segments")

@@ -189,17 +189,16 @@ class RateInfo:
     reset_granularity: float = 0.0
 
 
-_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d*)?|-?\.\d+)\s*$")
 _ZENDESK_SCOPE_PREFIX = "zendesk-ratelimit-"
 
 
 def _number(raw: str | None) -> float | None:
     if raw is None:
         return None
-    match = _NUMBER.match(raw)
-    if not match:
+    try:
+        value = float(raw)  # tolerates surrounding spaces; "inf"/"nan" are refused below
+    except ValueError:
         return None
-    value = float(match.group(1))
     if not math.isfinite(value):
         return None
     return max(value, 0.0)
@@ -228,11 +227,26 @@ def _fields(value: str) -> dict[str, str]:
     return out
 
 
+_RATE_PREFIXES = (b"x-rate-limit", b"ratelimit", b"zendesk-ratelimit-", b"retry-after")
+
+
+def _rate_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, str]:
+    """The rate-limit headers only, names lower-cased. On httpx headers this scans the raw
+    bytes and decodes just the few that matter (it runs once per answer)."""
+    if isinstance(headers, httpx.Headers):
+        return {
+            key.lower().decode("latin-1"): value.decode("latin-1")
+            for key, value in headers.raw
+            if key.lower().startswith(_RATE_PREFIXES)
+        }
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def parse_rate_limit_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, RateInfo]:
     """Every scope's budget as the answer reports it, keyed by scope name
     (``"account"`` for the account-wide headers, ``"profiles"`` for
     ``Zendesk-RateLimit-profiles``...). Fields the answer omits are ``None``."""
-    lower = {k.lower(): v for k, v in headers.items()}
+    lower = _rate_headers(headers)
     found: dict[str, RateInfo] = {}
 
     # Account-wide: the IETF-draft names carry the reset; the X- names only limit/remaining.
