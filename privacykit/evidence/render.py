@@ -424,20 +424,21 @@ def _styles() -> _Styles:
     )
 
 
-def _inline(element: ET.Element, mono: str) -> str:
+def _inline(element: ET.Element, mono: str, code_size: float = 7.5) -> str:
     """reportlab Paragraph markup for an element's content: every text node escaped,
     only <b>/<i>/<code>/<br/> turned into formatting."""
     parts = [xml_escape(element.text or "")]
     for child in element:
         if child.tag not in _INLINE:
             raise EvidenceError(f"report markup: <{child.tag}> is not allowed inside text")
-        inner = _inline(child, mono)
+        inner = _inline(child, mono, code_size)
         if child.tag == "b":
             parts.append(f"<b>{inner}</b>")
         elif child.tag == "i":
             parts.append(f"<i>{inner}</i>")
         elif child.tag == "code":
-            parts.append(f'<font face="{mono}">{inner}</font>')
+            # Slightly smaller, so a 64-character hash fits a table column on one line.
+            parts.append(f'<font face="{mono}" size="{code_size:g}">{inner}</font>')
         else:
             parts.append("<br/>")
         parts.append(xml_escape(child.tail or ""))
@@ -483,7 +484,7 @@ def _kv(element: ET.Element, st: _Styles, width: float) -> Flowable | None:
     if not rows:
         return None
     table = Table(
-        rows, colWidths=_widths("1,2.1", 2, width), splitByRow=1, splitInRow=1, hAlign="LEFT"
+        rows, colWidths=_widths("1,2.3", 2, width), splitByRow=1, splitInRow=1, hAlign="LEFT"
     )
     table.setStyle(
         TableStyle([*_GRID, ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f1f3f6"))])
