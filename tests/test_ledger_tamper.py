@@ -522,3 +522,17 @@ def test_random_bit_flips_anywhere_are_detected_or_harmless(template: Path, tmp_
         # Not detected: then the flip hit unused space and changed nothing that is read.
         assert _dump(tmp_path / "flip" / "ledger.sqlite3") == original, offset
     assert detected > 0
+
+
+def test_checkpoint_refuses_to_sign_a_truncated_ledger(copy: Path) -> None:
+    with Ledger.open(copy) as ledger:
+        size = ledger.size
+    conn = attacker(copy)
+    try:
+        conn.execute("DELETE FROM entries WHERE seq > ?", (size - 2,))
+        conn.execute("DELETE FROM checkpoints")
+    finally:
+        conn.close()
+    with Ledger.open(copy) as ledger:
+        with pytest.raises(LedgerIntegrityError, match="does not extend ledger-checkpoint.latest"):
+            ledger.checkpoint()

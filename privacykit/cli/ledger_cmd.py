@@ -53,6 +53,10 @@ def due_text(request: RequestRecord, today: date | None = None) -> str:
     return f"overdue by {-days} day{'s' if days != -1 else ''}"
 
 
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
 def _short_ref(ref: str) -> str:
     return ref[:16] + "…" if len(ref) > 17 else ref
 
@@ -164,7 +168,7 @@ def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
     for name, value in fields:
         click.echo(f"{name.ljust(width)}  {safe_text(value)}")
     click.echo("")
-    click.echo(f"Steps ({len(entries)} entries)")
+    click.echo(f"Steps ({_count(len(entries), 'entry', 'entries')})")
     rows = [["SEQ", "TIME", "STEP", "PHASE", "DATA"]]
     for e in entries:
         rows.append([str(e.seq), e.ts, safe_text(e.step_key), e.phase, _data_text(e.data)])
@@ -201,10 +205,15 @@ def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: boo
         echo_json(report.to_dict())
         return
     latest = report.latest_checkpoint
-    click.echo(
-        f"ok: {report.entries} entries, {report.requests} requests, "
-        f"{report.checkpoints} checkpoints, {report.artifacts} artifacts verified"
+    counts = ", ".join(
+        [
+            _count(report.entries, "entry", "entries"),
+            _count(report.requests, "request"),
+            _count(report.checkpoints, "checkpoint"),
+            _count(report.artifacts, "artifact"),
+        ]
     )
+    click.echo(f"ok: {counts} verified")
     click.echo(f"root {report.root.hex()} at size {report.entries}")
     if latest is not None:
         click.echo(f"latest checkpoint: size {latest.size}, signed {latest.ts}")

@@ -937,6 +937,7 @@ class Ledger:
                         entry=seq,
                     )
             tree = self._current_tree()
+            self._check_latest_file(tree)
             if previous is not None:
                 _, old_size, old_root, _ = previous
                 if old_size > len(tree) or tree.root(old_size).hex() != old_root:
@@ -959,6 +960,19 @@ class Ledger:
         # A second witness outside the database: truncating both is needed to hide a tail.
         create_private_file(self.home / LATEST_CHECKPOINT_FILE, note.encode("utf-8"), replace=True)
         return Checkpoint(size, root, note, self._signer.origin, ts)
+
+    def _check_latest_file(self, tree: merkle.MerkleTree) -> None:
+        """Refuse to sign over a ledger that lost entries the latest-checkpoint file covers."""
+        path = self.home / LATEST_CHECKPOINT_FILE
+        if not path.exists():
+            return
+        _, size, root = self._verify_note(path.read_text(encoding="utf-8"))
+        if size > len(tree) or tree.root(size) != root:
+            raise LedgerIntegrityError(
+                f"the ledger does not extend {LATEST_CHECKPOINT_FILE} (size {size}); run "
+                "`privacykit ledger verify`",
+                entry=min(size, len(tree)) + 1 if size > len(tree) else None,
+            )
 
     # ------------------------------------------------------------------ artifacts
 

@@ -1,0 +1,282 @@
+"""`privacykit ledger ...`: exact output and exit codes (0 ok, 1 verification failed,
+2 bad input including an unknown request id)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from privacykit.cli import cli
+from privacykit.ledger import Ledger
+from privacykit.ledger.store import _TRIGGERS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["ledger", *args])
+
+
+@pytest.fixture
+def populated(home: Path) -> dict[str, str]:
+    """Three requests received relative to today: one overdue, one due in 10 days, one done."""
+    today = date.today()
+    with Ledger.open(home, clock=Clock()) as ledger:
+        ref = ledger.subject_ref("email:cli.subject@example.com")
+        # Received 40 days ago: due ~10 days ago (one month later).
+        late = ledger.create_request(
+            "erasure", ref, received_at=today - timedelta(days=40), operator="dpo"
+        )
+        soon = ledger.create_request(
+            "access",
+            ref,
+            received_at=today - timedelta(days=5),
+            operator="dpo",
+            playbook_name="access",
+            playbook_sha256="cd" * 32,
+        )
+        done = ledger.create_request("erasure", ref, received_at=today - timedelta(days=3))
+        with ledger.step(soon, "export:user:42", {"user_id": 42}) as step:
+            step.done({"status": 200, "tickets": 3})
+        ledger.set_status(done, "completed")
+        ledger.checkpoint()
+        return {"late": late, "soon": soon, "done": done, "ref": ref}
+
+
+def _due(request_id: str, home: Path) -> tuple[str, int]:
+    with Ledger.open(home) as ledger:
+        request = ledger.get_request(request_id)
+        return request.due_date.isoformat(), request.days_remaining()
+
+
+def test_list_empty(home: Path) -> None:
+    result = run("list")
+    assert (result.exit_code, result.output) == (0, "No requests.\n")
+    result = run("list", "--json")
+    assert json.loads(result.output) == {"requests": []}
+
+
+def test_list_table(home: Path, populated: dict[str, str]) -> None:
+    today = date.today()
+    late_due, late_days = _due(populated["late"], home)
+    soon_due, soon_days = _due(populated["soon"], home)
+    done_due, _ = _due(populated["done"], home)
+    short = populated["ref"][:16] + "…"
+    rows = sorted(
+        [
+            (
+                late_due,
+                populated["late"],
+                "erasure",
+                "open",
+                today - timedelta(days=40),
+                f"overdue by {-late_days} days",
+            ),
+            (
+                soon_due,
+                populated["soon"],
+                "access",
+                "open",
+                today - timedelta(days=5),
+                f"{soon_days} days remaining",
+            ),
+            (
+                done_due,
+                populated["done"],
+                "erasure",
+                "completed",
+                today - timedelta(days=3),
+                "closed",
+            ),
+        ]
+    )
+    table = [["REQUEST", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
+    for due, rid, kind, status, received, remaining in rows:
+        table.append([rid, kind, status, received.isoformat(), due, remaining, short])
+    widths = [max(len(r[i]) for r in table) for i in range(7)]
+    expected = "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        for r in table
+    )
+    result = run("list")
+    assert result.exit_code == 0
+    assert result.output == expected
+
+
+def test_list_filters_and_json(home: Path, populated: dict[str, str]) -> None:
+    result = run("list", "--overdue", "--json")
+    assert result.exit_code == 0
+    [only] = json.loads(result.output)["requests"]
+    assert only["request_id"] == populated["late"] and only["overdue"] is True
+    assert only["days_remaining"] < 0
+    result = run("list", "--status", "completed", "--status", "open", "--kind", "erasure", "--json")
+    ids = {r["request_id"] for r in json.loads(result.output)["requests"]}
+    assert ids == {populated["late"], populated["done"]}
+    result = run("list", "--status", "closed")
+    assert result.exit_code == 2 and "Invalid value for '--status'" in result.output
+
+
+def test_show(home: Path, populated: dict[str, str]) -> None:
+    rid = populated["soon"]
+    due, days = _due(rid, home)
+    received = (date.today() - timedelta(days=5)).isoformat()
+    result = run("show", rid)
+    assert result.exit_code == 0, result.output
+    with Ledger.open(home) as ledger:
+        entries = ledger.entries(rid)
+    created = json.dumps(entries[0].data, sort_keys=True, separators=(", ", ": "))
+    lines = [
+        f"Request            {rid}",
+        "Kind               access",
+        f"Subject            {populated['ref']}",
+        "Status             open",
+        f"Received           {received}",
+        "Identity verified  -",
+        f"Due                {due} ({days} days remaining)",
+        "Extension          none",
+        "Operator           dpo",
+        "Playbook           access (sha256 cdcdcdcdcdcd…)",
+        "Tool version       0.1.0",
+        "Batch              -",
+        "",
+        "Steps (3 entries)",
+        "SEQ  TIME                         STEP            PHASE    DATA",
+        f"2    {entries[0].ts}  ledger:request  info     {created}",
+        f'4    {entries[1].ts}  export:user:42  intent   {{"user_id": 42}}',
+        f"5    {entries[2].ts}  export:user:42  outcome  "
+        '{"result": "ok", "status": 200, "tickets": 3}',
+    ]
+    assert result.output == "\n".join(lines) + "\n"
+    assert entries[1].ts == "2026-03-01T10:00:04.000000Z"
+    assert "cli.subject" not in result.output
+
+
+def test_show_json(home: Path, populated: dict[str, str]) -> None:
+    result = run("show", populated["done"], "--json")
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert document["request"]["status"] == "completed"
+    assert [e["step_key"] for e in document["entries"]] == ["ledger:request", "ledger:status"]
+    assert document["artifacts"] == []
+
+
+def test_unknown_request_is_exit_2(home: Path, populated: dict[str, str]) -> None:
+    for args in (("show", "req-nope"), ("extend", "req-nope", "--months", "1", "--reason", "x")):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert result.output == "Error: no request 'req-nope' in the ledger\n"
+
+
+def test_extend(home: Path, populated: dict[str, str]) -> None:
+    rid = populated["soon"]
+    received = date.today() - timedelta(days=5)
+    result = run("extend", rid, "--months", "2", "--reason", "complex request")
+    from privacykit.ledger.dates import due_date
+
+    due = due_date(received, 2)
+    days = (due - date.today()).days
+    assert result.exit_code == 0
+    assert (
+        result.output
+        == f"{rid}: extended by 2 months, due {due.isoformat()} ({days} days remaining)\n"
+    )
+    result = run("extend", rid, "--months", "1", "--reason", "more")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: Art. 12(3) allows at most 2 extra months; request {rid} already has 2\n"
+    )
+    result = run("extend", populated["done"], "--months", "1", "--reason", "x")
+    assert (result.exit_code, result.output) == (
+        2,
+        f"Error: request {populated['done']} is completed; it cannot be extended\n",
+    )
+    result = run("extend", populated["late"], "--months", "3", "--reason", "x")
+    assert result.exit_code == 2 and "3 is not in the range 1<=x<=2" in result.output
+    result = run("extend", populated["late"], "--months", "1")
+    assert result.exit_code == 2 and "Missing option '--reason'" in result.output
+    result = run("extend", populated["late"], "--months", "1", "--reason", "asked by x@example.com")
+    assert result.exit_code == 1 and "looks like an email address" in result.output
+    assert "x@example.com" not in result.output
+    result = run("extend", populated["late"], "--months", "1", "--reason", "backlog", "--json")
+    assert json.loads(result.output)["request"]["extension_months"] == 1
+
+
+def test_verify_ok(home: Path, populated: dict[str, str]) -> None:
+    with Ledger.open(home) as ledger:
+        root = ledger.root().hex()
+        latest = ledger.latest_checkpoint()
+    assert latest is not None
+    result = run("verify")
+    assert result.exit_code == 0
+    assert result.output == (
+        "ok: 6 entries, 3 requests, 1 checkpoint, 0 artifacts verified\n"
+        f"root {root} at size 6\n"
+        f"latest checkpoint: size 6, signed {latest.ts}\n"
+    )
+    document = json.loads(run("verify", "--json").output)
+    assert document["ok"] is True and document["entries"] == 6 and document["root"] == root
+
+
+def test_verify_names_the_first_bad_entry(home: Path, populated: dict[str, str]) -> None:
+    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
+    try:
+        for name in _TRIGGERS:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("UPDATE entries SET data = '{\"user_id\":43}' WHERE seq = 4")
+    finally:
+        conn.close()
+    result = run("verify")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: ledger verification failed: entry 4: content does not match its leaf hash "
+        "(changed, moved or inserted)\n"
+    )
+    result = run("verify", "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["entry"] == 4
+    assert result.stderr.startswith("Error: ledger verification failed: entry 4:")
+
+
+def test_checkpoint_and_verify_against_a_saved_copy(
+    home: Path, populated: dict[str, str], tmp_path: Path
+) -> None:
+    result = run("checkpoint")
+    assert result.exit_code == 0
+    saved = tmp_path / "saved.note"
+    saved.write_text(result.output)
+    lines = result.output.split("\n")
+    assert lines[1] == "6" and lines[4].startswith("\u2014 privacykit.local/ledger/")
+    assert run("verify", "--checkpoint", str(saved)).exit_code == 0
+    # Truncate the tail and every checkpoint in the home: only the saved copy remembers.
+    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
+    try:
+        for name in _TRIGGERS:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DELETE FROM entries WHERE seq = 6")
+        conn.execute("DELETE FROM checkpoints")
+    finally:
+        conn.close()
+    (home / "ledger-checkpoint.latest").unlink()
+    result = run("verify", "--checkpoint", str(saved))
+    assert result.exit_code == 1
+    assert "entry 6: the ledger has 5 entries but saved checkpoint 1 was signed at 6" in (
+        result.output
+    )
+    # With every local trace gone a new checkpoint can be signed, but the saved copy still
+    # shows the truncation: keep checkpoints outside PRIVACYKIT_HOME.
+    result = run("checkpoint", "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["size"] == 5
+    assert run("verify", "--checkpoint", str(saved)).exit_code == 1
