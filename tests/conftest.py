@@ -80,3 +80,17 @@ def evidence_home(home: Path, evidence_keys_source: Path) -> Path:
 
     shutil.copytree(evidence_keys_source / "keys", home / "keys")
     return home
+
+
+@pytest.fixture
+def zendesk_client(sandbox: Any) -> Iterator[Any]:
+    """A ZendeskClient on the running sandbox. Its governor learns the sandbox's limits and
+    compressed windows from headers; `compressed(time_scale)` only pre-scales the budget the
+    sandbox never reports (1 user write per second per account)."""
+    from privacykit.config import ZendeskConfig
+    from privacykit.zendesk import Governor, RateLimits, ZendeskClient
+
+    governor = Governor(RateLimits().compressed(sandbox.clock.time_scale))
+    config = ZendeskConfig.from_env(sandbox.env())
+    with ZendeskClient(config, governor=governor, backoff_initial=0.001, backoff_max=0.01) as zc:
+        yield zc

@@ -579,14 +579,15 @@ def test_string_user_id_from_profiles_api_accepted(
 # -- secrets and personal data ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("oauth", [False, True], ids=["api_token", "oauth"])
 def test_token_never_in_repr_messages_or_logs(
-    router: respx.MockRouter, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+    router: respx.MockRouter, sleeps: Sleeps, caplog: pytest.LogCaptureFixture, oauth: bool
 ) -> None:
     caplog.set_level(logging.DEBUG)
     router.get("/api/v2/users/search").respond(500, text=f"boom {SUBJECT_EMAIL}")
     router.get("/api/v2/users/8").mock(side_effect=httpx.ConnectTimeout("timeout"))
     texts: list[str] = []
-    with make_client(router, sleeps, max_attempts=2) as c:
+    with make_client(router, sleeps, max_attempts=2, oauth=oauth) as c:
         texts += [repr(c), str(c.config), repr(c.config), repr(c.stats), repr(c.governor)]
         texts += [repr(c._http.auth), repr(router.calls.call_count)]
         for call in (

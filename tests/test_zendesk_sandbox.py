@@ -380,3 +380,9 @@ def test_rate_limited_error_when_retries_are_exhausted(real_time_sandbox: Sandbo
     assert exc.response.headers["content-type"].startswith("text/plain")
     assert exc.body == "Number of allowed API requests per minute exceeded"
     assert "exceeded" not in str(exc)
+
+
+def test_zendesk_client_fixture(zendesk_client: ZendeskClient, sandbox: SandboxServer) -> None:
+    made = [zendesk_client.create_user({"name": f"N{n}"})["id"] for n in range(5)]
+    assert [u["id"] for u in zendesk_client.show_many_users(made)] == made
+    assert statuses(sandbox) == Counter({201: 5, 200: 1})
