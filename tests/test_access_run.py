@@ -213,7 +213,7 @@ def test_faults_injected_and_the_run_still_completes(
     faulty_sandbox: Any, home: Path, evidence_home: Path, tmp_path: Path
 ) -> None:
     people = seed_person(faulty_sandbox.state, events=250)
-    other = seed_other_people(faulty_sandbox.state, 3)
+    other = seed_other_people(faulty_sandbox.state, 5)
     policy = AccessPolicy.from_playbook(load_playbook(PLAYBOOK))
     subjects = [parse_subject(JANE), *(parse_subject(f"user:{uid}") for uid in other)]
     out = prepare_output_dir(tmp_path / "faulty")
@@ -224,7 +224,10 @@ def test_faults_injected_and_the_run_still_completes(
         ) as client,
         Ledger.open(home) as ledger,
     ):
-        run = run_access(subjects, out, policy=policy, client=client, ledger=ledger, home=home)
+        # workers=1: a window of 4 jobs in flight, smaller than the batch of 6.
+        run = run_access(
+            subjects, out, policy=policy, client=client, ledger=ledger, home=home, workers=1
+        )
         assert client.stats.snapshot()["retries"] > 0, "no fault was injected"
     assert run.exit_code == 0, [r.as_dict() for r in run.results]
     jane = check_delivery(out / run.results[0].request_id, home)
@@ -233,6 +236,7 @@ def test_faults_injected_and_the_run_still_completes(
         people["shop"]["id"],
         people["anon_profile"]["id"],
     }
+    assert [r.position for r in run.results] == [1, 2, 3, 4, 5, 6]
     for result in run.results[1:]:
         export = check_delivery(out / result.request_id, home)
         assert export["counts"]["events"] == 20

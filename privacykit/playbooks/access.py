@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -1318,16 +1319,29 @@ def run_access(
             engine.run(job, pause_before={"export"})
             return job
 
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-            futures = [pool.submit(read_only_steps, job) for job in jobs]
+        pool_size = max(1, min(workers, len(jobs)))
+        # Collected data waits in memory until its turn to be delivered; a bounded window of
+        # jobs in flight keeps a batch of thousands from holding everyone's data at once.
+        window = pool_size * 4
+        with ThreadPoolExecutor(max_workers=pool_size) as pool:
+            pending: deque[tuple[AccessJob, Future[AccessJob]]] = deque()
+            queue = iter(jobs)
             try:
-                for job, future in zip(jobs, futures, strict=True):
+                while True:
+                    while len(pending) < window:
+                        job = next(queue, None)
+                        if job is None:
+                            break
+                        pending.append((job, pool.submit(read_only_steps, job)))
+                    if not pending:
+                        break
+                    job, future = pending.popleft()
                     _finish(job, future, engine, ledger)
                     results.append(job.result)
                     if on_result is not None:
                         on_result(job.result)
             finally:
-                for future in futures:
+                for _job, future in pending:
                     future.cancel()
     finally:
         if jobs:
