@@ -437,3 +437,25 @@ def test_reproduce_from_the_ledgers_evidence_entry(ledger: Any, evidence_home: P
     report = reproduce_report(ledger, rid, home=evidence_home)
     assert "no_data_found" in _text(report.path)
     assert len(request_reports(ledger, rid)) == 1
+
+
+def test_reports_from_concurrent_worker_threads_are_all_valid(
+    ledger: Any, evidence_home: Path
+) -> None:
+    """The erasure engine produces reports from worker threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [_new_request(ledger) for _ in range(6)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(
+            pool.map(
+                lambda pair: produce_report(
+                    ledger, pair[0], "erasure", erasure_record(*pair), home=evidence_home
+                ),
+                requests,
+            )
+        )
+    cert = load_keys(evidence_home).certificate
+    for (rid, _), report in zip(requests, reports, strict=True):
+        assert validate_signed_pdf(report.path.read_bytes(), [cert]).ok
+        assert rid in _text(report.path)

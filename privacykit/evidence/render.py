@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import threading
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -74,6 +75,10 @@ __all__ = [
 ]
 
 TEMPLATES_ENV = "PRIVACYKIT_TEMPLATES"
+# reportlab keeps process-wide state (font registry, paragraph caches) and does not promise
+# thread safety; the erasure engine produces reports from worker threads, so layout is
+# serialised. It takes tens of milliseconds, next to seconds of Zendesk round trips.
+_LAYOUT_LOCK = threading.RLock()
 # A report is evidence for a person, not a dump: a single value longer than this is cut
 # (with a visible marker), so one hostile field cannot blow a table row past a page.
 MAX_VALUE_CHARS = 1500
@@ -289,8 +294,14 @@ def _find(names: Sequence[str]) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=1)
 def fonts() -> FontSet:
+    """The report fonts (registered once, under the layout lock)."""
+    with _LAYOUT_LOCK:
+        return _register_fonts()
+
+
+@lru_cache(maxsize=1)
+def _register_fonts() -> FontSet:
     """Register and return the report fonts: DejaVu (broad Unicode: Latin, Greek, Cyrillic,
     Hebrew, Arabic) when the system has it, else reportlab's bundled Vera (Latin only;
     other scripts then show as empty boxes rather than failing). Fonts are embedded."""
@@ -635,6 +646,11 @@ def parse_markup(markup: str) -> ET.Element:
 def markup_to_pdf(markup: str, *, author: str = "privacykit", subject: str = "") -> bytes:
     """Lay out report markup as an (unsigned) PDF. Deterministic for the same input."""
     root = parse_markup(markup)
+    with _LAYOUT_LOCK:
+        return _layout(root, author=author, subject=subject)
+
+
+def _layout(root: ET.Element, *, author: str, subject: str) -> bytes:
     st = _styles()
     title = _visible(root.get("title", "privacykit report"))[:200]
     footer = _visible(root.get("footer", ""))[:160]
