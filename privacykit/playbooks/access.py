@@ -959,7 +959,11 @@ def evidence_record(
         ),
         "counts": gathered.counts() if gathered else {},
         "categories": categories(gathered) if gathered else [],
-        "processing": policy.facts.as_dict(),
+        # Keyed by the report's headings (which name the article each fact answers);
+        # data.json keys the same facts by field name.
+        "processing": {
+            ART15_FIELDS[name][1]: value for name, value in policy.facts.as_dict().items()
+        },
         "export": {
             "format": f"{DATA_FILE} ({EXPORT_SCHEMA_ID}) and one CSV per record type",
             "files": len(delivered),
