@@ -294,3 +294,52 @@ def test_playbook_free_text_that_looks_personal_is_hashed_in_the_ledger(
     assert job.evidence["art19_recipients"]["recipients"][0] == "privacy@processor.example.org"
     recorded = evidence(home, job.request_id or "")["art19_recipients"]["recipients"]
     assert recorded[0].startswith("sha256:") and recorded[1] == "Acme Analytics"
+
+
+def test_failed_planning_is_shown_and_retried_when_erasing(demo: SandboxServer, home: Path) -> None:
+    demo.set_faults(1.0)  # Zendesk answers nothing while the plan is made
+    seen: list[dict[str, Any]] = []
+
+    def confirm(plan: EraseReport) -> bool:
+        seen.extend(plan.as_dict()["requests"])
+        demo.set_faults(0.0)
+        return True
+
+    with (
+        ZendeskClient(
+            ZendeskConfig.from_env(demo.env()), backoff_initial=0.001, backoff_max=0.002
+        ) as client,
+        Ledger.open(home) as ledger,
+    ):
+        options = EraseOptions(
+            subjects=[parse_subject(DEMO_ERASE_EMAIL)],
+            playbook=load_playbook(ERASURE),
+            produce_reports=False,
+        )
+        report = erase(client, ledger, options, home=home, confirm=confirm)
+    assert [(r["would"], bool(r["error"])) for r in seen] == [("retry discovery", True)]
+    assert [j.outcome for j in report.jobs] == ["pending_compliance"]
+
+
+def test_progress_counts_every_stage(demo: SandboxServer, home: Path) -> None:
+    snapshots: list[tuple[int, int, int, int]] = []
+    with (
+        ZendeskClient(ZendeskConfig.from_env(demo.env())) as client,
+        Ledger.open(home) as ledger,
+    ):
+        options = EraseOptions(
+            subjects=[parse_subject(s) for s in (DEMO_ERASE_EMAIL, DEMO_AGENT_EMAIL)],
+            playbook=load_playbook(ERASURE),
+            yes=True,
+            produce_reports=False,
+        )
+        erase(
+            client,
+            ledger,
+            options,
+            home=home,
+            on_progress=lambda p: snapshots.append(
+                (p.discovered, p.permanently_deleted, p.finished, p.needs_review)
+            ),
+        )
+    assert snapshots[-1] == (2, 2, 2, 1)

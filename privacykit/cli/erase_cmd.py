@@ -43,6 +43,8 @@ def _plan_lines(report: EraseReport) -> list[str]:
 
 
 def _would(job: ErasureJob) -> str:
+    if job.plan_error:
+        return "to discover again"
     if job.halt is None:
         return "to erase"
     return "with no data" if job.halt.outcome == "no_data_found" else "stopped for review"
@@ -50,6 +52,8 @@ def _would(job: ErasureJob) -> str:
 
 def _plan_job(job: ErasureJob, detailed: bool) -> list[str]:
     head = job.label() + (f" (continues {job.request_id})" if job.resumed else "")
+    if job.plan_error:
+        return [f"{head}: discovery failed ({job.plan_error}); it is tried again when erasing"]
     halt = job.halt
     counts = job.result()["counts"]
     found = (

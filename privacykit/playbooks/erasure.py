@@ -243,6 +243,7 @@ class ErasureJob(RunContext):
     previous_outcome: str | None = None
     outstanding: int = 0
     error: str | None = None
+    plan_error: str | None = None
 
     def label(self) -> str:
         """How the CLI names this job: its position and form, never the value."""
@@ -1367,6 +1368,7 @@ class EraseReport:
     stats: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
     checkpoint: dict[str, Any] | None = None
+    executed: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -1386,9 +1388,7 @@ class EraseReport:
             "dry_run": self.dry_run,
             "confirmed": self.confirmed,
             "summary": self.summary(),
-            "requests": [
-                job.result() if not self.dry_run else _plan_view(job) for job in self.jobs
-            ],
+            "requests": [job.result() if self.executed else _plan_view(job) for job in self.jobs],
             "stats": self.stats,
             "elapsed_seconds": round(self.elapsed, 3),
             "checkpoint": self.checkpoint,
@@ -1403,13 +1403,8 @@ def _plan_view(job: ErasureJob) -> dict[str, Any]:
         "subject": job.subject.describe() if job.subject else None,
         "request_id": job.request_id,
         "resumed": job.resumed,
-        "would": (
-            "erase"
-            if halt is None
-            else (
-                "nothing: no data found" if halt.outcome == "no_data_found" else "stop for review"
-            )
-        ),
+        "would": _would(job),
+        "error": job.plan_error,
         "reasons": list(halt.reasons) if halt else [],
         "searched": job.searched,
         "counts": job._counts(),
@@ -1426,6 +1421,14 @@ def _plan_view(job: ErasureJob) -> dict[str, Any]:
             for p in job.profiles.values()
         ],
     }
+
+
+def _would(job: ErasureJob) -> str:
+    if job.plan_error:
+        return "retry discovery"
+    if job.halt is None:
+        return "erase"
+    return "nothing: no data found" if job.halt.outcome == "no_data_found" else "stop for review"
 
 
 def _user_actions(user: UserState, job: ErasureJob) -> list[str]:
@@ -1501,6 +1504,7 @@ def erase(
             report.confirmed = False
             report.elapsed = time.monotonic() - started
             return report
+        jobs = _replan_failed(runner, jobs)
     try:
         _Pipeline(
             runner,
@@ -1511,7 +1515,9 @@ def erase(
         ).run()
     finally:
         checkpoint = ledger.checkpoint() if ledger is not None else None
-    report = EraseReport(jobs, stats=_stats(client), elapsed=time.monotonic() - started)
+    report = EraseReport(
+        jobs, stats=_stats(client), elapsed=time.monotonic() - started, executed=True
+    )
     if checkpoint is not None:
         report.checkpoint = {
             "tree_size": getattr(checkpoint, "size", None),
@@ -1525,9 +1531,23 @@ def _hex(value: Any) -> Any:
 
 
 def _plan_all(runner: ErasureRunner, jobs: Sequence[ErasureJob], concurrency: int) -> None:
+    """Plan every job (read-only). A subject whose discovery fails (Zendesk unavailable)
+    is marked, shown as such, and discovered again when the batch runs."""
+
+    def plan(job: ErasureJob) -> None:
+        try:
+            runner.plan_job(job)
+        except ZendeskError as exc:
+            job.plan_error = _why(exc)
+
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="erase-plan") as pool:
-        for future in [pool.submit(runner.plan_job, job) for job in jobs]:
+        for future in [pool.submit(plan, job) for job in jobs]:
             future.result()
+
+
+def _replan_failed(runner: ErasureRunner, jobs: list[ErasureJob]) -> list[ErasureJob]:
+    """Jobs whose planning failed start afresh in the run (same position and subject)."""
+    return [runner.new_job(job.index, job.subject, None) if job.plan_error else job for job in jobs]
 
 
 def _stats(client: Any) -> dict[str, Any]:
