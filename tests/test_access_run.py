@@ -430,3 +430,26 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
     with Ledger.open(home) as ledger:
         assert ledger.get_request(second.request_id).status == "completed"
         assert ledger.verify().ok
+
+
+def test_hostile_names_from_zendesk_stay_inert(
+    sandbox: Any, zendesk_env: dict[str, str], home: Path, evidence_home: Path, tmp_path: Path
+) -> None:
+    """Attribute keys are chosen by whoever set up the account: markup prints literally in
+    the report, a formula stays text in the CSV, and the ledger keeps neither as markup."""
+    jane = sandbox.state.add_user("Jane Doe", email=JANE, verified=True)
+    sandbox.state.put_profile(
+        "webshop",
+        "customer",
+        [{"type": "email", "value": JANE}],
+        user_id=jane["id"],
+        attributes={"<font size=90>big</font>": "x", "=HYPERLINK(1)": "y"},
+    )
+    out = tmp_path / "hostile"
+    result = invoke(JANE, "--out", str(out), "--playbook", str(PLAYBOOK))
+    assert result.exit_code == 0, result.output
+    check_delivery(out, home)
+    keys = {row["key"] for row in read_csv(out / "profile_attributes.csv")}
+    assert keys == {"<font size=90>big</font>", "'=HYPERLINK(1)"}
+    text = report_text(out / REPORT_FILE)
+    assert "attribute:<font size=90>big</font>" in text
