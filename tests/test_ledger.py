@@ -678,3 +678,27 @@ def test_closed_ledger_refuses_use(home: Path) -> None:
     with pytest.raises(LedgerError, match="closed"):
         ledger.subject_ref  # noqa: B018 - attribute access is fine
         ledger.list_requests()
+
+
+def test_interrupted_creation_is_still_fresh(home: Path) -> None:
+    # A crash right after the database file was created, before anything was written.
+    (home / "ledger.sqlite3").touch(mode=0o600)
+    with Ledger.open(home) as ledger:
+        assert ledger.size == 0
+
+
+def test_iter_entries_pages(ledger: Ledger, rid: str) -> None:
+    with ledger.batch():
+        for n in range(4500):
+            ledger.record(rid, "bulk", "info", {"n": n})
+    assert [e.seq for e in ledger.iter_entries(start=10, stop=4400)] == list(range(10, 4401))
+    assert len(ledger.entries(rid)) == 4501
+
+
+def test_checkpoint_inside_a_batch_is_committed(ledger: Ledger, rid: str) -> None:
+    with pytest.raises(RuntimeError), ledger.batch():
+        ledger.record(rid, "a", "info", {})
+        ledger.checkpoint()
+        raise RuntimeError("abort after the checkpoint")
+    assert ledger.latest_checkpoint().size == 2  # type: ignore[union-attr]
+    ledger.verify()

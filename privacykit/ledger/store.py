@@ -108,6 +108,7 @@ SCHEMA_VERSION = "1"
 MAX_DATA_BYTES = 1 << 20
 MAX_STEP_KEY = 200
 _HASH_CHUNK = 1 << 20
+_PAGE = 2000
 
 _SCHEMA_SQL = """
 CREATE TRIGGER IF NOT EXISTS entries_append_only_insert BEFORE INSERT ON entries
@@ -230,15 +231,15 @@ class Ledger:
             home = privacykit_home()
         home = ensure_private_dir(Path(home))
         db_path = home / DB_FILE
-        fresh = not db_path.exists()
+        # An empty file is a ledger whose creation was interrupted: still fresh.
+        fresh = not db_path.exists() or db_path.stat().st_size == 0
         if fresh:
-            fd = os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
-        os.chmod(db_path, 0o600)
-        if fresh:
-            # A new ledger gets new keys; an existing one must find the keys it was made with.
+            # A new ledger gets new keys (before its database, so a crash in between leaves
+            # no database without keys); an existing one must find the keys it was made with.
             secret = load_or_create_secret(home / SECRET_FILE)
             signer = CheckpointSigner.load_or_create(home)
+            fd = os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
         else:
             for name in (SECRET_FILE, "ledger-checkpoint.key"):
                 if not (home / name).exists():
@@ -248,6 +249,7 @@ class Ledger:
                     )
             secret = load_or_create_secret(home / SECRET_FILE)
             signer = CheckpointSigner.load_or_create(home)
+        os.chmod(db_path, 0o600)
         try:
             conn = sqlite3.connect(
                 str(db_path), check_same_thread=False, isolation_level=None, timeout=30.0
@@ -802,18 +804,26 @@ class Ledger:
     ) -> Iterator[Entry]:
         """Entries with ``start <= seq <= stop`` (of one request), in order, streamed."""
         sql = "SELECT seq, request_id, ts, step_key, phase, data FROM entries WHERE seq >= ?"
-        params: list[Any] = [start]
         if stop is not None:
             sql += " AND seq <= ?"
-            params.append(stop)
         if request_id is not None:
             sql += " AND request_id = ?"
-            params.append(request_id)
-        sql += " ORDER BY seq"
-        with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        for seq, rid, ts, step_key, phase, data in rows:
-            yield Entry(seq, rid, ts, step_key, phase, json.loads(data))
+        sql += f" ORDER BY seq LIMIT {_PAGE}"
+        # Page by seq so the lock is never held while the caller works on an entry.
+        position = start
+        while True:
+            params: list[Any] = [position]
+            if stop is not None:
+                params.append(stop)
+            if request_id is not None:
+                params.append(request_id)
+            with self._read() as conn:
+                rows = conn.execute(sql, params).fetchall()
+            for seq, rid, ts, step_key, phase, data in rows:
+                yield Entry(seq, rid, ts, step_key, phase, json.loads(data))
+            if len(rows) < _PAGE:
+                return
+            position = rows[-1][0] + 1
 
     def entry(self, seq: int) -> Entry:
         found = list(self.iter_entries(start=seq, stop=seq))
@@ -957,6 +967,10 @@ class Ledger:
                 "INSERT INTO checkpoints (ts, size, root, note) VALUES (?, ?, ?, ?)",
                 (ts, size, root.hex(), note),
             )
+            if self._batch_depth:
+                # Inside a batch: commit now, so the file below never runs ahead of the table.
+                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
         # A second witness outside the database: truncating both is needed to hide a tail.
         create_private_file(self.home / LATEST_CHECKPOINT_FILE, note.encode("utf-8"), replace=True)
         return Checkpoint(size, root, note, self._signer.origin, ts)
