@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -395,3 +397,56 @@ def test_manifest_is_signed_with_the_bundled_certificate(bundle: Path) -> None:
     assert len(sums) == len(manifest["files"]) - 1
     with zipfile.ZipFile(io.BytesIO(bundle.read_bytes())) as zf:
         assert zf.testzip() is None
+
+
+@pytest.mark.skipif(
+    not (shutil.which("openssl") and shutil.which("sha256sum")), reason="openssl/sha256sum absent"
+)
+def test_standard_tools_from_verify_txt_accept_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    """The commands VERIFY.txt tells a regulator to run really work (and really fail)."""
+    out = tmp_path / "unzipped"
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    cert = f"certificates/{manifest['manifest_signer']}.pem"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, cwd=out, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert run("sha256sum", "-c", "SHA256SUMS").returncode == 0
+    pub = run("openssl", "x509", "-in", cert, "-pubkey", "-noout")
+    (out / "signer-pub.pem").write_text(pub.stdout)
+    manifest_check = (
+        "openssl",
+        "dgst",
+        "-sha256",
+        "-verify",
+        "signer-pub.pem",
+        "-signature",
+        "manifest.sig",
+        "manifest.json",
+    )
+    assert run(*manifest_check).returncode == 0
+    checkpoint_check = (
+        "openssl",
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        "checkpoint/checkpoint-key.pem",
+        "-rawin",
+        "-in",
+        "checkpoint/checkpoint-body.txt",
+        "-sigfile",
+        "checkpoint/checkpoint.sig",
+    )
+    assert run(*checkpoint_check).returncode == 0
+    assert manifest["manifest_signer"] in (out / "VERIFY.txt").read_text()
+
+    (out / "manifest.json").write_bytes((out / "manifest.json").read_bytes().replace(b"1", b"2", 1))
+    assert run(*manifest_check).returncode != 0
+    body = out / "checkpoint" / "checkpoint-body.txt"
+    body.write_bytes(body.read_bytes()[:-2] + b"A\n")
+    assert run(*checkpoint_check).returncode != 0
