@@ -229,6 +229,8 @@ def test_unknown_request_is_a_usage_error(ledger: Ledger) -> None:
     ):
         with pytest.raises(UsageError, match="no request 'req-nope'"):
             call()
+    with pytest.raises(UsageError, match="^no request with that id in the ledger$"):
+        ledger.get_request("jane.doe@example.com")
 
 
 def test_list_requests_filters(ledger: Ledger) -> None:

@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -64,7 +65,7 @@ from privacykit.ledger.checkpoint import (
 )
 from privacykit.ledger.dates import MAX_EXTENSION_MONTHS, due_date, parse_date
 from privacykit.ledger.files import create_private_file, ensure_private_dir
-from privacykit.ledger.guard import PrivacyGuard
+from privacykit.ledger.guard import PrivacyGuard, looks_personal
 from privacykit.ledger.records import (
     KINDS,
     OPEN_STATUSES,
@@ -109,6 +110,7 @@ MAX_DATA_BYTES = 1 << 20
 MAX_STEP_KEY = 200
 _HASH_CHUNK = 1 << 20
 _PAGE = 2000
+_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 _SCHEMA_SQL = """
 CREATE TRIGGER IF NOT EXISTS entries_append_only_insert BEFORE INSERT ON entries
@@ -486,7 +488,11 @@ class Ledger:
         cursor = conn.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,))
         row = cursor.fetchone()
         if row is None:
-            raise UsageError(f"no request {request_id!r} in the ledger")
+            # Echo the id only when it is one: a mistyped email must not reach stderr or logs.
+            shown = repr(request_id) if _ID_SHAPE.match(request_id) else "with that id"
+            if looks_personal(request_id):
+                shown = "with that id"
+            raise UsageError(f"no request {shown} in the ledger")
         return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
     def _ledger_entry(
@@ -1104,10 +1110,12 @@ class Ledger:
 
 
 def _default_operator() -> str:
+    """The local user name (who ran it), unless it looks like something personal."""
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+    return user if _ID_SHAPE.match(user) and looks_personal(user) is None else "unknown"
 
 
 def _sha256_file(path: Path) -> str:
