@@ -135,6 +135,9 @@ def test_report_path_is_printed(demo: SandboxServer, evidence_home: Path) -> Non
     result = invoke("nobody@example.net", "--yes")
     assert result.exit_code == 0, result.output
     first, report, summary = result.stdout.splitlines()
-    assert first.startswith("#1 email address req-") and first.endswith(": no data found")
+    assert first.startswith("#1 email address req-") and first.endswith(
+        ": no data found (searched Zendesk Support users, Zendesk user identities, "
+        "Sunshine profiles)"
+    )
     assert report.startswith(f"    report: {evidence_home}") and report.endswith(".pdf")
     assert summary.startswith("1 request(s): 1 no data found (")

@@ -94,7 +94,7 @@ def _result_line(job: ErasureJob) -> list[str]:
     counts = job.evidence["counts"] if job.evidence else job.result()["counts"]
     head = f"{job.label()} {job.request_id or '-'}: {(job.outcome or 'not run').replace('_', ' ')}"
     if job.outcome == "no_data_found":
-        line = head
+        line = f"{head} (searched {', '.join(job.searched.get('systems', []))})"
     else:
         line = (
             f"{head} (users {counts.get('users_permanently_deleted', 0)}/{counts.get('users', 0)} "

@@ -305,6 +305,10 @@ class DiscoveryRun:
         if ident in self.searched_ids:
             return []
         self.searched_ids.add(ident)
+        # Assumption: the search syntax takes ``email:`` and ``phone:`` property keywords
+        # (the Users API docs only say a query "can specify a partial or full value of any
+        # user property, including name, email address, notes, or phone"). Whatever the
+        # search matches, only users holding exactly this identifier are kept below.
         if ident.type == "external_id":
             found = self._call("search", lambda: self.client.search_users(external_id=ident.value))
         elif ident.type == "email":
