@@ -504,6 +504,7 @@ def test_no_zendesk_configuration_exits_2_with_one_line(home: Path) -> None:
 
 
 def test_refused_credentials_make_the_run_incomplete(sandbox: SandboxServer, home: Path) -> None:
+    Ledger.open(home).close()
     env = {**sandbox.env(), "ZENDESK_API_TOKEN": "wrong-token-value"}
     result = run_audit(home=home, config=ZendeskConfig.from_env(env))
     assert result.exit_code == 2
@@ -516,6 +517,13 @@ def test_refused_credentials_make_the_run_incomplete(sandbox: SandboxServer, hom
     )
     assert out.exit_code == 2 and "audit incomplete: zendesk" in out.stderr
     assert "wrong-token-value" not in out.output
+
+
+def test_missing_ledger_exits_2_and_creates_nothing(sandbox: SandboxServer, tmp_path: Path) -> None:
+    wrong = tmp_path / "not-the-home"
+    out = cli_audit(sandbox, wrong)
+    assert out.exit_code == 2 and "no ledger" in out.stderr
+    assert not wrong.exists()
 
 
 def test_unreadable_ledger_exits_2(sandbox: SandboxServer, home: Path) -> None:
@@ -569,3 +577,57 @@ def test_report_writes_a_signed_audit_pdf(sandbox: SandboxServer, evidence_home:
         (run,) = led.list_requests(kind="audit")
         assert [a.sha256 for a in led.artifacts(run.request_id)] == [document["report"]["sha256"]]
         led.verify()
+
+
+class FailAfter(httpx.BaseTransport):
+    """Forwards the first ``n`` requests to the sandbox, then answers 401 (not retried)."""
+
+    def __init__(self, n: int) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.left = n
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.left <= 0:
+            return httpx.Response(401, json={"error": "Couldn't authenticate you"})
+        self.left -= 1
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_zendesk_failing_mid_run_keeps_what_was_checked(sandbox: SandboxServer, home: Path) -> None:
+    rids = []
+    with Ledger.open(home) as led:
+        for n in range(4):
+            uid, pid = person_with_profile(sandbox, f"person{n}@example.com")
+            erase_in_sandbox(sandbox, uid)
+            rids.append(recorded_erasure(led, users=[uid], permanently=True, profiles=[pid]))
+    config = ZendeskConfig.from_env(sandbox.env())
+    # /users/me + two erasures (2 requests each) succeed, then Zendesk refuses.
+    result = run_audit(AuditOptions(workers=1), home=home, config=config, transport=FailAfter(5))
+    assert result.exit_code == 2 and result.errors
+    assert result.checked["completed_erasures"] == 2
+    assert result.cursor["high_water"][1] == rids[1]
+    # The next run starts after what was checked (room for two erasures only).
+    again = audit(sandbox, home, max_requests=5)
+    assert again.exit_code == 0 and again.checked["completed_erasures"] == 2
+    assert again.cursor["high_water"][1] == rids[3]
+
+
+def test_table_output_and_nothing_personal_in_the_ledger(
+    sandbox: SandboxServer, home: Path
+) -> None:
+    uid, _ = person_with_profile(sandbox, PERSON)
+    sandbox.state.soft_delete_user(uid)
+    with Ledger.open(home) as led:
+        rid = recorded_erasure(led, users=[uid], permanently=False, status="failed")
+    out = cli_audit(sandbox, home, ["--soft-delete-grace", "0"])
+    assert out.exit_code == 1
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["SEVERITY", "CHECK", "REQUEST", "FINDING"]
+    assert lines[1].split()[:3] == ["high", "erasure.lingering_soft_delete", rid]
+    assert any(line.startswith("audit: FINDINGS: 1 finding(s) (1 high)") for line in lines)
+    assert any(line.startswith("zendesk: ") and "read-only (GET " in line for line in lines)
+    raw = b"".join(p.read_bytes() for p in home.glob("ledger.sqlite3*"))
+    assert PERSON.encode() not in raw and b"Pat Person" not in raw

@@ -53,8 +53,15 @@ from privacykit.audit.zendesk_checks import (
     poll_compliance,
 )
 from privacykit.config import ZendeskConfig, privacykit_home
-from privacykit.errors import LedgerError, LedgerIntegrityError, PrivacykitError, ZendeskError
+from privacykit.errors import (
+    ConfigError,
+    LedgerError,
+    LedgerIntegrityError,
+    PrivacykitError,
+    ZendeskError,
+)
 from privacykit.ledger import Ledger, RequestRecord
+from privacykit.ledger.store import DB_FILE
 from privacykit.zendesk import Governor, ZendeskClient
 
 __all__ = [
@@ -155,7 +162,13 @@ def run_audit(
     options = options or AuditOptions()
     # Configuration first: a misconfigured cron job must fail before touching anything.
     config = config or ZendeskConfig.from_env(env)
-    home_path = Path(home) if home is not None else privacykit_home(env)
+    home_path = Path(home) if home is not None else privacykit_home(env, create=False)
+    if not (home_path / DB_FILE).is_file():
+        # Never start a fresh, empty ledger here: a cron job pointed at the wrong
+        # PRIVACYKIT_HOME would otherwise report "all clear" every night.
+        raise ConfigError(
+            f"no ledger in {home_path}: set PRIVACYKIT_HOME to this installation's home"
+        )
     ledger = Ledger.open(home_path)
     try:
         readonly = ReadOnlyTransport(transport)
