@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -235,6 +236,18 @@ def test_limit_and_window_learned_from_a_compressed_server() -> None:
     assert server.windows_used() <= math.ceil(400 / 20 / 0.97) + 1
 
 
+@pytest.mark.parametrize("rounding", [math.floor, math.ceil, round], ids=["floor", "ceil", "round"])
+def test_whole_second_resets_however_rounded(rounding: Callable[[float], int]) -> None:
+    """Real Zendesk sends whole seconds; whichever way it rounds, no 429 and the limit."""
+    clock = FakeClock(start=7.3)
+    gov = governor(clock)
+    server = FixedWindowServer(clock, limit=30, window=60.0, whole_seconds=rounding)
+    sent = run_simulation(gov, server, clock, requests=300, in_flight=4, latency=0.08)
+    assert sent == 300 and server.rejected == 0
+    # A second of margin per 60 s window at most: still >= 97% of the limit.
+    assert clock.now - 7.3 <= 60 * (300 / 30 / 0.97)
+
+
 def test_user_write_scope_scales_with_the_learned_server_clock() -> None:
     clock = FakeClock()
     gov = governor(clock)
@@ -421,7 +434,15 @@ class FixedWindowServer:
     """Windows aligned to time 0, like Zendesk's and the sandbox's; fractional resets
     rounded up to the millisecond, as the sandbox sends them."""
 
-    def __init__(self, clock, limit: int, window: float, lock=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        clock,
+        limit: int,
+        window: float,
+        lock=None,
+        headers: bool = True,
+        whole_seconds: Callable[[float], int] | None = None,
+    ) -> None:  # type: ignore[no-untyped-def]
         self.clock = clock
         self.limit = limit
         self.window = window
@@ -429,6 +450,8 @@ class FixedWindowServer:
         self.accepted = 0
         self.rejected = 0
         self.lock = lock or threading.Lock()
+        self.headers = headers
+        self.whole_seconds = whole_seconds  # e.g. math.floor: send integers, as Zendesk does
 
     def windows_used(self) -> int:
         return len(self.per_window)
@@ -439,14 +462,17 @@ class FixedWindowServer:
             index = int(now // self.window)
             reset = (index + 1) * self.window - now
             reset_text = f"{math.ceil(reset * 1000 - 1e-9) / 1000:.3f}"
+            if self.whole_seconds is not None:
+                reset_text = str(self.whole_seconds(reset))
             used = self.per_window.get(index, 0)
             if used >= self.limit:
                 self.rejected += 1
-                return answer(
-                    429, Retry_After=reset_text, **account_text(self.limit, 0, reset_text)
-                )
+                budget = account_text(self.limit, 0, reset_text) if self.headers else {}
+                return answer(429, Retry_After=reset_text, **budget)
             self.per_window[index] = used + 1
             self.accepted += 1
+            if not self.headers:
+                return answer()
             return answer(**account_text(self.limit, self.limit - used - 1, reset_text))
 
 
@@ -488,3 +514,20 @@ def run_simulation(
             gov.observe(response, reservation)
         sent += len(batch)
     return sent
+
+
+def test_silent_server_limit_and_window_learned_from_429s() -> None:
+    """A server that sends no budget headers, only 429 + Retry-After: after two pauses
+    the governor knows the limit (answers accepted between them) and the window."""
+    clock = FakeClock(start=0.0)
+    gov = governor(clock, RateLimits.for_plan(2500))
+    server = FixedWindowServer(clock, limit=4, window=0.5, headers=False)
+    for _ in range(40):
+        reservation = gov.acquire([ACCOUNT])
+        clock.now += 0.001
+        gov.observe(server.handle(), reservation)
+    account_state = gov.snapshot()["scopes"][ACCOUNT]
+    assert account_state["mode"] == "local"
+    assert account_state["limit"] == 4
+    assert account_state["learned_window"] == pytest.approx(0.5, abs=0.01)
+    assert server.rejected == 2  # the first two windows taught it; none after

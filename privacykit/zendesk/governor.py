@@ -353,6 +353,11 @@ class _Bucket:
     paused_until: float = 0.0
     learned_window: float | None = None  # shortest gap seen between consecutive resets
     quantum: float | None = None  # finest reset precision this scope has been sent
+    # Local scopes learn from 429s alone: answers accepted between two pauses (each pause
+    # ends at a server window boundary) bound the limit, the pause ends' gap the window.
+    last_pause_end: float | None = None
+    last_pause_slack: float = 0.0  # how late that pause end may be (the answer's latency)
+    accepted_since_pause: int = 0
     sends: deque[float] = field(default_factory=deque)
     last_used: float = 0.0
 
@@ -583,13 +588,15 @@ class Governor:
             by_key = self._match(scopes, infos)
             if response.status_code == 429:
                 self._counters.rate_limited += 1
-                self._pause(scopes, by_key, self._retry_after(response, by_key), now)
+                retry_after = self._retry_after(response, by_key)
+                self._pause(scopes, by_key, retry_after, now, latency)
             for key, info in by_key.items():
                 epoch = reservation.epochs.get(key) if reservation is not None else None
                 self._learn(self._bucket(key), info, now, latency, epoch)
             if reservation is not None:
                 normal = response.status_code < 500 and response.status_code != 429
-                self._settle(reservation, by_key, now, silent_ok=normal)
+                accepted = response.status_code != 429
+                self._settle(reservation, by_key, now, silent_ok=normal, accepted=accepted)
             self._cond.notify_all()
 
     def release(self, reservation: Reservation) -> None:
@@ -698,7 +705,13 @@ class Governor:
         bucket.remaining = _lowest(bucket.remaining, remaining)
 
     def _settle(
-        self, reservation: Reservation, by_key: dict[str, RateInfo], now: float, *, silent_ok: bool
+        self,
+        reservation: Reservation,
+        by_key: dict[str, RateInfo],
+        now: float,
+        *,
+        silent_ok: bool,
+        accepted: bool = False,
     ) -> None:
         if reservation.settled:
             return
@@ -711,6 +724,8 @@ class Governor:
             bucket.outstanding = max(bucket.outstanding - 1, 0)
             if reservation.epochs.get(key) == bucket.epoch:
                 bucket.epoch_outstanding = max(bucket.epoch_outstanding - 1, 0)
+                if accepted:
+                    bucket.accepted_since_pause += 1
             if key in by_key:
                 continue
             if bucket.mode == _PROBE and silent_ok:
@@ -722,7 +737,12 @@ class Governor:
                 bucket.remaining = max(bucket.remaining - 1, 0)
 
     def _pause(
-        self, scopes: tuple[str, ...], by_key: dict[str, RateInfo], retry_after: float, now: float
+        self,
+        scopes: tuple[str, ...],
+        by_key: dict[str, RateInfo],
+        retry_after: float,
+        now: float,
+        latency: float = 0.0,
     ) -> None:
         """Pause the scopes a 429 blames for exactly ``retry_after``, for every thread, and
         send them back to probe mode so the first answer after the pause re-synchronises."""
@@ -737,10 +757,15 @@ class Governor:
         self._counters.pauses += 1
         for key in culprits:
             bucket = self._bucket(key)
-            bucket.paused_until = max(bucket.paused_until, until)
+            if bucket.paused_until > now:
+                # Already paused by an earlier 429 of the same burst: one pause, one lesson.
+                bucket.paused_until = max(bucket.paused_until, until)
+                continue
+            bucket.paused_until = until
             bucket.epoch += 1
             bucket.epoch_outstanding = 0
             if bucket.mode == _LOCAL:
+                self._learn_from_pause(bucket, until, latency)
                 continue
             # Answers to requests sent before the pause are an older epoch and ignored, so
             # the model restarts clean: the first answer after the pause defines it.
@@ -748,6 +773,23 @@ class Governor:
             bucket.end_lo = bucket.end_hi = bucket.prev_lo = bucket.prev_hi = None
             bucket.remaining = None
             bucket.used = 0
+
+    @staticmethod
+    def _learn_from_pause(bucket: _Bucket, until: float, slack: float) -> None:
+        """A scope the server never reports learns from its 429s: the previous pause ended
+        at a window boundary, so the answers accepted since then are at most one window's
+        budget if this 429 falls in that window, and more otherwise (min keeps the lowest,
+        which is never below the limit); the gap between the two pause ends is a whole
+        number of windows, so it bounds the window from above once each end's lateness
+        (the travel time of its 429) is added."""
+        if bucket.last_pause_end is not None and bucket.accepted_since_pause > 0:
+            bucket.limit = min(bucket.limit, bucket.accepted_since_pause)
+            gap = until - bucket.last_pause_end + slack + bucket.last_pause_slack
+            if gap > 0 and (bucket.learned_window is None or gap < bucket.learned_window):
+                bucket.learned_window = gap
+        bucket.last_pause_end = until
+        bucket.last_pause_slack = slack
+        bucket.accepted_since_pause = 0
 
     def _retry_after(self, response: httpx.Response, by_key: dict[str, RateInfo]) -> float:
         retry_after = parse_retry_after(response.headers)
