@@ -415,9 +415,13 @@ def test_tampered_ledger_is_a_finding_and_no_checkpoint_is_signed(
     with Ledger.open(home) as led:
         # Only the clean run signed one; the run over the tampered ledger did not.
         assert len(led.checkpoints()) == checkpoints_before + 1
-    out = cli_audit(sandbox, home)
+    out = cli_audit(sandbox, home, ["--report"])
     assert out.exit_code == 1 and "ledger.integrity" in out.stdout
     assert "no checkpoint signed" in out.stdout
+    assert "report: not written (the ledger failed verification)" in out.stdout
+    with Ledger.open(home) as led:
+        assert len(led.checkpoints()) == checkpoints_before + 1
+        assert led.artifacts() == []
 
 
 def test_checkpoint_signed_by_another_key_is_a_finding(

@@ -154,6 +154,7 @@ class AuditResult:
     checkpoint_skipped_reason: str | None = None
     report_path: str | None = None
     report_sha256: str | None = None
+    report_skipped_reason: str | None = None
     zendesk_requests: int = 0
     zendesk_methods: dict[str, int] = field(default_factory=dict)
 
@@ -187,5 +188,6 @@ class AuditResult:
                 if self.report_path
                 else None
             ),
+            "report_skipped_reason": self.report_skipped_reason,
             "zendesk": {"requests": self.zendesk_requests, "methods": dict(self.zendesk_methods)},
         }

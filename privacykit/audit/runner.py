@@ -607,7 +607,11 @@ class _AuditRun:
         self.ledger.record(rid, CURSOR_STEP, "info", result.cursor)
         record = self._evidence_record()
         self.ledger.record(rid, "evidence", "info", record)
-        if self.options.report:
+        if self.options.report and not ledger_verified:
+            # produce_report signs a checkpoint first; a signed report over a ledger that
+            # failed verification would lend it credibility. The finding is the output.
+            result.report_skipped_reason = "the ledger failed verification"
+        elif self.options.report:
             self._report(record)
         status = "failed" if result.errors else "completed"
         self.ledger.set_status(

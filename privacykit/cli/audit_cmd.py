@@ -150,6 +150,8 @@ def _print_table(result: AuditResult) -> None:
     click.echo(_line(recorded))
     if result.report_path:
         click.echo(_line(f"report: {result.report_path} (sha256 {result.report_sha256})"))
+    elif result.report_skipped_reason:
+        click.echo(_line(f"report: not written ({result.report_skipped_reason})"))
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
