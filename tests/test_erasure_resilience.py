@@ -20,7 +20,12 @@ import pytest
 from privacykit.config import ZendeskConfig
 from privacykit.ledger import Ledger
 from privacykit.playbooks.erasure import EraseOptions, EraseReport, erase
-from privacykit.playbooks.loader import builtin_playbook_dir, load_playbook
+from privacykit.playbooks.loader import (
+    Playbook,
+    builtin_playbook_dir,
+    load_playbook,
+    load_playbook_text,
+)
 from privacykit.playbooks.subjects import parse_subject
 from privacykit.sandbox import SandboxServer
 from privacykit.zendesk import ZendeskClient
@@ -51,6 +56,7 @@ def run(
     home: Path,
     subjects: Sequence[str],
     client: ZendeskClient | None = None,
+    playbook: Playbook | None = None,
     **options: Any,
 ) -> EraseReport:
     own = client is None
@@ -65,7 +71,7 @@ def run(
                 ledger,
                 EraseOptions(
                     subjects=[parse_subject(s) for s in subjects],
-                    playbook=load_playbook(ERASURE),
+                    playbook=playbook or load_playbook(ERASURE),
                     **opts,
                 ),
                 home=home,
@@ -211,4 +217,37 @@ def test_killed_process_then_resume(home: Path, tmp_path: Path) -> None:
         sb.configure({"permanent_delete_limit": 700})
         report = run(sb, home, emails, resume=True)
         assert {j.outcome for j in report.jobs} == {"pending_compliance"}
+        assert_each_deleted_once(sb, ids)
+
+
+class CrashAfterPut(ZendeskClient):
+    """Dies right after Zendesk applied the first profile replacement."""
+
+    def replace_profile(self, profile_id: str, profile: Any) -> dict[str, Any]:
+        super().replace_profile(profile_id, profile)
+        raise Crash()
+
+
+def test_crash_after_a_profile_replacement_then_resume(home: Path) -> None:
+    text = ERASURE.read_text().replace(
+        "    identifiers: []\n",
+        "    identifiers:\n      - {type: coolbike_id, article: Art. 17(3)(b), why: invoices}\n",
+    )
+    book = load_playbook_text(text, file="retain.yaml")
+    with SandboxServer(seed="none", time_scale=600.0, rng_seed=4) as sb:
+        emails, ids = seed_people(sb, 1)
+        config = ZendeskConfig.from_env(sb.env())
+        with CrashAfterPut(config) as client, pytest.raises(Crash):
+            run(sb, home, emails, client=client, playbook=book)
+        (pid,) = sb.state._user_profiles[ids[0]]
+        assert sb.state.profiles[pid].identifiers == [{"type": "coolbike_id", "value": "CB-0"}]
+        report = run(sb, home, emails, playbook=book)
+        (job,) = report.jobs
+        assert job.resumed and job.outcome == "pending_compliance"
+        puts = [e for e in sb.request_log() if e["method"] == "PUT"]
+        assert len(puts) == 1, "the replacement was reconciled, not sent again"
+        assert pid not in sb.state.profiles
+        with Ledger.open(home) as ledger:
+            outcome = ledger.step_outcome(job.request_id or "", f"profile:replace:{pid}")
+        assert outcome is not None and outcome["reconciled"] is True
         assert_each_deleted_once(sb, ids)

@@ -616,9 +616,12 @@ class ErasureRunner:
     def _profile(self, job: ErasureJob, pid: str, profile: ProfileState) -> None:
         rid = job.request_id
         assert rid is not None
+        # The recorded plan decides what happens; the content to keep is not in the ledger
+        # (by design), so a resumed run fetches the profile again to build the PUT body.
+        needs_put = profile.action in ("scrub", "scrub_then_delete") and not profile.replaced
+        needs_delete = profile.action in ("delete", "scrub_then_delete") and not profile.deleted
         plan = job.profile_plans.get(pid)
-        if plan is None or (plan.needs_put and not profile.replaced and job.resumed):
-            # Resumed: the content is not in the ledger (by design); fetch it again.
+        if needs_put and plan is None:
             try:
                 current = self.client.profile_by_id(pid)
             except NotFoundError:
@@ -627,7 +630,10 @@ class ErasureRunner:
                 return
             plan = plan_profile(current, self.policy)
             job.profile_plans[pid] = plan
-        if plan.needs_put and not profile.replaced:
+            if plan.replacement is None:
+                # Nothing may be kept any more: the profile can only go.
+                needs_put, needs_delete, profile.action = False, not profile.deleted, "delete"
+        if needs_put and plan is not None:
             replacement = plan.replacement or {}
 
             def reconcile_put() -> dict[str, Any] | None:
@@ -641,7 +647,7 @@ class ErasureRunner:
                 same_attrs = (now.get("attributes") or {}) == replacement.get("attributes")
                 return {"profile_id": pid, "state": "replaced"} if same_ids and same_attrs else None
 
-            perform(
+            performed = perform(
                 self.ledger,
                 rid,
                 f"profile:replace:{pid}",
@@ -650,7 +656,10 @@ class ErasureRunner:
                 reconcile=reconcile_put,
             )
             profile.replaced = True
-        if plan.needs_delete and not profile.deleted:
+            if performed.data.get("state") == "gone":
+                profile.gone = True
+                return
+        if needs_delete:
 
             def reconcile_delete() -> dict[str, Any] | None:
                 try:

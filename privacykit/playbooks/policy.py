@@ -451,17 +451,15 @@ def plan_profile(profile: Mapping[str, Any], policy: ErasurePolicy) -> ProfilePl
     }
     if not kept_ids:
         return ProfilePlan(action="delete", **common)  # type: ignore[arg-type]
+    # ``replacement`` is filled whenever something may be kept, even when nothing changes:
+    # a resumed run compares it with the profile to tell whether an earlier PUT happened.
     if policy.profiles == "delete":
         action: ProfileAction = "scrub_then_delete" if changes else "delete"
-        return ProfilePlan(
-            action=action,
-            replacement=replacement if changes else None,
-            **common,  # type: ignore[arg-type]
-        )
+        return ProfilePlan(action=action, replacement=replacement, **common)  # type: ignore[arg-type]
     why = f"{policy.keep_profiles_article}: {policy.keep_profiles_why}"
     if changes:
         return ProfilePlan(action="scrub", replacement=replacement, why=why, **common)  # type: ignore[arg-type]
-    return ProfilePlan(action="retain", why=why, **common)  # type: ignore[arg-type]
+    return ProfilePlan(action="retain", replacement=replacement, why=why, **common)  # type: ignore[arg-type]
 
 
 _OWNER_FLAGS = ("is_owner", "owner")
