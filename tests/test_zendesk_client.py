@@ -649,3 +649,27 @@ def test_stats_count_by_status(client: ZendeskClient, router: respx.MockRouter) 
     snap = client.stats.snapshot()
     assert snap["by_status"] == {200: 1, 404: 1}
     assert snap["requests"] == 2 and snap["calls"] == 2 and snap["retries"] == 0
+
+
+def test_cursor_iterator_follows_offset_answers_too(
+    client: ZendeskClient, router: respx.MockRouter
+) -> None:
+    router.get("/api/v2/users/5/tickets/requested", params={"page": "2"}).respond(
+        200, json={"tickets": [{"id": 2}], "next_page": None}
+    )
+    router.get("/api/v2/users/5/tickets/requested").respond(
+        200,
+        json={
+            "tickets": [{"id": 1}],
+            "next_page": f"{BASE}/api/v2/users/5/tickets/requested?page=2",
+        },
+    )
+    assert [t["id"] for t in client.requested_tickets(5)] == [1, 2]
+
+
+def test_offset_repeated_page_is_an_error(client: ZendeskClient, router: respx.MockRouter) -> None:
+    router.get("/api/v2/users/search").respond(
+        200, json={"users": [{"id": 1}], "next_page": f"{BASE}/api/v2/users/search?page=1"}
+    )
+    with pytest.raises(ZendeskError, match="repeated a page"):
+        client.search_users(query="x")

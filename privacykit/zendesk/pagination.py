@@ -87,20 +87,40 @@ def iter_cursor(
     if page_size is not None:
         base["page[size]"] = page_size
     seen: set[str] = set()
-    cursor: str | None = None
+    page = dict(base)
     for _ in range(max_pages):
-        page = dict(base)
-        if cursor is not None:
-            page["page[after]"] = cursor
         body = fetch(page)
         yield from records(body, keys)
         cursor = _next_cursor(body)
-        if cursor is None:
+        if cursor is not None:
+            if cursor in seen:
+                raise ZendeskError("pagination stopped: the server repeated a cursor")
+            seen.add(cursor)
+            page = {**base, "page[after]": cursor}
+            continue
+        # A server that answered with offset pagination instead (``next_page``): follow it
+        # with the same bounds. Assumption: it keeps the filters we sent.
+        offset = _next_offset(body)
+        if offset is None:
             return
-        if cursor in seen:
-            raise ZendeskError("pagination stopped: the server repeated a cursor")
-        seen.add(cursor)
+        marker = f"page={offset}"
+        if marker in seen:
+            raise ZendeskError("pagination stopped: the server repeated a page")
+        seen.add(marker)
+        page = {k: v for k, v in base.items() if not k.startswith("page[")}
+        page["page"] = offset
     raise ZendeskError(f"pagination stopped after {max_pages} pages")
+
+
+def _next_offset(body: Mapping[str, Any]) -> int | None:
+    next_page = body.get("next_page")
+    if not isinstance(next_page, str) or not next_page:
+        return None
+    raw = _page_params(next_page, ("page",)).get("page")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _next_cursor(body: Mapping[str, Any]) -> str | None:
