@@ -3,15 +3,15 @@
 Owns :func:`run_audit` and :class:`AuditOptions`. A run
 
 1. verifies the whole ledger first (before appending anything to it);
-2. checks every open request's Art. 12(3) deadline;
-3. opens its own ledger request (kind ``audit``) so the run is on record even if it dies;
-4. asks Zendesk, read-only and at most ``max_requests`` requests:
+2. opens its own ledger request (kind ``audit``) so the run is on record even if it dies;
+3. asks Zendesk, read-only and at most ``max_requests`` requests:
    a. every erasure that is not completed (lingering soft deletions, deletions that must
       hold, compliance deletion progress, which it records and which completes a
       ``pending_compliance`` request once every application reports ``complete``);
    b. completed erasures in rotation (never re-checked ones first, then round-robin
       from where the last run stopped), so a ledger of 100,000 erasures is covered over
       a number of nights instead of in one run;
+4. checks every open request's Art. 12(3) deadline (as it stands after step 3);
 5. records findings, the rotation cursor and the audit evidence record, optionally
    renders the signed audit PDF, and signs a checkpoint (never over a ledger that
    failed verification).
@@ -233,12 +233,6 @@ class _AuditRun:
         result.findings.extend(integrity.findings)
         self.checked["ledger_entries"] = integrity.entries
         requests = self.ledger.list_requests()
-        deadline_findings, open_rows = check_deadlines(
-            requests, today=self.today, due_within_days=self.options.due_within_days
-        )
-        result.findings.extend(deadline_findings)
-        result.open_requests = open_rows
-        self.checked["open_requests"] = len(open_rows)
         previous_cursor = self._previous_cursor(requests)
 
         self.audit_rid = self.ledger.create_request(
@@ -277,6 +271,16 @@ class _AuditRun:
             result.errors.append(CheckError("zendesk", _one_line(exc)))
             cursor = self._partial_cursor or dict(previous_cursor)
 
+        # Deadlines last, so a request this run saw complete (compliance confirmed) is
+        # judged as it stands now.
+        deadline_findings, open_rows = check_deadlines(
+            self.ledger.list_requests(),
+            today=self.today,
+            due_within_days=self.options.due_within_days,
+        )
+        result.findings.extend(deadline_findings)
+        result.open_requests = open_rows
+        self.checked["open_requests"] = len(open_rows)
         result.findings.sort(key=_finding_order)
         result.cursor = cursor
         result.checked = dict(sorted(self.checked.items()))
