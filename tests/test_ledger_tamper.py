@@ -503,7 +503,7 @@ def test_single_bit_flips_in_entry_bytes_of_the_file(template: Path, tmp_path: P
             start = db.find(needle, start + 1)
     assert len(offsets) > 1000
     rng = random.Random(6)
-    for _trial in range(40):
+    for _trial in range(120):
         offset = rng.choice(offsets)
         assert _flip_and_verify(template, tmp_path / "flip", offset, rng.randrange(8)), offset
 
@@ -514,7 +514,7 @@ def test_random_bit_flips_anywhere_are_detected_or_harmless(template: Path, tmp_
     size = path.stat().st_size
     rng = random.Random(9)
     detected = 0
-    for _trial in range(60):
+    for _trial in range(200):
         offset, bit = rng.randrange(size), rng.randrange(8)
         if _flip_and_verify(template, tmp_path / "flip", offset, bit):
             detected += 1
@@ -536,3 +536,24 @@ def test_checkpoint_refuses_to_sign_a_truncated_ledger(copy: Path) -> None:
     with Ledger.open(copy) as ledger:
         with pytest.raises(LedgerIntegrityError, match="does not extend ledger-checkpoint.latest"):
             ledger.checkpoint()
+
+
+def test_edited_trigger_is_reported(live: Ledger) -> None:
+    # Same name, no protection: an attacker's "append-only" trigger that allows deletes.
+    conn = attacker(live.home)
+    try:
+        conn.execute(
+            "CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries "
+            "WHEN 0 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END"
+        )
+    finally:
+        conn.close()
+    with Ledger.open(live.home) as reopened:  # re-creates the missing ones, not the edited one
+        error = verify_fails(reopened)
+    assert "the database schema was changed (entries_append_only_delete)" in str(error)
+
+
+def test_removed_checkpoint_row(live: Ledger) -> None:
+    with tampered(live) as conn:
+        conn.execute("DELETE FROM checkpoints WHERE id = 2")
+        assert "checkpoint #2 is missing" in str(verify_fails(live))

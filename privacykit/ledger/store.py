@@ -26,6 +26,7 @@ returns, so an ``intent`` is on disk before the destructive call it announces.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import hmac
@@ -129,6 +130,7 @@ BEGIN SELECT RAISE(ABORT, 'ledger metadata is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS meta_append_only_delete BEFORE DELETE ON meta
 BEGIN SELECT RAISE(ABORT, 'ledger metadata is append-only'); END;
 """
+_SCHEMA_QUERY = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
 _TRIGGERS = (
     "entries_append_only_insert",
     "entries_append_only_update",
@@ -155,6 +157,107 @@ def _definitely_not_applied(exc: BaseException) -> bool:
     means Zendesk refused it. Anything else (5xx, a dropped connection, a bug after the
     call, an interrupt) may have happened after the change was made."""
     return isinstance(exc, HTTPStatusError) and 400 <= exc.status_code < 500
+
+
+def _create_schema(db: sqlite_utils.Database) -> None:
+    """Create the tables, indexes and append-only triggers (idempotent). Also used on an
+    in-memory database to know exactly what the schema must be (see :func:`expected_schema`)."""
+    conn = db.conn
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("entries").create(
+        {
+            "seq": int,
+            "request_id": str,
+            "ts": str,
+            "step_key": str,
+            "phase": str,
+            "data": str,
+            "leaf": bytes,
+        },
+        pk="seq",
+        not_null={"request_id", "ts", "step_key", "phase", "data", "leaf"},
+        if_not_exists=True,
+    )
+    db.table("entries").create_index(
+        ["request_id", "step_key", "seq"], index_name="entries_by_step", if_not_exists=True
+    )
+    db.table("requests").create(
+        {
+            "request_id": str,
+            "kind": str,
+            "subject_ref": str,
+            "received_at": str,
+            "identity_verified_at": str,
+            "extension_months": int,
+            "extension_reason": str,
+            "due_date": str,
+            "status": str,
+            "status_reason": str,
+            "operator": str,
+            "playbook_name": str,
+            "playbook_sha256": str,
+            "tool_version": str,
+            "batch_id": str,
+            "created_at": str,
+            "updated_at": str,
+            "closed_at": str,
+        },
+        pk="request_id",
+        not_null={
+            "kind",
+            "subject_ref",
+            "received_at",
+            "extension_months",
+            "due_date",
+            "status",
+            "tool_version",
+            "created_at",
+            "updated_at",
+        },
+        if_not_exists=True,
+    )
+    db.table("requests").create_index(
+        ["kind", "subject_ref", "status"],
+        index_name="requests_by_subject",
+        if_not_exists=True,
+    )
+    db.table("artifacts").create(
+        {
+            "seq": int,
+            "sha256": str,
+            "request_id": str,
+            "kind": str,
+            "suffix": str,
+            "size": int,
+            "created_at": str,
+        },
+        pk="seq",
+        not_null={"sha256", "request_id", "kind", "suffix", "size", "created_at"},
+        if_not_exists=True,
+    )
+    db.table("artifacts").create_index(
+        ["sha256"], index_name="artifacts_by_sha", if_not_exists=True
+    )
+    db.table("checkpoints").create(
+        {"id": int, "ts": str, "size": int, "root": str, "note": str},
+        pk="id",
+        not_null={"ts", "size", "root", "note"},
+        if_not_exists=True,
+    )
+    for statement in _SCHEMA_SQL.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@functools.cache
+def expected_schema() -> tuple[tuple[str, str, str, str], ...]:
+    """Every schema object (type, name, table, SQL) a ledger database must have, exactly."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        _create_schema(sqlite_utils.Database(conn, execute_plugins=False))
+        return tuple(sorted(conn.execute(_SCHEMA_QUERY).fetchall()))
+    finally:
+        conn.close()
 
 
 class Step:
@@ -261,9 +364,10 @@ class Ledger:
         ledger = cls(home, conn, secret, signer, clock or _utc_now)
         try:
             ledger._setup()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # (A damaged schema can make even SQLite's error message invalid UTF-8.)
             conn.close()
-            raise LedgerIntegrityError(f"the ledger database is damaged: {exc}") from None
+            raise _database_error(exc) from None
         except BaseException:
             conn.close()
             raise
@@ -278,90 +382,7 @@ class Ledger:
         conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._write():
-            db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            db.table("entries").create(
-                {
-                    "seq": int,
-                    "request_id": str,
-                    "ts": str,
-                    "step_key": str,
-                    "phase": str,
-                    "data": str,
-                    "leaf": bytes,
-                },
-                pk="seq",
-                not_null={"request_id", "ts", "step_key", "phase", "data", "leaf"},
-                if_not_exists=True,
-            )
-            db.table("entries").create_index(
-                ["request_id", "step_key", "seq"], index_name="entries_by_step", if_not_exists=True
-            )
-            db.table("requests").create(
-                {
-                    "request_id": str,
-                    "kind": str,
-                    "subject_ref": str,
-                    "received_at": str,
-                    "identity_verified_at": str,
-                    "extension_months": int,
-                    "extension_reason": str,
-                    "due_date": str,
-                    "status": str,
-                    "status_reason": str,
-                    "operator": str,
-                    "playbook_name": str,
-                    "playbook_sha256": str,
-                    "tool_version": str,
-                    "batch_id": str,
-                    "created_at": str,
-                    "updated_at": str,
-                    "closed_at": str,
-                },
-                pk="request_id",
-                not_null={
-                    "kind",
-                    "subject_ref",
-                    "received_at",
-                    "extension_months",
-                    "due_date",
-                    "status",
-                    "tool_version",
-                    "created_at",
-                    "updated_at",
-                },
-                if_not_exists=True,
-            )
-            db.table("requests").create_index(
-                ["kind", "subject_ref", "status"],
-                index_name="requests_by_subject",
-                if_not_exists=True,
-            )
-            db.table("artifacts").create(
-                {
-                    "seq": int,
-                    "sha256": str,
-                    "request_id": str,
-                    "kind": str,
-                    "suffix": str,
-                    "size": int,
-                    "created_at": str,
-                },
-                pk="seq",
-                not_null={"sha256", "request_id", "kind", "suffix", "size", "created_at"},
-                if_not_exists=True,
-            )
-            db.table("artifacts").create_index(
-                ["sha256"], index_name="artifacts_by_sha", if_not_exists=True
-            )
-            db.table("checkpoints").create(
-                {"id": int, "ts": str, "size": int, "root": str, "note": str},
-                pk="id",
-                not_null={"ts", "size", "root", "note"},
-                if_not_exists=True,
-            )
-            for statement in _SCHEMA_SQL.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
+            _create_schema(db)
             expected = {
                 "schema_version": SCHEMA_VERSION,
                 "origin": self._signer.origin,
@@ -427,18 +448,26 @@ class Ledger:
                 raise LedgerError(f"the ledger is busy or unwritable: {exc}") from None
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError):
+                    raise _database_error(exc) from None
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise _database_error(exc) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._conn is None:
                 raise LedgerError("the ledger is closed")
-            yield self._conn
+            try:
+                yield self._conn
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                raise _database_error(exc) from None
 
     @contextmanager
     def batch(self) -> Iterator[Ledger]:
@@ -1084,7 +1113,7 @@ class Ledger:
             started = time.perf_counter()
             try:
                 report = verify_ledger(self, self._conn, saved_checkpoints, artifacts)
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 raise LedgerIntegrityError(f"the ledger database is damaged: {exc}") from None
             return VerifyReport(
                 entries=report.entries,
@@ -1107,6 +1136,18 @@ class Ledger:
     @staticmethod
     def _triggers() -> tuple[str, ...]:
         return _TRIGGERS
+
+
+def _database_error(exc: BaseException) -> LedgerError:
+    """One of our errors for an SQLite failure: damage is an integrity error."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return LedgerError(f"the ledger refused the change: {exc}")
+    text = str(exc)
+    if isinstance(exc, UnicodeDecodeError) or any(
+        marker in text for marker in ("malformed", "not a database", "corrupt")
+    ):
+        return LedgerIntegrityError(f"the ledger database is damaged: {type(exc).__name__}")
+    return LedgerError(f"ledger database error: {text}")
 
 
 def _default_operator() -> str:

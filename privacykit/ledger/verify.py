@@ -92,13 +92,9 @@ def verify_ledger(
         _check_artifact_files(ledger, artifacts)
         checks.append("artifact hashes")
 
-    present = {
-        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-    }
-    missing = [name for name in ledger._triggers() if name not in present]
-    if missing:
-        raise _bad(f"append-only trigger(s) missing: {', '.join(missing)}")
+    _check_schema(ledger, conn)
     checks.append("append-only triggers")
+    checks.append("schema")
 
     ledger._tree = tree  # verified from content: reuse for proofs and checkpoints
     return _Result(
@@ -113,12 +109,35 @@ def verify_ledger(
     )
 
 
+def _check_schema(ledger: Ledger, conn: sqlite3.Connection) -> None:
+    """The triggers, tables and indexes are exactly the ones the ledger creates: a dropped
+    or edited trigger (or any other schema change) is reported."""
+    from privacykit.ledger.store import _SCHEMA_QUERY, expected_schema
+
+    present = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+    }
+    missing = [name for name in ledger._triggers() if name not in present]
+    if missing:
+        raise _bad(f"append-only trigger(s) missing: {', '.join(missing)}")
+    actual = {row[1]: row for row in conn.execute(_SCHEMA_QUERY)}
+    expected = {row[1]: row for row in expected_schema()}
+    changed = sorted(
+        name for name in actual.keys() | expected.keys() if actual.get(name) != expected.get(name)
+    )
+    if changed:
+        raise _bad(f"the database schema was changed ({', '.join(changed)})")
+
+
 def _stored_checkpoints(ledger: Ledger, conn: sqlite3.Connection) -> list[Checkpoint]:
     found: list[Checkpoint] = []
     previous_size = 0
     for cid, ts, size, root_hex, note in conn.execute(
         "SELECT id, ts, size, root, note FROM checkpoints ORDER BY id"
     ):
+        if cid != len(found) + 1:
+            # Rows are only ever appended, so ids run 1, 2, 3...: a gap is a removed row.
+            raise _bad(f"checkpoint #{len(found) + 1} is missing (the next stored is #{cid})")
         if not isinstance(note, str):
             raise _bad(f"checkpoint #{cid} is malformed")
         try:
