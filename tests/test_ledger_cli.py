@@ -223,7 +223,7 @@ def test_verify_ok(home: Path, populated: dict[str, str]) -> None:
     assert result.output == (
         "ok: 6 entries, 3 requests, 1 checkpoint, 0 artifacts verified\n"
         f"root {root} at size 6\n"
-        f"latest checkpoint: size 6, signed {latest.ts}\n"
+        f"latest checkpoint: size 6, entries up to {latest.ts}\n"
     )
     document = json.loads(run("verify", "--json").output)
     assert document["ok"] is True and document["entries"] == 6 and document["root"] == root

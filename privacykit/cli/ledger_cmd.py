@@ -216,7 +216,7 @@ def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: boo
     click.echo(f"ok: {counts} verified")
     click.echo(f"root {report.root.hex()} at size {report.entries}")
     if latest is not None:
-        click.echo(f"latest checkpoint: size {latest.size}, signed {latest.ts}")
+        click.echo(f"latest checkpoint: size {latest.size}, entries up to {latest.ts}")
     else:
         click.echo("no checkpoint yet (one is signed at the end of every run)")
 

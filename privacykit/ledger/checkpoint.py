@@ -56,7 +56,10 @@ _SIG_PREFIX = "\u2014 "  # EM DASH, space
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A signed statement that the ledger had ``size`` entries with Merkle root ``root``."""
+    """A signed statement that the ledger had ``size`` entries with Merkle root ``root``.
+
+    ``ts`` is the time of the last entry it covers (empty for an empty ledger): that time
+    is itself signed, through the tree, which a separate "signed at" column would not be."""
 
     size: int
     root: bytes

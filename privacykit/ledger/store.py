@@ -130,6 +130,12 @@ BEGIN SELECT RAISE(ABORT, 'ledger metadata is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS meta_append_only_delete BEFORE DELETE ON meta
 BEGIN SELECT RAISE(ABORT, 'ledger metadata is append-only'); END;
 """
+# A checkpoint's time is that of the last entry it covers: signed through the tree, unlike
+# a time column would be.
+_CHECKPOINT_QUERY = (
+    "SELECT COALESCE(e.ts, ''), c.size, c.root, c.note FROM checkpoints c "
+    "LEFT JOIN entries e ON e.seq = c.size"
+)
 _SCHEMA_QUERY = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
 _TRIGGERS = (
     "entries_append_only_insert",
@@ -239,9 +245,9 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         ["sha256"], index_name="artifacts_by_sha", if_not_exists=True
     )
     db.table("checkpoints").create(
-        {"id": int, "ts": str, "size": int, "root": str, "note": str},
+        {"id": int, "size": int, "root": str, "note": str},
         pk="id",
-        not_null={"ts", "size", "root", "note"},
+        not_null={"size", "root", "note"},
         if_not_exists=True,
     )
     for statement in _SCHEMA_SQL.split(";\n"):
@@ -944,9 +950,7 @@ class Ledger:
     def checkpoints(self) -> list[Checkpoint]:
         """All stored checkpoints, oldest first."""
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT ts, size, root, note FROM checkpoints ORDER BY id"
-            ).fetchall()
+            rows = conn.execute(_CHECKPOINT_QUERY + " ORDER BY c.id").fetchall()
         return [
             Checkpoint(size, bytes.fromhex(root), note, self._signer.origin, ts)
             for ts, size, root, note in rows
@@ -964,9 +968,7 @@ class Ledger:
         so a checkpoint never launders tampering. If nothing was added since the last
         checkpoint, that one is returned."""
         with self._write() as conn:
-            previous = conn.execute(
-                "SELECT ts, size, root, note FROM checkpoints ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            previous = conn.execute(_CHECKPOINT_QUERY + " ORDER BY c.id DESC LIMIT 1").fetchone()
             start = previous[1] if previous else 0
             for seq, rid, ts, step_key, phase, data, leaf in conn.execute(
                 "SELECT seq, request_id, ts, step_key, phase, data, leaf FROM entries "
@@ -997,10 +999,11 @@ class Ledger:
             size = len(tree)
             root = tree.root(size)
             note = self._signer.sign(size, root)
-            ts = self._now()
+            last = conn.execute("SELECT ts FROM entries WHERE seq = ?", (size,)).fetchone()
+            ts = last[0] if last else ""
             conn.execute(
-                "INSERT INTO checkpoints (ts, size, root, note) VALUES (?, ?, ?, ?)",
-                (ts, size, root.hex(), note),
+                "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)",
+                (size, root.hex(), note),
             )
             if self._batch_depth:
                 # Inside a batch: commit now, so the file below never runs ahead of the table.

@@ -133,7 +133,8 @@ def _stored_checkpoints(ledger: Ledger, conn: sqlite3.Connection) -> list[Checkp
     found: list[Checkpoint] = []
     previous_size = 0
     for cid, ts, size, root_hex, note in conn.execute(
-        "SELECT id, ts, size, root, note FROM checkpoints ORDER BY id"
+        "SELECT c.id, COALESCE(e.ts, ''), c.size, c.root, c.note FROM checkpoints c "
+        "LEFT JOIN entries e ON e.seq = c.size ORDER BY c.id"
     ):
         if cid != len(found) + 1:
             # Rows are only ever appended, so ids run 1, 2, 3...: a gap is a removed row.
