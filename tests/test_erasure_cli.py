@@ -141,3 +141,12 @@ def test_report_path_is_printed(demo: SandboxServer, evidence_home: Path) -> Non
     )
     assert report.startswith(f"    report: {evidence_home}") and report.endswith(".pdf")
     assert summary.startswith("1 request(s): 1 no data found (")
+
+
+def test_resume_that_only_polls_does_not_ask(demo: SandboxServer) -> None:
+    assert invoke(DEMO_ERASE_EMAIL, "--yes", "--no-report").exit_code == 0
+    demo.advance(2 * 3600)
+    result = invoke("--resume", "--no-report")  # no --yes, no input: nothing to confirm
+    assert result.exit_code == 0, result.output
+    assert "Erase now?" not in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("1 request(s): 1 erased (")

@@ -213,7 +213,7 @@ def erase_command(
     def confirm(plan: EraseReport) -> bool:
         for line in _plan_lines(plan):
             click.echo(safe_text(line), err=as_json)
-        if all(job.halt is not None for job in plan.jobs):
+        if not any(job.would_change() for job in plan.jobs):
             return True  # nothing destructive would happen: just record the outcomes
         try:
             return click.confirm("Erase now? This cannot be undone", default=False, err=True)

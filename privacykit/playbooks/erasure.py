@@ -245,6 +245,17 @@ class ErasureJob(RunContext):
     error: str | None = None
     plan_error: str | None = None
 
+    def would_change(self) -> bool:
+        """Whether running this job could still change something in Zendesk (a planned
+        job not stopped for review, with a profile or user left to process)."""
+        if self.halt is not None:
+            return False
+        if self.plan_error or not self.planned:
+            return True
+        return any(not p.finished for p in self.profiles.values()) or any(
+            not u.permanently_deleted for u in self.users.values()
+        )
+
     def label(self) -> str:
         """How the CLI names this job: its position and form, never the value."""
         what = self.subject.describe() if self.subject is not None else "resumed request"
