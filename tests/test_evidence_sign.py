@@ -57,7 +57,6 @@ def test_signature_validates_with_pyhanko_api(keys: SigningKeys, unsigned_pdf: b
     assert check.field == sign_module.SIGNATURE_FIELD
 
 
-@pytest.mark.skipif(not PYHANKO.exists(), reason="pyhanko CLI (pyhanko-cli) not installed")
 def test_pyhanko_cli_reports_intact_and_trusted(
     keys: SigningKeys, unsigned_pdf: bytes, tmp_path: Path
 ) -> None:
