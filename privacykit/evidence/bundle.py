@@ -30,7 +30,6 @@ encryption and oversized members are refused before anything is read.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import io
@@ -557,26 +556,10 @@ def _check_manifest(members: Mapping[str, bytes]) -> dict[str, Any]:
 
 
 def _verifier_public_key(vkey: str) -> bytes:
-    """The raw Ed25519 key of a signed-note verifier key ``name+hash+base64(0x01||key)``.
+    """The raw Ed25519 key of a signed-note verifier key (the ledger's own parser)."""
+    from privacykit.ledger.checkpoint import parse_verifier_key
 
-    Split on the first two ``+`` only: the name cannot contain one, but standard base64
-    can (about one key in three), so a plain ``split("+")`` would refuse valid keys."""
-    from privacykit.ledger.checkpoint import ED25519_TYPE, key_hash
-
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise ValueError("the checkpoint verifier key is not name+hash+key")
-    name, hash_hex, encoded = parts
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-        expected = bytes.fromhex(hash_hex)
-    except (binascii.Error, ValueError):
-        raise ValueError("the checkpoint verifier key is not valid hex/base64") from None
-    if len(raw) != 33 or raw[:1] != ED25519_TYPE:
-        raise ValueError("the checkpoint verifier key is not an Ed25519 key")
-    if key_hash(name, raw[1:]) != expected:
-        raise ValueError("the checkpoint verifier key's hash does not match its name and key")
-    return raw[1:]
+    return parse_verifier_key(vkey)[1]
 
 
 def _check_checkpoint(
