@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from privacykit.evidence.keys import CERT_FILE, keys_dir
 from privacykit.sandbox import SandboxServer
 from privacykit.sandbox.seed import DEMO_ACCESS_EMAIL, DEMO_AGENT_EMAIL, DEMO_ERASE_EMAIL
 
@@ -68,6 +69,15 @@ def _show_evidence(home: Path, request_id: str) -> None:
         click.echo(json.dumps(records[-1], indent=2, sort_keys=True))
 
 
+def _latest_report(home: Path, request_id: str) -> Path | None:
+    """The newest signed PDF report stored for the request."""
+    from privacykit.ledger import Ledger
+
+    with Ledger.open(home) as ledger:
+        reports = [a for a in ledger.artifacts(request_id) if a.kind == "report"]
+        return ledger.artifact_path(reports[-1].sha256) if reports else None
+
+
 def _access_demo(home: Path) -> bool:
     """Access request (#6): everything the sandbox holds on the access demo person, as
     data.json, CSVs and a signed report, read-only."""
@@ -82,6 +92,7 @@ def _access_demo(home: Path) -> bool:
 def main() -> None:
     started = time.monotonic()
     ok = True
+    handover: tuple[Path | None, Path] | None = None
     with SandboxServer(seed="demo", time_scale=60.0, rng_seed=1) as sandbox:
         home = Path(tempfile.mkdtemp(prefix="privacykit-demo-"))
         os.environ.update(sandbox.env())
@@ -116,11 +127,23 @@ def main() -> None:
             bundle = home / "erasure-evidence.zip"
             ok &= _run(["evidence", "export", "--request", request_id, "--out", str(bundle)])
             ok &= _run(["evidence", "verify", str(bundle)])
+            handover = (_latest_report(home, request_id), bundle)
         # 5. An access request (Art. 15/20) for another person.
         ok &= _access_demo(home)
         ok &= _run(["ledger", "verify"])
 
     elapsed = time.monotonic() - started
+    if handover is not None:
+        report, bundle = handover
+        cert = keys_dir(home) / CERT_FILE
+        click.secho("\nWhat the DPO keeps and hands over:", bold=True)
+        click.echo(f"  signed erasure report (PDF): {report}")
+        click.echo(f"  evidence bundle (verified):  {bundle}")
+        click.echo(f"  access answer:               {home / 'access-answer'}")
+        click.echo(
+            f"  check the PDF yourself:      .venv/bin/pyhanko sign validate "
+            f"--trust {cert} --trust-replace {report}"
+        )
     if ok:
         click.secho(f"\nDemo finished in {elapsed:.1f} s; everything is in {home}", fg="green")
     else:
