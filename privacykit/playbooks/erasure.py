@@ -37,6 +37,7 @@ from typing import Any
 from privacykit import __version__
 from privacykit.errors import (
     ForbiddenError,
+    NetworkError,
     NotFoundError,
     PrivacykitError,
     UsageError,
@@ -1076,8 +1077,14 @@ def _why(exc: BaseException) -> str:
     """A short, safe description of an error: our own errors' messages carry ids and
     codes only (errors.py contract); anything else is named by its type."""
     status = getattr(exc, "status_code", None)
-    name = f"{type(exc).__name__} {status}" if status else type(exc).__name__
-    if isinstance(exc, PrivacykitError) and not isinstance(exc, ZendeskError):
+    # Private subclasses (the client's "never sent" marker) are named by their public parent.
+    public = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    name = f"{public} {status}" if status else public
+    # The client's messages are redacted by contract (method, path with query values masked,
+    # status, error code); a transport failure's message is what tells the DPO what to fix.
+    if isinstance(exc, PrivacykitError) and (
+        not isinstance(exc, ZendeskError) or isinstance(exc, NetworkError)
+    ):
         message = str(exc).replace("\n", " ").strip()
         if message:
             return f"{name}: {_clip(message, 200)}"
