@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import sys
 import threading
@@ -20,9 +21,26 @@ def sandbox() -> None:
     """A faithful local Zendesk (Users + Profiles APIs) for tests and demos."""
 
 
+def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # The sandbox accepts a fixed token and has unauthenticated control endpoints: binding
+    # anything but loopback would expose them to the network, so it is refused (exit 2).
+    if value == "localhost":
+        return value
+    try:
+        if ipaddress.ip_address(value.strip("[]")).is_loopback:
+            return value
+    except ValueError:
+        pass
+    raise click.BadParameter("must be a loopback address such as 127.0.0.1 or ::1")
+
+
 @sandbox.command()
 @click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it loopback)."
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_loopback_host,
+    help="Address to bind (loopback only).",
 )
 @click.option(
     "--port",
