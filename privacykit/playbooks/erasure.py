@@ -850,10 +850,21 @@ class ErasureRunner:
             self.ledger.record(job.request_id, "evidence", "info", _ledger_view(record))
             if self.produce_reports:
                 self._report(job, record)
+        elif self.produce_reports and self._report_missing(job):
+            # Killed between recording the evidence and storing its signed report: the
+            # evidence is unchanged, but the report was never stored, so sign it now.
+            self._report(job, record)
         reason = "; ".join(job.reasons) if job.reasons else None
         self.ledger.set_status(job.request_id, job.status or "needs_review", _clip(reason))
         self.on_change(job, "finished")
         return None
+
+    def _report_missing(self, job: ErasureJob) -> bool:
+        """True when the latest ``evidence`` entry has no signed report stored after it."""
+        assert job.request_id is not None and self.ledger is not None
+        evidence = [e.seq for e in self.ledger.entries(job.request_id) if e.step_key == "evidence"]
+        reports = [a.seq for a in self.ledger.artifacts(job.request_id) if a.kind == "report"]
+        return bool(evidence) and (not reports or max(reports) < max(evidence))
 
     def _changed_since_load(self, job: ErasureJob) -> bool:
         assert job.request_id is not None
