@@ -63,7 +63,7 @@ from privacykit.playbooks.loader import (
     register_kind,
     resolve_playbook,
 )
-from privacykit.playbooks.policy import DISCOVERY_POLICY_FIELDS, DiscoveryPolicy
+from privacykit.playbooks.policy import DISCOVERY_POLICY_FIELDS, DISCOVERY_STEPS, DiscoveryPolicy
 from privacykit.playbooks.subjects import Subject, read_subjects
 from privacykit.zendesk import ZendeskClient
 
@@ -90,12 +90,7 @@ ART15_FIELDS: dict[str, tuple[bool, str]] = {
 _FIELD_NAME = Str(pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="a field name")
 
 ACCESS_STEPS: dict[str, StepSchema] = {
-    "resolve_subject": StepSchema(required=True, doc="find the users the subject names directly"),
-    "discover": StepSchema(
-        required=True,
-        needs=("resolve_subject",),
-        doc="every user, identity and profile, to a fixed point (shared with erasure)",
-    ),
+    **DISCOVERY_STEPS,
     "collect_records": StepSchema(
         required=True,
         needs=("discover",),

@@ -31,6 +31,7 @@ from privacykit.playbooks.loader import (
 
 __all__ = [
     "DISCOVERY_POLICY_FIELDS",
+    "DISCOVERY_STEPS",
     "ERASURE_KIND",
     "ERASURE_STEPS",
     "DiscoveryPolicy",
@@ -138,13 +139,18 @@ ERASURE_POLICY = Struct(
     }
 )
 
-ERASURE_STEPS: dict[str, StepSchema] = {
+# The first two steps of every playbook kind that works on a person (erasure, access).
+DISCOVERY_STEPS: dict[str, StepSchema] = {
     "resolve_subject": StepSchema(required=True, doc="find the users the subject names directly"),
     "discover": StepSchema(
         required=True,
         needs=("resolve_subject",),
-        doc="every user, identity and profile, to a fixed point",
+        doc="every user, identity and profile, to a fixed point (shared by erasure and access)",
     ),
+}
+
+ERASURE_STEPS: dict[str, StepSchema] = {
+    **DISCOVERY_STEPS,
     "check_safety": StepSchema(
         required=True,
         needs=("discover",),
