@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,6 +296,42 @@ def _subjects_file(home: Path, subjects: dict[str, int]) -> Path:
     return path
 
 
+@dataclass
+class _Batch:
+    """One trial's running sandbox, home, environment, seeded people and erase command."""
+
+    sb: Any
+    home: Path
+    env: dict[str, str]
+    people: dict[str, int]
+    cmd: list[str]
+
+
+@contextmanager
+def _trial(
+    result: TrialResult,
+    prefix: str,
+    seed: int,
+    time_scale: float,
+    workdir: Path | None = None,
+) -> Iterator[_Batch]:
+    """Set up a sandbox process with ``result.subjects`` seeded people and a subjects file;
+    after the trial body, check the outcome and count only the erasure's requests."""
+    start = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as tmp,
+        SandboxProcess(time_scale=time_scale, rng_seed=seed) as sb,
+    ):
+        home = Path(tmp) / "home"
+        env = sb.env(home)
+        people = seed_subjects(sb, result.subjects, f"{prefix}{seed}")
+        before = len(sb.log())
+        yield _Batch(sb, home, env, people, _erase_command(_subjects_file(home, people)))
+        _check(sb, home, env, people, result)
+        result.requests -= before  # the seeding's requests are not the erasure's
+    result.seconds = time.perf_counter() - start
+
+
 def crash_trial(
     subjects: int = 60,
     kills: int = 40,
@@ -306,16 +344,8 @@ def crash_trial(
     """Kill the batch at ``kills`` seeded random moments, resuming each time, then check."""
     rng = random.Random(seed)
     result = TrialResult("crash", subjects)
-    start = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory(dir=workdir) as tmp,
-        SandboxProcess(time_scale=time_scale, rng_seed=seed) as sb,
-    ):
-        home = Path(tmp) / "home"
-        env = sb.env(home)
-        people = seed_subjects(sb, subjects, f"crash{seed}")
-        before = len(sb.log())
-        cmd = _erase_command(_subjects_file(home, people))
+    with _trial(result, "crash", seed, time_scale, workdir) as batch:
+        cmd, env = batch.cmd, batch.env
         for _ in range(kills):
             proc = subprocess.Popen(
                 cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -336,9 +366,6 @@ def crash_trial(
                 break
         else:
             result.failures.append("the batch did not finish after 5 clean resumes")
-        _check(sb, home, env, people, result)
-        result.requests -= before  # the seeding's requests are not the erasure's
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -352,27 +379,15 @@ def fault_trial(
 ) -> TrialResult:
     """The batch under injected faults, resumed until it ends cleanly (bounded)."""
     result = TrialResult(f"faults {fault_rate:g}", subjects)
-    start = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SandboxProcess(time_scale=time_scale, rng_seed=seed) as sb,
-    ):
-        home = Path(tmp) / "home"
-        env = sb.env(home)
-        people = seed_subjects(sb, subjects, f"fault{seed}")
-        before = len(sb.log())
-        sb.configure(fault_rate=fault_rate)
-        cmd = _erase_command(_subjects_file(home, people))
+    with _trial(result, "fault", seed, time_scale) as batch:
+        batch.sb.configure(fault_rate=fault_rate)
         for _ in range(max_runs):
             result.runs += 1
-            if _run_to_end(cmd, env) == 0:
+            if _run_to_end(batch.cmd, batch.env) == 0:
                 break
         else:
             result.failures.append(f"not finished after {max_runs} runs")
-        sb.configure(fault_rate=0.0)
-        _check(sb, home, env, people, result)
-        result.requests -= before  # the seeding's requests are not the erasure's
-    result.seconds = time.perf_counter() - start
+        batch.sb.configure(fault_rate=0.0)
     return result
 
 
@@ -387,16 +402,8 @@ def storm_trial(
 ) -> TrialResult:
     """The batch while the account budget drops to ``storm_limit``/minute mid-run."""
     result = TrialResult(f"429 storm (limit {storm_limit}/min)", subjects)
-    start = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SandboxProcess(time_scale=time_scale, rng_seed=seed) as sb,
-    ):
-        home = Path(tmp) / "home"
-        env = sb.env(home)
-        people = seed_subjects(sb, subjects, f"storm{seed}")
-        before = len(sb.log())
-        cmd = _erase_command(_subjects_file(home, people))
+    with _trial(result, "storm", seed, time_scale) as batch:
+        cmd, env, sb = batch.cmd, batch.env, batch.sb
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result.runs += 1
         try:
@@ -414,9 +421,6 @@ def storm_trial(
             code = _run_to_end(cmd, env)
         if code != 0:
             result.failures.append(f"not finished after {max_runs} runs")
-        _check(sb, home, env, people, result)
-        result.requests -= before
-    result.seconds = time.perf_counter() - start
     return result
 
 
