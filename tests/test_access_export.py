@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from privacykit.errors import UsageError
+from privacykit.errors import LedgerError, UsageError
 from privacykit.playbooks.access import (
     ART15_FIELDS,
     CSV_TABLES,
@@ -23,11 +23,14 @@ from privacykit.playbooks.access import (
     build_export,
     csv_cell,
     csv_tables,
+    folder_names,
+    make_private_dir,
     prepare_output_dir,
     render_csv,
+    subject_dir,
     write_private_file,
 )
-from privacykit.playbooks.access_schema import EXPORT_SCHEMA, SchemaViolation, validate
+from privacykit.playbooks.access.schema import EXPORT_SCHEMA, SchemaViolation, validate
 from privacykit.playbooks.subjects import parse_subject
 
 FACTS = {
@@ -302,16 +305,66 @@ def test_output_dir_created_owner_only(tmp_path: Path) -> None:
 
 def test_output_dir_refuses_non_empty_without_force(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir(mode=0o755)
-    prepare_output_dir(out)  # empty: accepted and tightened
-    assert _mode(out) == 0o700
+    out.mkdir()
+    out.chmod(0o755)
+    prepare_output_dir(out)  # empty: accepted, and its mode is not privacykit's to change
+    assert _mode(out) == 0o755
     (out / "other.txt").write_text("x")
     with pytest.raises(UsageError, match="not empty"):
         prepare_output_dir(out)
     assert prepare_output_dir(out, force=True) == out
+    assert _mode(out) == 0o755
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="not a directory"):
         prepare_output_dir(tmp_path / "file", force=True)
+
+
+def test_force_into_a_shared_directory_never_changes_its_mode(tmp_path: Path) -> None:
+    """A shared folder (group-writable, sticky) given with --force keeps its mode; what
+    privacykit creates inside (a batch folder, files) is owner-only."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "colleague.txt").write_text("x")
+    shared.chmod(0o1777)
+    prepare_output_dir(shared, force=True)
+    assert _mode(shared) == 0o1777
+    folder = subject_dir(shared, "req-1")
+    assert _mode(folder) == 0o700
+    write_private_file(folder, "data.json", b"{}")
+    assert _mode(folder / "data.json") == 0o600
+    folder.chmod(0o750)  # a re-run writes into the folder again, without touching its mode
+    assert subject_dir(shared, "req-1") == folder and _mode(folder) == 0o750
+    assert _mode(shared) == 0o1777
+
+
+def test_missing_parents_are_owner_only_even_with_umask_000(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        out = prepare_output_dir(tmp_path / "p1" / "p2" / "out")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "p1", tmp_path / "p1" / "p2", out):
+        assert _mode(path) == 0o700, path
+    assert make_private_dir(out) is False  # exists: nothing created, nothing changed
+
+
+def test_subject_dir_refuses_a_planted_symlink(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = prepare_output_dir(tmp_path / "out")
+    (out / "req-1").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="not a plain directory"):
+        subject_dir(out, "req-1")
+
+
+def test_batch_folders_named_by_case_reference_when_given() -> None:
+    names = folder_names([("req-1", "DSAR-17"), ("req-2", None), ("req-3", "X"), ("req-4", "X")])
+    assert names == ["DSAR-17", "req-2", "X-req-3", "X-req-4"]
+    for bad in ("../x", ".hidden", "a/b", "jane doe", ""):
+        with pytest.raises(UsageError, match="case reference"):
+            folder_names([("req-1", bad)])
+    with pytest.raises(LedgerError):
+        folder_names([("../req", None)])
 
 
 def test_private_file_overwrites_and_ignores_planted_symlink(tmp_path: Path) -> None:

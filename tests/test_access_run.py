@@ -30,7 +30,7 @@ from privacykit.playbooks.access import (
     prepare_output_dir,
     run_access,
 )
-from privacykit.playbooks.access_schema import validate
+from privacykit.playbooks.access.schema import validate
 from privacykit.playbooks.loader import load_playbook
 from privacykit.playbooks.subjects import parse_subject
 from privacykit.sandbox import SandboxServer
@@ -53,23 +53,30 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def check_delivery(directory: Path, home: Path) -> dict[str, Any]:
+def check_delivery(
+    directory: Path, home: Path, *, report: bool = True, found: bool = True
+) -> dict[str, Any]:
     """Everything a delivered answer must be: owner-only files, data.json valid against its
-    schema, every CSV equal to the JSON, and a signed report that validates."""
+    schema, every CSV equal to the JSON (no CSVs when nothing was found), and a signed
+    report that validates (when reports are produced)."""
     assert mode(directory) == 0o700
     names = sorted(p.name for p in directory.iterdir())
-    assert names == sorted(["data.json", REPORT_FILE, *CSV_NAMES])
+    expected = ["data.json", *(CSV_NAMES if found else []), *([REPORT_FILE] if report else [])]
+    assert names == sorted(expected)
     assert all(mode(directory / n) == 0o600 for n in names)
     export = json.loads((directory / "data.json").read_text(encoding="utf-8"))
     validate(export)
-    for name, (columns, records) in csv_tables(export).items():
-        rows = read_csv(directory / f"{name}.csv")
-        assert len(rows) == len(records), name
-        for row, record in zip(rows, records, strict=True):
-            assert row == {c: csv_cell(record.get(c)) for c in columns}, name
-    pdf = (directory / REPORT_FILE).read_bytes()
-    check = validate_signed_pdf(pdf, [load_keys(home).certificate])
-    assert check.ok, check.problem()
+    assert export["found"] is found
+    if found:
+        for name, (columns, records) in csv_tables(export).items():
+            rows = read_csv(directory / f"{name}.csv")
+            assert len(rows) == len(records), name
+            for row, record in zip(rows, records, strict=True):
+                assert row == {c: csv_cell(record.get(c)) for c in columns}, name
+    if report:
+        pdf = (directory / REPORT_FILE).read_bytes()
+        check = validate_signed_pdf(pdf, [load_keys(home).certificate])
+        assert check.ok, check.problem()
     return export
 
 
@@ -155,8 +162,8 @@ def test_not_found_subject_gets_a_report(
     result = invoke("nobody@example.com", "--out", str(out), "--playbook", str(PLAYBOOK))
     assert result.exit_code == 0, result.output
     assert "no data found" in result.output
-    export = check_delivery(out, home)
-    assert export["found"] is False and export["counts"]["users"] == 0
+    export = check_delivery(out, home, found=False)
+    assert export["counts"]["users"] == 0
     assert "GET /api/v2/users/search" in export["searched"]["endpoints"]
     text = report_text(out / REPORT_FILE)
     assert "no_data_found" in text and "/api/v2/users/search" in text
@@ -181,7 +188,14 @@ def test_batch_writes_one_directory_per_request(
     )
     out = tmp_path / "batch"
     result = invoke(
-        "--from-file", str(subjects), "--out", str(out), "--json", "--playbook", str(PLAYBOOK)
+        "--from-file",
+        str(subjects),
+        "--out",
+        str(out),
+        "--json",
+        "--no-report",
+        "--playbook",
+        str(PLAYBOOK),
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -192,7 +206,11 @@ def test_batch_writes_one_directory_per_request(
     ]
     ids = [r["request_id"] for r in summary["requests"]]
     assert sorted(p.name for p in out.iterdir()) == sorted(ids)
-    exports = [check_delivery(out / rid, home) for rid in ids]
+    exports = [
+        check_delivery(out / rid, home, report=False, found=found)
+        for rid, found in zip(ids, [True, True, False], strict=True)
+    ]
+    assert all(r["report"] is None for r in summary["requests"])
     assert {u["id"] for u in exports[0]["users"]} == {people["jane"]["id"], people["anon_user_id"]}
     assert [u["id"] for u in exports[1]["users"]] == [people["other"]["id"]]
     # Nobody's data leaks into another's answer.
@@ -226,11 +244,18 @@ def test_faults_injected_and_the_run_still_completes(
     ):
         # workers=1: a window of 4 jobs in flight, smaller than the batch of 6.
         run = run_access(
-            subjects, out, policy=policy, client=client, ledger=ledger, home=home, workers=1
+            subjects,
+            out,
+            policy=policy,
+            client=client,
+            ledger=ledger,
+            home=home,
+            workers=1,
+            produce_reports=False,
         )
         assert client.stats.snapshot()["retries"] > 0, "no fault was injected"
     assert run.exit_code == 0, [r.as_dict() for r in run.results]
-    jane = check_delivery(out / run.results[0].request_id, home)
+    jane = check_delivery(out / run.results[0].request_id, home, report=False)
     assert jane["counts"]["events"] == 253 and jane["counts"]["users"] == 2
     assert {p["id"] for p in jane["profiles"]} == {
         people["shop"]["id"],
@@ -238,7 +263,7 @@ def test_faults_injected_and_the_run_still_completes(
     }
     assert [r.position for r in run.results] == [1, 2, 3, 4, 5, 6]
     for result in run.results[1:]:
-        export = check_delivery(out / result.request_id, home)
+        export = check_delivery(out / result.request_id, home, report=False)
         assert export["counts"]["events"] == 20
     faults = [e for e in faulty_sandbox.request_log() if e.get("fault")]
     assert faults and {e["method"] for e in faulty_sandbox.request_log()} == {"GET"}
@@ -274,7 +299,7 @@ def test_ambiguous_subject_needs_review_until_confirmed(
         user_id=jane["id"],
     )
     out = tmp_path / "amb"
-    result = invoke(JANE, "--out", str(out), "--json", "--playbook", str(PLAYBOOK))
+    result = invoke(JANE, "--out", str(out), "--json", "--no-report", "--playbook", str(PLAYBOOK))
     assert result.exit_code == 1, result.output
     [request] = json.loads(result.output)["requests"]
     assert request["outcome"] == "needs_review" and request["files"] == []
@@ -284,12 +309,14 @@ def test_ambiguous_subject_needs_review_until_confirmed(
         assert ledger.get_request(request["request_id"]).status == "needs_review"
 
     confirmed = invoke(
-        JANE, "--out", str(out), "--json", "--confirm-ambiguous", "--playbook", str(PLAYBOOK)
+        JANE,
+        *("--out", str(out), "--json", "--confirm-ambiguous", "--no-report"),
+        *("--playbook", str(PLAYBOOK)),
     )
     assert confirmed.exit_code == 0, confirmed.output
     [again] = json.loads(confirmed.output)["requests"]
     assert again["request_id"] == request["request_id"]  # the same request, resumed
-    export = check_delivery(out, home)
+    export = check_delivery(out, home, report=False)
     assert len(export["users"]) == 2
 
 
@@ -335,10 +362,12 @@ def test_missing_out_and_non_empty_out(
     assert len(result.output.strip().splitlines()) == 1
     assert sandbox.request_log() == []
     seed_person(sandbox.state, events=0)
-    forced = invoke(JANE, "--out", str(busy), "--force", "--playbook", str(PLAYBOOK))
+    busy.chmod(0o755)
+    forced = invoke(JANE, "--out", str(busy), "--force", "--no-report", "--playbook", str(PLAYBOOK))
     assert forced.exit_code == 0, forced.output
     assert (busy / "someone-else.txt").read_text() == "x"
     assert (busy / "data.json").exists()
+    assert mode(busy) == 0o755  # not privacykit's directory: its mode is left alone
 
 
 def test_ledger_checkpointed_even_when_zendesk_refuses(
@@ -375,9 +404,9 @@ def test_the_playbook_steps_drive_the_run(
         encoding="utf-8",
     )
     out = tmp_path / "lite"
-    result = invoke(JANE, "--out", str(out), "--playbook", str(lite))
+    result = invoke(JANE, "--out", str(out), "--no-report", "--playbook", str(lite))
     assert result.exit_code == 0, result.output
-    export = check_delivery(out, home)
+    export = check_delivery(out, home, report=False)
     assert export["events"] == [] and export["tickets"] == []
     assert export["counts"]["profiles"] == 2
     assert "Sunshine profile events" not in export["searched"]["systems"]
@@ -397,7 +426,7 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import privacykit.playbooks.access as access_module
+    import privacykit.playbooks.access.runner as access_module
 
     people = seed_person(sandbox.state, events=2)
     real = access_module.produce_report
@@ -453,3 +482,29 @@ def test_hostile_names_from_zendesk_stay_inert(
     assert keys == {"<font size=90>big</font>", "'=HYPERLINK(1)"}
     text = report_text(out / REPORT_FILE)
     assert "attribute:<font size=90>big</font>" in text
+
+
+def test_batch_folders_named_by_case_reference(
+    sandbox: Any, home: Path, zendesk_client: ZendeskClient, tmp_path: Path
+) -> None:
+    people = seed_person(sandbox.state, events=1)
+    policy = AccessPolicy.from_playbook(load_playbook(PLAYBOOK))
+    subjects = [parse_subject(JANE), parse_subject(f"user:{people['other']['id']}")]
+    out = prepare_output_dir(tmp_path / "cases")
+    with Ledger.open(home) as ledger:
+        run = run_access(
+            subjects,
+            out,
+            policy=policy,
+            client=zendesk_client,
+            ledger=ledger,
+            home=home,
+            produce_reports=False,
+            case_refs=["DSAR-2024-17", None],
+        )
+    assert run.exit_code == 0
+    first, second = run.results
+    assert first.out_dir == out / "DSAR-2024-17"
+    assert second.out_dir == out / second.request_id
+    assert sorted(p.name for p in out.iterdir()) == sorted(["DSAR-2024-17", second.request_id])
+    check_delivery(out / "DSAR-2024-17", home, report=False)

@@ -65,6 +65,12 @@ def _print(run: AccessRun) -> None:
     help="You checked that every user found is the same person; deliver anyway.",
 )
 @click.option("--received", metavar="DATE", help="When the request arrived (default: today).")
+@click.option(
+    "--no-report",
+    is_flag=True,
+    help="Record the evidence in the ledger but skip the signed PDF "
+    "(make it later with the evidence commands).",
+)
 @output_options
 def access(
     subjects: tuple[str, ...],
@@ -74,6 +80,7 @@ def access(
     force: bool,
     confirm_ambiguous: bool,
     received: str | None,
+    no_report: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -106,6 +113,7 @@ def access(
                 force=force,
                 confirm_ambiguous=confirm_ambiguous,
                 received=received,
+                produce_reports=not no_report,
                 on_start=on_start,
                 on_result=on_result,
             )
