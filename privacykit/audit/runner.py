@@ -28,13 +28,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from privacykit import __version__
+from privacykit import __version__, clock
 from privacykit.audit.erasures import (
     ErasureView,
     OrderKey,
@@ -216,7 +216,7 @@ class _AuditRun:
         self.transport = transport
         self.options = options
         self.home = home
-        self.now = options.now or datetime.now(UTC)
+        self.now = options.now or clock.now()
         self.today = self.now.astimezone().date()
         self.result = AuditResult(started_at=_iso(self.now))
         self.checked: Counter[str] = Counter()
@@ -286,7 +286,7 @@ class _AuditRun:
         result.checked = dict(sorted(self.checked.items()))
         result.zendesk_requests = self.budget.used
         result.zendesk_methods = dict(sorted(self.transport.methods.items()))
-        result.completed_at = _iso(datetime.now(UTC) if self.options.now is None else self.now)
+        result.completed_at = clock.iso(clock.now() if self.options.now is None else self.now)
         self._record_end(integrity.ok)
         return result
 
@@ -688,7 +688,7 @@ def _parse_created(request: RequestRecord) -> datetime | None:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.iso(moment)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from privacykit import clock
 from privacykit.cli.output import (
     DomainClickException,
     domain_errors,
@@ -88,7 +89,7 @@ def list_command(
     statuses: tuple[str, ...], kind: str | None, overdue: bool, as_json: bool, quiet: bool
 ) -> None:
     """List requests with their due dates and days remaining."""
-    today = date.today()
+    today = clock.today()
     with _open_ledger() as ledger, domain_errors():
         requests = ledger.list_requests(statuses or None, kind, overdue, today=today)
     if as_json:
@@ -124,7 +125,7 @@ def _data_text(data: dict[str, Any]) -> str:
 @output_options
 def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
     """Show one request and every recorded step, with times (never personal data)."""
-    today = date.today()
+    today = clock.today()
     with _open_ledger() as ledger, domain_errors():
         request = ledger.get_request(request_id)
         entries = ledger.entries(request_id)
@@ -233,7 +234,7 @@ def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: boo
 @output_options
 def extend_command(request_id: str, months: int, reason: str, as_json: bool, quiet: bool) -> None:
     """Extend a request's deadline by one or two months, with a recorded reason."""
-    today = date.today()
+    today = clock.today()
     with _open_ledger() as ledger, domain_errors():
         request = ledger.extend(request_id, months, reason)
     if as_json:

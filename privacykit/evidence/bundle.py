@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacykit import __version__
+from privacykit import __version__, clock
 from privacykit.errors import (
     EvidenceError,
     EvidenceVerificationError,
@@ -369,7 +369,7 @@ def export_bundle(
     files[SUMS] = "".join(f"{_sha256(files[n])}  {n}\n" for n in sorted(files)).encode()
     manifest = {
         "format": BUNDLE_FORMAT,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_at": clock.now_iso(),
         "tool_version": __version__,
         "manifest_signer": keys.fingerprint,
         "certificates": sorted(f"certificates/{fp}.pem" for fp in used_certs),

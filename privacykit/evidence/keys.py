@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from privacykit import clock
 from privacykit.config import Secret
 from privacykit.errors import EvidenceError, UsageError
 
@@ -228,7 +229,7 @@ def _self_signed(organisation: str, days: int) -> tuple[bytes, x509.Certificate]
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "privacykit"),
         ]
     )
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()
@@ -301,7 +302,7 @@ def _from_pkcs12(
         raise UsageError(
             "the certificate's key usage allows neither digitalSignature nor nonRepudiation"
         )
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise UsageError("the PKCS#12 certificate is not valid today")
     key_pem = key.private_bytes(

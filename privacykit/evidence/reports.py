@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacykit import __version__
+from privacykit import __version__, clock
 from privacykit.errors import EvidenceError, PrivacykitError, UsageError
 from privacykit.evidence.keys import SigningKeys, ensure_keys
 from privacykit.evidence.render import fonts, render_pdf, sanitise
@@ -312,7 +312,7 @@ def build_context(
     req = ledger.get_request(request_id)
     if req.kind != kind:
         raise UsageError(f"request {request_id} is a {req.kind} request, not {kind}")
-    today = today or dt.date.today()
+    today = today or clock.today()
     checkpoint = checkpoint if checkpoint is not None else ledger.latest_checkpoint()
     seqs = [e.seq for e in ledger.iter_entries(request_id)]
     redact = _redactor(ledger, req.subject_ref)
@@ -340,7 +340,7 @@ def build_context(
             "algorithm": keys.key_algorithm,
         },
         "tool_version": __version__,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "generated_at": clock.now_iso(),
         "typeface": fonts().note,
     }
     if kind == "audit":

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from privacykit import clock
 from privacykit.ledger import merkle
 from privacykit.ledger.canonical import entry_canonical_bytes
 from privacykit.ledger.checkpoint import Checkpoint
@@ -107,7 +108,7 @@ class RequestRecord:
 
     def days_remaining(self, today: date | None = None) -> int:
         """Days until the due date (0 on it, negative when late)."""
-        return days_remaining(self.due_date, today or date.today())
+        return days_remaining(self.due_date, today or clock.today())
 
     def is_overdue(self, today: date | None = None) -> bool:
         """Still open after its due date."""

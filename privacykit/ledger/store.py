@@ -46,7 +46,7 @@ from typing import Any
 
 import sqlite_utils
 
-from privacykit import __version__
+from privacykit import __version__, clock
 from privacykit.errors import (
     HTTPStatusError,
     LedgerError,
@@ -149,7 +149,7 @@ _TRIGGERS = (
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _format_ts(moment: datetime) -> str:

@@ -52,6 +52,7 @@ from typing import Any
 
 import httpx
 
+from privacykit import clock
 from privacykit.errors import ZendeskError
 
 __all__ = [
@@ -316,7 +317,7 @@ def parse_retry_after(
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    current = now() if now is not None else datetime.now(UTC)
+    current = now() if now is not None else clock.now()
     return max((when - current).total_seconds(), 0.0)
 
 

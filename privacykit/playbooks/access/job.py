@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from privacykit import clock
 from privacykit.errors import ZendeskError
 from privacykit.playbooks.access.files import DeliveredFile
 from privacykit.playbooks.access.kind import AccessPolicy
@@ -40,7 +40,7 @@ SEARCHED_KEYS = ("systems", "endpoints", "profile_sources")
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return clock.now_iso()
 
 
 def without(record: Mapping[str, Any], excluded: frozenset[str]) -> dict[str, Any]:

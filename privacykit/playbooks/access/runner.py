@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
+from privacykit import clock
 from privacykit.config import ZendeskConfig, privacykit_home
 from privacykit.errors import (
     AuthenticationError,
@@ -211,7 +212,7 @@ def run_access(
     if len(cases) != len(subjects):
         raise ValueError("case_refs must be parallel to subjects")
     check_case_refs(cases)  # before any request is opened
-    received = received_at or date.today()
+    received = received_at or clock.today()
     jobs: list[AccessJob] = []
     results: list[SubjectResult] = []
     checkpoint_size: int | None = None

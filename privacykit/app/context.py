@@ -1,0 +1,206 @@
+"""Environment -> home, configuration, client, preflight, ledger (see the package docstring).
+
+The order in :func:`open_app` is the contract: everything that can be wrong with the
+operator's set-up (home, variables, credentials, role) is found before the ledger is
+opened, so a wrong token leaves no trace: no request, no entry, no report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privacykit.errors import AuthenticationError, ConfigError, ForbiddenError, ZendeskError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from privacykit.config import ZendeskConfig
+    from privacykit.ledger import Ledger
+    from privacykit.zendesk import ZendeskClient
+
+__all__ = [
+    "CREDENTIAL_VARIABLES",
+    "AppContext",
+    "Home",
+    "Me",
+    "load_config",
+    "make_client",
+    "open_app",
+    "open_ledger",
+    "preflight",
+]
+
+#: Named by every credentials error, so the operator knows what to fix.
+CREDENTIAL_VARIABLES = "ZENDESK_EMAIL/ZENDESK_API_TOKEN or ZENDESK_OAUTH_TOKEN"
+#: Roles that may run privacykit's requests. An end user (or the anonymous user Zendesk
+#: answers ``/users/me`` with when it does not accept the credentials) may not.
+STAFF_ROLES = frozenset({"admin", "agent"})
+
+
+@dataclass(frozen=True)
+class Home:
+    """The directory holding the ledger, keys, artifacts and local playbooks."""
+
+    path: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, create: bool = True) -> Home:
+        """``PRIVACYKIT_HOME`` (else the platform's user data dir); :class:`ConfigError`
+        when it is not usable."""
+        from privacykit.config import privacykit_home
+
+        return cls(privacykit_home(env, create=create))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who the credentials are (ids and role only; Zendesk's answer holds more)."""
+
+    user_id: int
+    role: str
+
+
+def load_config(env: Mapping[str, str] | None = None) -> ZendeskConfig:
+    """The Zendesk configuration from ``ZENDESK_*`` (:class:`ConfigError` when wrong)."""
+    from privacykit.config import ZendeskConfig
+
+    return ZendeskConfig.from_env(env)
+
+
+def _read_only(transport: httpx.BaseTransport | None) -> httpx.BaseTransport:
+    import importlib
+
+    try:
+        module = importlib.import_module("privacykit.zendesk.readonly")
+    except ImportError:  # before the transport moves out of the audit (#11/#12)
+        module = importlib.import_module("privacykit.audit.runner")
+    wrapped: httpx.BaseTransport = module.ReadOnlyTransport(transport)
+    return wrapped
+
+
+def make_client(
+    config: ZendeskConfig,
+    *,
+    read_only: bool = False,
+    transport: httpx.BaseTransport | None = None,
+    **options: Any,
+) -> ZendeskClient:
+    """A :class:`~privacykit.zendesk.ZendeskClient` for ``config``. ``read_only`` sends
+    through a transport that refuses every method but GET before it leaves the process
+    (audit, dry runs that must be provably harmless). ``options`` go to the client."""
+    from privacykit.zendesk import ZendeskClient
+
+    if read_only:
+        transport = _read_only(transport)
+    return ZendeskClient(config, transport=transport, **options)
+
+
+def _me_answer(client: Any) -> Any:
+    me = getattr(client, "me", None)
+    if callable(me):
+        return me()
+    # Until the client has ``me()`` (its endpoint schema validates the answer).
+    response = client.request("GET", "/api/v2/users/me")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return body.get("user") if isinstance(body, Mapping) else None
+
+
+def preflight(client: Any, *, roles: frozenset[str] = STAFF_ROLES) -> Me:
+    """One authenticated ``GET /api/v2/users/me``: who the credentials are.
+
+    Refused credentials (401/403), the anonymous user (Zendesk answers ``/users/me`` for
+    anyone) or a role outside ``roles`` raise :class:`ConfigError` (exit 2) naming the
+    variables to fix. A malformed answer is a :class:`ZendeskError` (exit 1). Never
+    quotes the answer: it holds the agent's own name and email."""
+    try:
+        user = _me_answer(client)
+    except (AuthenticationError, ForbiddenError) as exc:
+        raise ConfigError(
+            f"Zendesk refused the credentials ({exc.status_code}): check {CREDENTIAL_VARIABLES}"
+        ) from None
+    if not isinstance(user, Mapping):
+        raise ZendeskError("GET /api/v2/users/me: the answer holds no user")
+    uid = user.get("id")
+    if uid is None:
+        raise ConfigError(
+            "Zendesk answered as the anonymous user: the credentials were not accepted; "
+            f"check {CREDENTIAL_VARIABLES}"
+        )
+    if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
+        raise ZendeskError("GET /api/v2/users/me: the user id is not a positive number")
+    role = user.get("role")
+    if not isinstance(role, str) or role not in roles:
+        shown = role if isinstance(role, str) and role.isidentifier() else "unknown"
+        raise ConfigError(
+            f"the credentials belong to a user with role {shown}; privacykit needs an agent "
+            f"or admin: check {CREDENTIAL_VARIABLES}"
+        )
+    return Me(uid, role)
+
+
+def open_ledger(home: Home | Path) -> Ledger:
+    """The ledger in ``home`` (created on first use)."""
+    from privacykit.ledger import Ledger
+
+    return Ledger.open(home.path if isinstance(home, Home) else home)
+
+
+@dataclass
+class AppContext:
+    """What a command works with, opened by :func:`open_app`."""
+
+    home: Home
+    config: ZendeskConfig
+    client: ZendeskClient
+    ledger: Ledger
+    me: Me | None
+
+
+def _hold(stack: ExitStack, home: Home, command: str) -> None:
+    """The home's writer lock (``privacykit.ledger.hold_home``), once the ledger has it."""
+    from privacykit import ledger as ledger_package
+
+    hold = getattr(ledger_package, "hold_home", None)
+    if hold is not None:
+        stack.enter_context(hold(home.path, command))
+
+
+@contextmanager
+def open_app(
+    env: Mapping[str, str] | None = None,
+    *,
+    command: str,
+    read_only: bool = False,
+    check_credentials: bool = True,
+    before_ledger: Callable[[Home], None] | None = None,
+    client_options: Mapping[str, Any] | None = None,
+) -> Iterator[AppContext]:
+    """Home, configuration, client, preflight, then (only then) the home's lock and the
+    ledger. ``before_ledger(home)`` runs after the preflight and before the ledger is
+    opened (e.g. the audit refuses to start a fresh, empty ledger). Everything is closed
+    on exit."""
+    env = os.environ if env is None else env
+    home = Home.from_env(env)
+    config = load_config(env)
+    with ExitStack() as stack:
+        client = stack.enter_context(
+            make_client(config, read_only=read_only, **dict(client_options or {}))
+        )
+        me = preflight(client) if check_credentials else None
+        if before_ledger is not None:
+            before_ledger(home)
+        _hold(stack, home, command)
+        ledger = open_ledger(home)
+        stack.callback(ledger.close)
+        yield AppContext(home, config, client, ledger, me)

@@ -1,0 +1,479 @@
+"""One data subject request in the ledger, from opening to its signed report.
+
+Owns :class:`RequestSession`, the one way erasure and access (and later kinds) open or
+resume a request, record what they do, and finish it:
+
+* **open / resume**: a subject's open request of the same kind is continued under its id;
+  otherwise a new request is created with the operator (``PRIVACYKIT_OPERATOR`` or the OS
+  user, for every kind), the received date, the playbook name and sha256 actually used, and
+  a copy of that playbook file stored as an artifact of kind ``playbook`` (the evidence
+  re-renders the playbook's free texts from it).
+* **record**: every entry goes through the ledger (and its privacy guard); the session
+  remembers what it wrote (and, for a resumed request, what it read once at load), so the
+  engine never re-reads its own entries. It is the :class:`~privacykit.playbooks.engine.
+  StepLedger` that :func:`~privacykit.playbooks.engine.perform` uses.
+* **finish**: the evidence record is stored in the ledger in its one redacted shape
+  (:func:`ledger_view`), then the final status is written, and only then the signed report
+  is produced -- so the report states the final status. The report is never skipped
+  silently: a PDF stack that cannot load is an :class:`EvidenceError`.
+
+Crash safety of the report: a ``report`` intent is recorded before the final status and
+its outcome (the report's sha256) after the PDF is stored; a marker file
+``<home>/reports-owed/<request id>`` indexes the requests between the two, and
+:func:`settle_owed_reports` (called at the start of every run) signs what a killed run
+owed, from the ledger's evidence record.
+
+Also here, shared by every kind: :func:`default_operator`, :func:`parse_received` (the one
+``--received`` parser) and :func:`ledger_view` / :func:`restore_withheld`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privacykit import __version__, clock
+from privacykit.errors import EvidenceError, LedgerError, UsageError
+from privacykit.ledger.guard import looks_personal
+from privacykit.playbooks.ports import RequestLedger
+
+if TYPE_CHECKING:
+    from privacykit.ledger.records import RequestRecord
+    from privacykit.playbooks.loader import Playbook
+
+__all__ = [
+    "EVIDENCE_STEP",
+    "PLAYBOOK_ARTIFACT",
+    "REPORT_STEP",
+    "Recorded",
+    "RequestSession",
+    "default_operator",
+    "ledger_view",
+    "parse_received",
+    "restore_withheld",
+    "settle_owed_reports",
+    "withheld",
+]
+
+EVIDENCE_STEP = "evidence"
+REPORT_STEP = "report"
+PLAYBOOK_ARTIFACT = "playbook"
+_OWED_DIR = "reports-owed"
+_WITHHELD = re.compile(r"^\[not kept in the ledger; sha256 ([0-9a-f]{64})\]$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def default_operator() -> str:
+    """Who runs this: ``PRIVACYKIT_OPERATOR`` or the OS user."""
+    name = os.environ.get("PRIVACYKIT_OPERATOR", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def parse_received(text: str | None, option: str = "--received") -> date | None:
+    """The date a request arrived, as given on the command line (``YYYY-MM-DD``), or None.
+    Not in the future (UTC). :class:`UsageError` otherwise."""
+    if text is None:
+        return None
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be a date like 2026-01-31") from None
+    if value > clock.today():
+        raise UsageError(f"{option} cannot be in the future")
+    return value
+
+
+def withheld(text: str) -> str:
+    """The ledger's stand-in for a free text its privacy guard refuses (a DPO's address in
+    a playbook): the text's sha256, so it can be restored from the playbook verbatim."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return f"[not kept in the ledger; sha256 {digest}]"
+
+
+def ledger_view(value: Any) -> Any:
+    """A record as the ledger keeps it: every string that looks like an address, a phone
+    number or a token becomes :func:`withheld` text; everything else is unchanged. Records
+    hold ids and counts, but playbook free texts (Art. 19 recipients, retention reasons,
+    Art. 15 facts) are the DPO's and may name an address."""
+    if isinstance(value, str):
+        return withheld(value) if looks_personal(value) else value
+    if isinstance(value, Mapping):
+        return {key: ledger_view(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [ledger_view(item) for item in value]
+    return value
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def restore_withheld(view: Any, source: Any) -> Any:
+    """``view`` with every :func:`withheld` text replaced by the string of ``source`` (e.g.
+    the playbook's data) whose sha256 it names; texts not found stay withheld."""
+    by_hash = {hashlib.sha256(s.encode("utf-8")).hexdigest(): s for s in _strings(source)}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            match = _WITHHELD.match(value)
+            return by_hash.get(match.group(1), value) if match else value
+        if isinstance(value, Mapping):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(view)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One entry of the request as the session knows it (read at load or written since)."""
+
+    seq: int
+    step_key: str
+    phase: str
+    data: dict[str, Any]
+    ts: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How :meth:`RequestSession.finish` ended: the final status and the stored report."""
+
+    status: str
+    evidence_seq: int
+    report_path: Path | None = None
+    report_sha256: str | None = None
+
+
+@dataclass
+class RequestSession:
+    """One request of ``kind`` about ``subject_ref``, opened or resumed in the ledger.
+
+    Build it with :meth:`for_subject` (continues the subject's open request, if any) or
+    :meth:`for_request` (an open request found by ``--resume``). Until :meth:`open` is
+    called nothing is written: ``info`` entries are buffered (a dry run discards them)."""
+
+    ledger: RequestLedger
+    kind: str
+    playbook: Playbook
+    subject_ref: str = ""
+    operator: str = field(default_factory=default_operator)
+    received_at: date | None = None
+    batch_id: str | None = None
+    home: Path | None = None
+    request_id: str | None = None
+    started_at: str | None = None
+    resumed: bool = False
+    status: str | None = None
+    entries: list[Recorded] = field(default_factory=list)
+    loaded: int = 0
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Permanent-deletion workers record for one request from several threads.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def for_subject(
+        cls, ledger: RequestLedger, kind: str, playbook: Playbook, subject_key: str, **kw: Any
+    ) -> RequestSession:
+        """A session for the subject (``Subject.key``): its open request, else a new one
+        (created by :meth:`open`)."""
+        ref = ledger.subject_ref(subject_key)
+        found = ledger.find_open_request(kind, ref)
+        if found is not None:
+            return cls.for_request(ledger, found, playbook, **kw)
+        return cls(ledger, kind, playbook, subject_ref=ref, **kw)
+
+    @classmethod
+    def for_request(
+        cls, ledger: RequestLedger, request: RequestRecord, playbook: Playbook, **kw: Any
+    ) -> RequestSession:
+        """A session continuing ``request``; its entries are read once, here."""
+        session = cls(
+            ledger,
+            request.kind,
+            playbook,
+            subject_ref=request.subject_ref,
+            request_id=request.request_id,
+            started_at=request.created_at,
+            resumed=True,
+            status=request.status,
+            **kw,
+        )
+        session.entries = [
+            Recorded(e.seq, e.step_key, e.phase, dict(e.data), e.ts)
+            for e in ledger.entries(request.request_id)
+        ]
+        session.loaded = len(session.entries)
+        return session
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def open(self) -> str:
+        """Create the request (first time) or continue it; flush buffered info; mark it
+        ``in_progress``. Returns the request id."""
+        if self.request_id is None:
+            self.request_id = self.ledger.create_request(
+                self.kind,
+                self.subject_ref,
+                received_at=self.received_at or clock.today(),
+                playbook_name=self.playbook.name,
+                playbook_sha256=self.playbook.sha256,
+                operator=self.operator,
+                batch_id=self.batch_id,
+                tool_version=__version__,
+            )
+            self.started_at = self.ledger.get_request(self.request_id).created_at
+            self.status = "open"
+            self._store_playbook()
+        for key, data in self.pending:
+            self.record(key, "info", data)
+        self.pending.clear()
+        if self.status != "in_progress":
+            self.set_status("in_progress")
+        return self.request_id
+
+    def _store_playbook(self) -> None:
+        """The playbook file actually used, as an artifact (its sha256 is the request's)."""
+        assert self.request_id is not None
+        path = self.playbook.path
+        if path is None:
+            return  # built in code (tests, library callers): no file to keep
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read the playbook file again: {exc.strerror}") from None
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != self.playbook.sha256:
+            raise UsageError("the playbook file changed while the request was being opened")
+        with tempfile.TemporaryDirectory(prefix="privacykit-playbook-") as tmp:
+            copy = Path(tmp) / "playbook.yaml"
+            copy.write_text(text, encoding="utf-8")
+            self.ledger.add_artifact(self.request_id, copy, PLAYBOOK_ARTIFACT)
+
+    # -- recording ----------------------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        return self.request_id is not None
+
+    def info(self, step_key: str, data: dict[str, Any]) -> None:
+        """An ``info`` entry now, or when the request is opened (dry runs never open)."""
+        if self.request_id is None:
+            self.pending.append((step_key, data))
+        else:
+            self.record(step_key, "info", data)
+
+    def record(
+        self,
+        step_key: str,
+        phase: str,
+        data: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> int:
+        """Append an entry through the ledger (and its guard) and remember it."""
+        rid = self._rid(request_id)
+        value = dict(data or {})
+        if phase == "outcome":
+            value.setdefault("result", "ok")
+        with self._lock:
+            seq = self.ledger.record(rid, step_key, phase, value)
+            self.entries.append(Recorded(seq, step_key, phase, value, clock.now_iso()))
+        return seq
+
+    def _rid(self, request_id: str | None) -> str:
+        if self.request_id is None:
+            raise LedgerError("the request is not open yet")
+        if request_id is not None and request_id != self.request_id:
+            raise LedgerError("a session records for its own request only")
+        return self.request_id
+
+    def set_status(self, status: str, reason: str | None = None) -> None:
+        self.ledger.set_status(self._rid(None), status, _clip(reason))
+        self.status = status
+
+    # StepLedger (engine.perform) ------------------------------------------------------------
+
+    def _step(self, step_key: str) -> tuple[str, dict[str, Any] | None]:
+        """State and successful outcome data of a step, by the ledger's rules: the last
+        intent or outcome decides (``ok`` done, ``failed`` none, ``unknown`` intent)."""
+        state, outcome = "none", None
+        with self._lock:
+            entries = list(self.entries)
+        for entry in entries:
+            if entry.step_key != step_key:
+                continue
+            if entry.phase == "intent":
+                state, outcome = "intent", None
+            elif entry.phase == "outcome":
+                result = entry.data.get("result", "ok")
+                state = {"ok": "done", "failed": "none"}.get(result, "intent")
+                outcome = dict(entry.data) if state == "done" else None
+        return state, outcome
+
+    def step_state(self, request_id: str, step_key: str) -> str:
+        """``none`` | ``intent`` | ``done`` from what the session knows (no ledger read)."""
+        self._rid(request_id)
+        return self._step(step_key)[0]
+
+    def step_outcome(self, request_id: str, step_key: str) -> dict[str, Any] | None:
+        """The step's successful outcome data, or None unless it is done."""
+        self._rid(request_id)
+        return self._step(step_key)[1]
+
+    def latest(self, step_key: str, phase: str = "info") -> Recorded | None:
+        for entry in reversed(self.entries):
+            if entry.step_key == step_key and entry.phase == phase:
+                return entry
+        return None
+
+    def outcomes(self) -> list[Recorded]:
+        return [e for e in self.entries if e.phase == "outcome"]
+
+    def changed_since_load(self) -> bool:
+        """Whether this run wrote anything but status bookkeeping."""
+        return any(e.step_key != "ledger:status" for e in self.entries[self.loaded :])
+
+    def report_owed(self) -> bool:
+        """The latest evidence has no signed report recorded after it."""
+        evidence = self.latest(EVIDENCE_STEP)
+        if evidence is None:
+            return False
+        done = self.latest(REPORT_STEP, "outcome")
+        return done is None or done.seq < evidence.seq
+
+    # -- finishing ----------------------------------------------------------------------------
+
+    def finish(
+        self,
+        status: str,
+        record: dict[str, Any],
+        *,
+        reason: str | None = None,
+        produce_report: bool = True,
+        record_evidence: bool = True,
+    ) -> Finished:
+        """Store ``record`` (``status`` set in it) as the ``evidence`` entry, write the final
+        status, then produce the signed report from the full record. With
+        ``record_evidence`` False (nothing changed since the last evidence) only a report
+        the ledger still owes is produced."""
+        rid = self._rid(None)
+        full = {**record, "status": status}
+        if record_evidence:
+            seq = self.record(EVIDENCE_STEP, "info", ledger_view(full))
+        else:
+            latest = self.latest(EVIDENCE_STEP)
+            seq = latest.seq if latest is not None else 0
+        owed = produce_report and (record_evidence or self.report_owed())
+        marker = _owed_marker(self._home(), rid) if owed else None
+        if marker is not None:
+            marker.parent.mkdir(mode=0o700, exist_ok=True)
+            marker.touch(mode=0o600)
+            self.record(REPORT_STEP, "intent", {"evidence_seq": seq})
+        if self.status != status or record_evidence:
+            self.set_status(status, reason)
+        if not owed:
+            return Finished(status, seq)
+        path, sha = _produce(self.ledger, rid, self.kind, full, self._home())
+        self.record(REPORT_STEP, "outcome", {"sha256": sha, "evidence_seq": seq})
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+        return Finished(status, seq, path, sha)
+
+    def _home(self) -> Path:
+        return Path(self.home) if self.home is not None else Path(self.ledger.home)
+
+
+def _produce(
+    ledger: RequestLedger, rid: str, kind: str, record: Mapping[str, Any], home: Path
+) -> tuple[Path, str]:
+    try:
+        from privacykit.evidence import produce_report
+    except ImportError as exc:
+        # Never "completed" without the report it promises: say so, the request keeps a
+        # report owed (the ledger's ``report`` intent) for the next run.
+        raise EvidenceError(
+            f"the signed report cannot be produced: the PDF stack does not load ({exc.name})"
+        ) from None
+    result = produce_report(ledger, rid, kind, record, home=home)  # type: ignore[arg-type]
+    return Path(result.path), str(result.sha256)
+
+
+def _owed_marker(home: Path, rid: str) -> Path:
+    if not _REQUEST_ID.match(rid):
+        raise LedgerError("the ledger returned a request id that is not a safe file name")
+    return home / _OWED_DIR / rid
+
+
+def settle_owed_reports(ledger: RequestLedger, *, home: Path | None = None) -> list[str]:
+    """Sign the reports a killed run owed (its final status written, its report not yet
+    stored), from the ledger's evidence record. Returns the request ids settled."""
+    base = Path(home) if home is not None else Path(ledger.home)
+    folder = base / _OWED_DIR
+    if not folder.is_dir():
+        return []
+    settled = []
+    for marker in sorted(folder.iterdir()):
+        rid = marker.name
+        if not _REQUEST_ID.match(rid):
+            continue
+        try:
+            ledger.get_request(rid)
+        except UsageError:
+            marker.unlink(missing_ok=True)
+            continue
+        entries = ledger.entries(rid)
+        evidence = [e.seq for e in entries if e.step_key == EVIDENCE_STEP and e.phase == "info"]
+        stored = [a for a in ledger.artifacts(rid) if a.kind == "report"]
+        if evidence and stored and max(evidence) < stored[-1].seq:
+            # Killed after the report was stored, before its outcome was recorded.
+            ledger.record(
+                rid,
+                REPORT_STEP,
+                "outcome",
+                {"sha256": stored[-1].sha256, "evidence_seq": max(evidence), "reconciled": True},
+            )
+        elif evidence:
+            from privacykit.evidence import reproduce_report
+
+            result = reproduce_report(ledger, rid, home=base)  # type: ignore[arg-type]
+            ledger.record(
+                rid,
+                REPORT_STEP,
+                "outcome",
+                {"sha256": result.sha256, "evidence_seq": max(evidence), "settled": True},
+            )
+            settled.append(rid)
+        marker.unlink(missing_ok=True)
+    return settled
+
+
+def _clip(text: str | None, limit: int = 1000) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
