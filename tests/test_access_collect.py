@@ -151,7 +151,7 @@ def test_compliance_history_is_collected(sandbox: Any, client: ZendeskClient) ->
     jane_id = people["jane"]["id"]
     # Seeded through the sandbox's state: a deletion history Zendesk reports for a user
     # (e.g. from an earlier erasure request handled in Zendesk's admin UI).
-    sandbox.state._schedule_compliance(jane_id, 1)
+    sandbox.state.add_compliance_history(jane_id, 1)
     sandbox.advance(3600)
     collected = collect(client, parse_subject(f"user:{jane_id}"), policy())
     rows = collected.gathered.compliance_deletion_statuses

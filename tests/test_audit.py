@@ -238,15 +238,7 @@ def test_user_recreated_with_an_erased_profile_id_is_found(demo: SandboxServer, 
     recorded_pid = deleted[0]
     # Someone re-creates the person, and a sync restores the profile under its old id.
     uid, new_pid = person_with_profile(demo, "someone.new@example.org")
-    state = demo.state
-    with state.lock:
-        profile = state.profiles.pop(new_pid)
-        state._unindex_profile(profile)
-        profile.id = recorded_pid
-        state.profiles[recorded_pid] = profile
-        state._index_profile(profile)
-        owned = state._user_profiles[uid]
-        owned[owned.index(new_pid)] = recorded_pid
+    demo.state.change_profile_id(new_pid, recorded_pid)
     result = audit(demo, home)
     assert result.exit_code == 1
     (finding,) = result.findings

@@ -76,13 +76,13 @@ def evidence(home: Path, request_id: str) -> dict[str, Any]:
 
 
 def user_status(sb: SandboxServer, user_id: int) -> str:
-    return str(sb.state.users[user_id].status)
+    return sb.state.user_status(user_id)
 
 
 def erin_ids(sb: SandboxServer) -> tuple[int, int]:
     erin = sb.state.user_by_email(DEMO_ERASE_EMAIL)
     assert erin is not None
-    anon = sb.state._owner_of("phone_number", DEMO_ERASE_PHONE)
+    anon = sb.state.user_id_by_identity("phone_number", DEMO_ERASE_PHONE)
     assert anon is not None and anon != erin["id"]
     return erin["id"], anon
 
@@ -96,14 +96,14 @@ def test_erase_one_person_by_each_subject_form(demo: SandboxServer, home: Path, 
         "ext": "ext:cust-erin-0001",
         "identifier": "coolbikes:rider:coolbike_id:CB-1001",
     }[form]
-    profiles_before = set(demo.state.profiles)
+    profiles_before = set(demo.state.profile_ids())
     report = run(demo, home, [subject])
     (job,) = report.jobs
     assert job.outcome == "pending_compliance", job.reasons
     assert report.exit_code == 0
     # Erin and the anonymous user her phone number led to are both gone for good.
     assert user_status(demo, erin) == user_status(demo, anon) == "permanently_deleted"
-    assert len(profiles_before - set(demo.state.profiles)) == 3
+    assert len(profiles_before - set(demo.state.profile_ids())) == 3
     record = evidence(home, job.request_id or "")
     assert record["schema"] == "privacykit.erasure-evidence/1"
     assert record["counts"] == {
@@ -249,9 +249,10 @@ def test_retaining_policy_scrubs_profiles_and_says_events_remain(
     assert shop["why"] == "Art. 17(3)(b): the order history backs kept invoices"
     assert by_source["coolbikes:rider"]["action"] == "deleted"
     assert by_source["coolbikes:rider"]["events_remain"] is False
-    kept = demo.state.profiles[shop["profile_id"]]
-    assert kept.identifiers == [{"type": "member_id", "value": "WS-2001"}]
-    assert (kept.name, kept.attributes) == ("Erased person", {})
+    kept = demo.state.profile(shop["profile_id"])
+    assert kept is not None
+    assert kept["identifiers"] == [{"type": "member_id", "value": "WS-2001"}]
+    assert (kept["name"], kept["attributes"]) == ("Erased person", {})
     assert {
         "article": "Art. 17(3)(b)",
         "kept": "identifier type 'member_id' on profiles",

@@ -99,7 +99,7 @@ def assert_each_deleted_once(sb: SandboxServer, ids: Sequence[int]) -> None:
     applied, refused = permanent_deletes(sb)
     assert {uid: applied[uid] for uid in ids} == {uid: 1 for uid in ids}
     assert not refused, f"permanent deletion repeated for {sorted(refused)}"
-    assert {sb.state.users[uid].status for uid in ids} == {"permanently_deleted"}
+    assert {sb.state.user_status(uid) for uid in ids} == {"permanently_deleted"}
 
 
 def test_batch_completes_with_faults_injected(home: Path) -> None:
@@ -239,14 +239,16 @@ def test_crash_after_a_profile_replacement_then_resume(home: Path) -> None:
         config = ZendeskConfig.from_env(sb.env())
         with CrashAfterPut(config) as client, pytest.raises(Crash):
             run(sb, home, emails, client=client, playbook=book)
-        (pid,) = sb.state._user_profiles[ids[0]]
-        assert sb.state.profiles[pid].identifiers == [{"type": "coolbike_id", "value": "CB-0"}]
+        (pid,) = sb.state.profile_ids(ids[0])
+        replaced = sb.state.profile(pid)
+        assert replaced is not None
+        assert replaced["identifiers"] == [{"type": "coolbike_id", "value": "CB-0"}]
         report = run(sb, home, emails, playbook=book)
         (job,) = report.jobs
         assert job.resumed and job.outcome == "pending_compliance"
         puts = [e for e in sb.request_log() if e["method"] == "PUT"]
         assert len(puts) == 1, "the replacement was reconciled, not sent again"
-        assert pid not in sb.state.profiles
+        assert sb.state.profile(pid) is None
         with Ledger.open(home) as ledger:
             outcome = ledger.step_outcome(job.request_id or "", f"profile:replace:{pid}")
         assert outcome is not None and outcome["reconciled"] is True

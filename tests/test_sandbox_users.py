@@ -349,7 +349,7 @@ def test_soft_then_permanent_delete_and_deleted_users_view(
     again = sandbox_http.delete(f"/api/v2/deleted_users/{uid}")
     assert again.status_code == 404 and again.json() == NOT_FOUND
     # Nothing personal survives anywhere in the state.
-    assert "pat@example.com" not in repr(sandbox.state.users) + repr(sandbox.state.identities)
+    assert sandbox.state.find_text("pat@example.com") == []
 
 
 def test_deleted_users_cursor_pagination(sandbox: Any, sandbox_http: httpx.Client) -> None:

@@ -174,7 +174,7 @@ def _fault_run(rng_seed: int, count: int) -> list[tuple[str | None, Any]]:
                 except httpx.TransportError:
                     outcome = "dropped"
                 entry = sb.request_log()[-1]
-                exists = any(u.name == name for u in sb.state.users.values())
+                exists = name in sb.state.user_names()
                 outcomes.append((entry["fault"], (outcome, exists)))
         sb.set_faults(0.0)
         with _client(sb) as client:
@@ -320,9 +320,7 @@ def test_demo_seed_people() -> None:
         counts = sb.state.counts()
     with SandboxServer(seed="demo", users=10, time_scale=600.0, rng_seed=5) as again:
         assert again.state.counts() == counts
-        assert sorted(u.name for u in again.state.users.values()) == sorted(
-            u.name for u in sb.state.users.values()
-        )
+        assert again.state.user_names() == sb.state.user_names()
 
 
 # ---------------------------------------------------------------- CLI

@@ -2,9 +2,11 @@
 
 Owns time inside the sandbox: :class:`VirtualClock` runs ``time_scale`` times faster
 than real time and can be advanced by tests, and :class:`RateLimiter` keeps Zendesk's
-budgets (account, profiles, permanent delete, create/update user) as fixed windows on
-that clock, aligned to the sandbox's start. Every seconds value it reports is in *real*
-seconds (virtual seconds / ``time_scale``), because that is what a client must wait.
+budgets (account, profiles, permanent delete, create/update user and the ticket
+endpoints' own budgets, see :data:`BUDGETS`) as fixed windows on that clock, aligned to
+the sandbox's start, and spells their headers the way real accounts did in 2023 or 2024
+(:data:`HEADER_STYLES`). Every seconds value it reports is in *real* seconds (virtual
+seconds / ``time_scale``), because that is what a client must wait.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from datetime import UTC, datetime
 
 __all__ = [
     "ACCOUNT",
+    "BUDGETS",
     "CREATE_UPDATE_USER",
+    "DELETED_TICKETS_DESTROY",
+    "DELETED_TICKETS_DESTROY_MANY",
+    "DELETED_TICKETS_INDEX",
+    "HEADER_STYLES",
     "PERMANENT_DELETE",
     "PROFILES",
+    "TICKETS_DESTROY",
+    "TICKETS_UPDATE",
+    "TICKET_UPDATE",
     "Budget",
     "Decision",
     "RateLimiter",
@@ -31,6 +41,36 @@ ACCOUNT = "account"
 PROFILES = "profiles"
 PERMANENT_DELETE = "permanent-delete"
 CREATE_UPDATE_USER = "create-update-user"
+# Ticket endpoints' own budgets. Only "deleted-tickets-destroy" is a name recorded from a
+# real account (total=1000); the others are assumed names for documented limits.
+TICKETS_DESTROY = "tickets-destroy"  # DELETE /tickets/{id} and /tickets/destroy_many
+TICKETS_UPDATE = "tickets-update"  # PUT /tickets/{id}, account-wide
+TICKET_UPDATE = "ticket-update"  # PUT /tickets/{id}, per ticket
+DELETED_TICKETS_INDEX = "deleted-tickets-index"  # GET /deleted_tickets
+DELETED_TICKETS_DESTROY = "deleted-tickets-destroy"  # DELETE /deleted_tickets/{id}
+DELETED_TICKETS_DESTROY_MANY = "deleted-tickets-destroy-many"  # .../destroy_many
+
+#: scope -> (default limit, window in virtual seconds), as documented.
+BUDGETS: dict[str, tuple[int, float]] = {
+    ACCOUNT: (700, 60.0),
+    PROFILES: (1000, 60.0),
+    # 700 permanent deletions every 10 minutes.
+    PERMANENT_DELETE: (700, 600.0),
+    # 5 requests per minute for each unique user.
+    CREATE_UPDATE_USER: (5, 60.0),
+    # 400 soft deletions per minute.
+    TICKETS_DESTROY: (400, 60.0),
+    # 100 ticket updates per minute per account; 30 per ticket (per user) per 10 minutes.
+    TICKETS_UPDATE: (100, 60.0),
+    TICKET_UPDATE: (30, 600.0),
+    # Listing deleted tickets: 10 requests per minute.
+    DELETED_TICKETS_INDEX: (10, 60.0),
+    # Permanent ticket deletion: 1,000 per minute one by one, 300 bulk requests per minute.
+    DELETED_TICKETS_DESTROY: (1000, 60.0),
+    DELETED_TICKETS_DESTROY_MANY: (300, 60.0),
+}
+#: How rate-limit headers are spelled: real answers changed spelling between years.
+HEADER_STYLES = ("2023", "2024")
 
 
 class VirtualClock:
@@ -133,23 +173,35 @@ class RateLimiter:
         profiles_limit: int = 1000,
         permanent_delete_limit: int = 700,
         create_update_user_limit: int = 5,
+        header_style: str = "2024",
     ) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self.budgets: dict[str, Budget] = {
-            ACCOUNT: Budget(ACCOUNT, account_limit, 60.0),
-            PROFILES: Budget(PROFILES, profiles_limit, 60.0),
-            # Documented: 700 permanent deletions every 10 minutes.
-            PERMANENT_DELETE: Budget(PERMANENT_DELETE, permanent_delete_limit, 600.0),
-            # Documented: 5 requests per minute for each unique user.
-            CREATE_UPDATE_USER: Budget(CREATE_UPDATE_USER, create_update_user_limit, 60.0),
-        }
+        self.budgets = {scope: Budget(scope, *BUDGETS[scope]) for scope in BUDGETS}
+        self.header_style = "2024"
+        self.set_header_style(header_style)
+        for scope, limit in (
+            (ACCOUNT, account_limit),
+            (PROFILES, profiles_limit),
+            (PERMANENT_DELETE, permanent_delete_limit),
+            (CREATE_UPDATE_USER, create_update_user_limit),
+        ):
+            self.set_limit(scope, limit)
 
     def set_limit(self, scope: str, limit: int) -> None:
+        if scope not in self.budgets:
+            raise ValueError(f"unknown rate-limit scope {scope!r}")
         if limit < 1:
             raise ValueError(f"{scope} limit must be at least 1")
         with self._lock:
             self.budgets[scope].limit = int(limit)
+
+    def set_header_style(self, style: str) -> None:
+        style = str(style)
+        if style not in HEADER_STYLES:
+            raise ValueError(f"header style must be one of {', '.join(HEADER_STYLES)}")
+        with self._lock:
+            self.header_style = style
 
     def limits(self) -> dict[str, int]:
         with self._lock:
@@ -177,19 +229,32 @@ class RateLimiter:
             limit = str(account.limit)
             remaining = str(account.remaining("", now))
             reset = format_seconds(self.clock.to_real(account.resets_in(now)), scale)
-            headers += [
-                ("X-Rate-Limit", limit),
-                ("X-Rate-Limit-Remaining", remaining),
-                ("ratelimit-limit", limit),
-                ("ratelimit-remaining", remaining),
-                ("ratelimit-reset", reset),
-            ]
+            # Both years send x-rate-limit(-remaining); the unprefixed names and the
+            # per-endpoint prefix changed spelling (../shared/zendesk-docs).
+            if self.header_style == "2023":
+                headers += [
+                    ("x-rate-limit", limit),
+                    ("x-rate-limit-remaining", remaining),
+                    ("rate-limit", limit),
+                    ("rate-limit-remaining", remaining),
+                    ("rate-limit-reset", reset),
+                ]
+                prefix = "zendesk-rate-limit-"
+            else:
+                headers += [
+                    ("X-Rate-Limit", limit),
+                    ("X-Rate-Limit-Remaining", remaining),
+                    ("ratelimit-limit", limit),
+                    ("ratelimit-remaining", remaining),
+                    ("ratelimit-reset", reset),
+                ]
+                prefix = "Zendesk-RateLimit-"
             for scope, key in scopes:
                 budget = self.budgets[scope]
                 resets = format_seconds(self.clock.to_real(budget.resets_in(now)), scale)
                 left = budget.remaining(key, now)
                 value = f"total={budget.limit}; remaining={left}; resets={resets}"
-                headers.append((f"Zendesk-RateLimit-{scope}", value))
+                headers.append((f"{prefix}{scope}", value))
             retry_after = None
             if not allowed:
                 wait = max(budget.resets_in(now) for budget in exhausted)
