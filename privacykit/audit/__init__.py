@@ -6,24 +6,31 @@ budget), records the run in the ledger and returns an :class:`AuditResult` whose
 stable check ids with their severities and meanings.
 """
 
-from privacykit.audit.findings import (
-    CHECKS,
-    AuditResult,
-    CheckError,
-    CheckInfo,
-    Finding,
-    Severity,
-)
-from privacykit.audit.runner import (
-    AUDIT_EVIDENCE_SCHEMA,
-    DEFAULT_DUE_WITHIN_DAYS,
-    DEFAULT_MAX_REQUESTS,
-    DEFAULT_SOFT_DELETE_GRACE_HOURS,
-    DEFAULT_STUCK_AFTER_DAYS,
-    AuditOptions,
-    ReadOnlyTransport,
-    run_audit,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from privacykit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from privacykit.audit.findings import (
+        CHECKS,
+        AuditResult,
+        CheckError,
+        CheckInfo,
+        Finding,
+        Severity,
+    )
+    from privacykit.audit.runner import (
+        AUDIT_EVIDENCE_SCHEMA,
+        DEFAULT_DUE_WITHIN_DAYS,
+        DEFAULT_MAX_REQUESTS,
+        DEFAULT_SOFT_DELETE_GRACE_HOURS,
+        DEFAULT_STUCK_AFTER_DAYS,
+        AuditOptions,
+        ReadOnlyTransport,
+        run_audit,
+    )
 
 __all__ = [
     "AUDIT_EVIDENCE_SCHEMA",
@@ -41,3 +48,27 @@ __all__ = [
     "Severity",
     "run_audit",
 ]
+
+# Imported on first use (see privacykit._lazy): importing this package stays cheap.
+_EXPORTS = {
+    "privacykit.audit.findings": (
+        "CHECKS",
+        "AuditResult",
+        "CheckError",
+        "CheckInfo",
+        "Finding",
+        "Severity",
+    ),
+    "privacykit.audit.runner": (
+        "AUDIT_EVIDENCE_SCHEMA",
+        "DEFAULT_DUE_WITHIN_DAYS",
+        "DEFAULT_MAX_REQUESTS",
+        "DEFAULT_SOFT_DELETE_GRACE_HOURS",
+        "DEFAULT_STUCK_AFTER_DAYS",
+        "AuditOptions",
+        "ReadOnlyTransport",
+        "run_audit",
+    ),
+}
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

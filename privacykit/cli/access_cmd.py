@@ -38,7 +38,7 @@ def _print(run: AccessRun) -> None:
     click.echo(safe_text(f"{len(run.results)} request(s): {summary}"))
 
 
-@click.command("access")
+@click.command("access", short_help="Export a person's data, read-only (GDPR Art. 15/20).")
 @click.argument("subjects", nargs=-1, metavar="SUBJECT...")
 @click.option(
     "--out",

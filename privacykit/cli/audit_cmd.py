@@ -10,17 +10,15 @@ confuse it with a finding.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import click
 
-from privacykit.audit import (
+from privacykit.audit.runner import (
     DEFAULT_DUE_WITHIN_DAYS,
     DEFAULT_MAX_REQUESTS,
     DEFAULT_SOFT_DELETE_GRACE_HOURS,
     DEFAULT_STUCK_AFTER_DAYS,
-    AuditOptions,
-    AuditResult,
-    run_audit,
 )
 from privacykit.cli.output import (
     DomainClickException,
@@ -30,10 +28,13 @@ from privacykit.cli.output import (
     safe_text,
 )
 
+if TYPE_CHECKING:
+    from privacykit.audit import AuditResult
+
 __all__ = ["register"]
 
 
-@click.command("audit")
+@click.command("audit", short_help="Check compliance now, read-only (exit 1: findings).")
 @click.option(
     "--report",
     is_flag=True,
@@ -90,6 +91,8 @@ def audit(
     (Art. 12(3)), and verifies the ledger. The run is recorded in the ledger.
     Exit status: 0 all clear, 1 findings, 2 could not run.
     """
+    from privacykit.audit import AuditOptions, run_audit
+
     del quiet  # no progress display to hide: the audit is built to run unattended
     options = AuditOptions(
         due_within_days=due_within,

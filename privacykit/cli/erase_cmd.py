@@ -130,7 +130,7 @@ def _print_results(report: EraseReport, quiet: bool) -> None:
         )
 
 
-@click.command("erase")
+@click.command("erase", short_help="Erase people from Zendesk (GDPR Art. 17).")
 @click.argument("subjects", nargs=-1, metavar="SUBJECT...")
 @click.option(
     "--from-file",

@@ -41,12 +41,12 @@ def _parse_date(value: str | None) -> date | None:
         raise UsageError("--since must be a date like 2024-05-31") from None
 
 
-@click.group("evidence")
+@click.group("evidence", short_help="Signed PDF reports and bundles that verify offline.")
 def evidence_group() -> None:
     """Signed PDF evidence reports and bundles a regulator verifies offline."""
 
 
-@evidence_group.command("export")
+@evidence_group.command("export", short_help="Write an evidence bundle for a regulator.")
 @click.option(
     "--out",
     required=True,
@@ -84,7 +84,9 @@ def export_command(
     click.echo(f"  sha256 {result.sha256}")
 
 
-@evidence_group.command("verify")
+@evidence_group.command(
+    "verify", short_help="Verify an evidence bundle offline (exit 1: it does not)."
+)
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @output_options
 def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
@@ -106,7 +108,7 @@ def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
     click.echo("  compare that fingerprint with the one the controller gives you out of band")
 
 
-@evidence_group.command("show")
+@evidence_group.command("show", short_help="List a request's signed reports.")
 @click.argument("request_id")
 @output_options
 def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
@@ -124,7 +126,7 @@ def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
         click.echo(f"    sha256 {report['sha256']}")
 
 
-@evidence_group.command("report")
+@evidence_group.command("report", short_help="Produce a request's signed report again.")
 @click.argument("request_id")
 @click.option(
     "--tsa-url",

@@ -32,12 +32,12 @@ def _print_keys(keys: SigningKeys, as_json: bool) -> None:
     click.echo(f"certificate:           {click.format_filename(keys.cert_path)}")
 
 
-@click.group("keys")
+@click.group("keys", short_help="The evidence signing key and certificate.")
 def keys_group() -> None:
     """The evidence signing key and certificate (in PRIVACYKIT_HOME/keys)."""
 
 
-@keys_group.command("init")
+@keys_group.command("init", short_help="Create or import the evidence signing certificate.")
 @click.option(
     "--organisation",
     default=DEFAULT_ORGANISATION,
@@ -98,7 +98,7 @@ def init_command(
     _print_keys(keys, as_json)
 
 
-@keys_group.command("show")
+@keys_group.command("show", short_help="Show the signing certificate's fingerprint and validity.")
 @output_options
 def show_command(as_json: bool, quiet: bool) -> None:
     """Print the signing certificate's SHA-256 fingerprint, subject and validity."""

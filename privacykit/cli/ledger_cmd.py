@@ -69,12 +69,12 @@ def _table(rows: list[list[str]]) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
-@click.group("ledger")
+@click.group("ledger", short_help="The tamper-evident record of every request.")
 def ledger_group() -> None:
     """The tamper-evident record of every request and step (PRIVACYKIT_HOME)."""
 
 
-@ledger_group.command("list")
+@ledger_group.command("list", short_help="List requests with due dates and days remaining.")
 @click.option(
     "--status",
     "statuses",
@@ -120,7 +120,7 @@ def _data_text(data: dict[str, Any]) -> str:
     return safe_text(json.dumps(data, sort_keys=True, separators=(", ", ": "), ensure_ascii=False))
 
 
-@ledger_group.command("show")
+@ledger_group.command("show", short_help="Show one request and every recorded step.")
 @click.argument("request_id")
 @output_options
 def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
@@ -181,7 +181,7 @@ def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
             click.echo(f"  {a.sha256}{a.suffix}  {safe_text(a.kind)}  {a.size} bytes")
 
 
-@ledger_group.command("verify")
+@ledger_group.command("verify", short_help="Recompute every hash and signature (exit 1: bad).")
 @click.option(
     "--checkpoint",
     "checkpoint_files",
@@ -222,7 +222,7 @@ def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: boo
         click.echo("no checkpoint yet (one is signed at the end of every run)")
 
 
-@ledger_group.command("extend")
+@ledger_group.command("extend", short_help="Extend a request's deadline by one or two months.")
 @click.argument("request_id")
 @click.option(
     "--months",
@@ -246,7 +246,7 @@ def extend_command(request_id: str, months: int, reason: str, as_json: bool, qui
     )
 
 
-@ledger_group.command("checkpoint")
+@ledger_group.command("checkpoint", short_help="Sign a checkpoint of the ledger now and print it.")
 @output_options
 def checkpoint_command(as_json: bool, quiet: bool) -> None:
     """Sign a checkpoint of the ledger now and print it (save it elsewhere to detect

@@ -16,7 +16,7 @@ from privacykit.sandbox.seed import SEEDS
 __all__ = ["register", "sandbox", "serve"]
 
 
-@click.group()
+@click.group(short_help="A faithful local Zendesk for tests and demos.")
 def sandbox() -> None:
     """A faithful local Zendesk (Users + Profiles APIs) for tests and demos."""
 
@@ -34,7 +34,7 @@ def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> st
     raise click.BadParameter("must be a loopback address such as 127.0.0.1 or ::1")
 
 
-@sandbox.command()
+@sandbox.command(short_help="Serve the sandbox on loopback until interrupted.")
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -8,15 +8,36 @@ Public API (docs/ARCHITECTURE.md "Evidence records"):
 * :func:`export_bundle`, :func:`verify_bundle` -- evidence bundles (zip) for regulators.
 """
 
-from privacykit.evidence.bundle import BundleReport, ExportResult, export_bundle, verify_bundle
-from privacykit.evidence.keys import SigningKeys, ensure_keys, init_keys, load_keys
-from privacykit.evidence.reports import (
-    Report,
-    produce_report,
-    reproduce_report,
-    request_reports,
-)
-from privacykit.evidence.sign import SignatureCheck, sign_pdf, validate_signed_pdf
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from privacykit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from privacykit.evidence.bundle import (
+        BundleReport,
+        ExportResult,
+        export_bundle,
+        verify_bundle,
+    )
+    from privacykit.evidence.keys import (
+        SigningKeys,
+        ensure_keys,
+        init_keys,
+        load_keys,
+    )
+    from privacykit.evidence.reports import (
+        Report,
+        produce_report,
+        reproduce_report,
+        request_reports,
+    )
+    from privacykit.evidence.sign import (
+        SignatureCheck,
+        sign_pdf,
+        validate_signed_pdf,
+    )
 
 __all__ = [
     "BundleReport",
@@ -35,3 +56,32 @@ __all__ = [
     "validate_signed_pdf",
     "verify_bundle",
 ]
+
+# Imported on first use (see privacykit._lazy): importing this package stays cheap.
+_EXPORTS = {
+    "privacykit.evidence.bundle": (
+        "BundleReport",
+        "ExportResult",
+        "export_bundle",
+        "verify_bundle",
+    ),
+    "privacykit.evidence.keys": (
+        "SigningKeys",
+        "ensure_keys",
+        "init_keys",
+        "load_keys",
+    ),
+    "privacykit.evidence.reports": (
+        "Report",
+        "produce_report",
+        "reproduce_report",
+        "request_reports",
+    ),
+    "privacykit.evidence.sign": (
+        "SignatureCheck",
+        "sign_pdf",
+        "validate_signed_pdf",
+    ),
+}
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,35 +6,51 @@ proof functions; ``canonical_bytes``/``entry_leaf_hash`` and ``verify_checkpoint
 let an offline verifier check exported entries and checkpoints without the ledger.
 """
 
-from privacykit.ledger import merkle
-from privacykit.ledger.canonical import (
-    canonical_bytes,
-    canonical_json,
-    entry_canonical_bytes,
-    entry_leaf_hash,
-)
-from privacykit.ledger.checkpoint import (
-    Checkpoint,
-    parse_verifier_key,
-    verifier_key,
-    verify_checkpoint_note,
-)
-from privacykit.ledger.dates import add_months, days_remaining, due_date
-from privacykit.ledger.records import (
-    KINDS,
-    PHASES,
-    RESULTS,
-    STATUSES,
-    TERMINAL_STATUSES,
-    ArtifactRecord,
-    Entry,
-    RequestRecord,
-    StepInfo,
-    StepState,
-    VerifyReport,
-)
-from privacykit.ledger.store import Ledger, Step
-from privacykit.ledger.subject import is_subject_ref
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from privacykit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from privacykit.ledger import merkle
+    from privacykit.ledger.canonical import (
+        canonical_bytes,
+        canonical_json,
+        entry_canonical_bytes,
+        entry_leaf_hash,
+    )
+    from privacykit.ledger.checkpoint import (
+        Checkpoint,
+        parse_verifier_key,
+        verifier_key,
+        verify_checkpoint_note,
+    )
+    from privacykit.ledger.dates import (
+        add_months,
+        days_remaining,
+        due_date,
+    )
+    from privacykit.ledger.records import (
+        KINDS,
+        PHASES,
+        RESULTS,
+        STATUSES,
+        TERMINAL_STATUSES,
+        ArtifactRecord,
+        Entry,
+        RequestRecord,
+        StepInfo,
+        StepState,
+        VerifyReport,
+    )
+    from privacykit.ledger.store import (
+        Ledger,
+        Step,
+    )
+    from privacykit.ledger.subject import (
+        is_subject_ref,
+    )
 
 __all__ = [
     "KINDS",
@@ -64,3 +80,45 @@ __all__ = [
     "verifier_key",
     "verify_checkpoint_note",
 ]
+
+# Imported on first use (see privacykit._lazy): importing this package stays cheap.
+_EXPORTS = {
+    "privacykit.ledger.merkle": ("merkle",),
+    "privacykit.ledger.canonical": (
+        "canonical_bytes",
+        "canonical_json",
+        "entry_canonical_bytes",
+        "entry_leaf_hash",
+    ),
+    "privacykit.ledger.checkpoint": (
+        "Checkpoint",
+        "parse_verifier_key",
+        "verifier_key",
+        "verify_checkpoint_note",
+    ),
+    "privacykit.ledger.dates": (
+        "add_months",
+        "days_remaining",
+        "due_date",
+    ),
+    "privacykit.ledger.records": (
+        "KINDS",
+        "PHASES",
+        "RESULTS",
+        "STATUSES",
+        "TERMINAL_STATUSES",
+        "ArtifactRecord",
+        "Entry",
+        "RequestRecord",
+        "StepInfo",
+        "StepState",
+        "VerifyReport",
+    ),
+    "privacykit.ledger.store": (
+        "Ledger",
+        "Step",
+    ),
+    "privacykit.ledger.subject": ("is_subject_ref",),
+}
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,15 +10,26 @@ virtual clock (:mod:`.limits`) and seed data with well-known demo people (:mod:`
 
 from __future__ import annotations
 
-from privacykit.sandbox.seed import (
-    DEMO_ACCESS_EMAIL,
-    DEMO_AGENT_EMAIL,
-    DEMO_BLOCKED_EMAIL,
-    DEMO_ERASE_EMAIL,
-    DEMO_ERASE_PHONE,
-)
-from privacykit.sandbox.server import SandboxServer
-from privacykit.sandbox.state import APPLICATIONS, ApiError, SandboxState
+from typing import TYPE_CHECKING
+
+from privacykit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from privacykit.sandbox.seed import (
+        DEMO_ACCESS_EMAIL,
+        DEMO_AGENT_EMAIL,
+        DEMO_BLOCKED_EMAIL,
+        DEMO_ERASE_EMAIL,
+        DEMO_ERASE_PHONE,
+    )
+    from privacykit.sandbox.server import (
+        SandboxServer,
+    )
+    from privacykit.sandbox.state import (
+        APPLICATIONS,
+        ApiError,
+        SandboxState,
+    )
 
 __all__ = [
     "APPLICATIONS",
@@ -31,3 +42,22 @@ __all__ = [
     "SandboxServer",
     "SandboxState",
 ]
+
+# Imported on first use (see privacykit._lazy): importing this package stays cheap.
+_EXPORTS = {
+    "privacykit.sandbox.seed": (
+        "DEMO_ACCESS_EMAIL",
+        "DEMO_AGENT_EMAIL",
+        "DEMO_BLOCKED_EMAIL",
+        "DEMO_ERASE_EMAIL",
+        "DEMO_ERASE_PHONE",
+    ),
+    "privacykit.sandbox.server": ("SandboxServer",),
+    "privacykit.sandbox.state": (
+        "APPLICATIONS",
+        "ApiError",
+        "SandboxState",
+    ),
+}
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
