@@ -39,7 +39,7 @@ def _print(run: AccessRun) -> None:
 
 
 @click.command("access", short_help="Export a person's data, read-only (GDPR Art. 15/20).")
-@click.argument("subjects", nargs=-1, metavar="SUBJECT...")
+@click.argument("subjects", nargs=-1, metavar="[SUBJECT]...")
 @click.option(
     "--out",
     "-o",
@@ -50,8 +50,9 @@ def _print(run: AccessRun) -> None:
 )
 @click.option(
     "--from-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="More subjects: one per line, or a CSV with a 'subject' column.",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Subjects, one per line or a CSV with a 'subject' column; '-' reads standard "
+    "input, which keeps them out of ps and shell history.",
 )
 @click.option(
     "--playbook",
@@ -85,6 +86,10 @@ def access(
     quiet: bool,
 ) -> None:
     """Export everything Zendesk holds on a person (GDPR Art. 15/20), read-only.
+
+    \b
+    Give subjects on standard input, so they stay out of ps and shell history:
+      privacykit access --from-file - --out DIR < subjects.txt
 
     SUBJECT is an email address, user:<zendesk id>, ext:<external_id> or a profile
     identifier query source:type:identifier_type:value. Writes data.json (schema

@@ -13,7 +13,14 @@ from typing import Any
 
 import click
 
-from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
+from privacykit.cli.output import (
+    DomainClickException,
+    domain_errors,
+    echo_json,
+    output_options,
+    progress,
+    safe_text,
+)
 from privacykit.playbooks.erasure import (
     BatchProgress,
     EraseCommand,
@@ -131,11 +138,12 @@ def _print_results(report: EraseReport, quiet: bool) -> None:
 
 
 @click.command("erase", short_help="Erase people from Zendesk (GDPR Art. 17).")
-@click.argument("subjects", nargs=-1, metavar="SUBJECT...")
+@click.argument("subjects", nargs=-1, metavar="[SUBJECT]...")
 @click.option(
     "--from-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="More subjects: one per line, or a CSV with a 'subject' column.",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="Subjects, one per line or a CSV with a 'subject' column; '-' reads standard "
+    "input, which keeps them out of ps and shell history.",
 )
 @click.option(
     "--playbook",
@@ -187,13 +195,19 @@ def erase_command(
 ) -> None:
     """Erase people from Zendesk (GDPR Art. 17), with evidence.
 
+    \b
+    Give subjects on standard input, so they stay out of ps and shell history:
+      privacykit erase --from-file - --dry-run < subjects.txt
+      privacykit erase --from-file - --yes < subjects.txt
+
     SUBJECT is an email address, user:<zendesk id>, ext:<external_id> or a profile
     identifier query source:type:identifier_type:value. For each subject: find every
     user, identity and profile; remove profiles; soft-delete and permanently delete every
     user (at most 700 per 10 minutes); record every step in the ledger; produce the
     evidence. Agents, admins and the account owner are never erased by default.
 
-    Without --yes the plan is shown and you are asked to confirm. Exit 0 when every
+    Without --yes the plan is shown and you are asked to confirm (so subjects on standard
+    input need --yes or --dry-run). Exit 0 when every
     subject was erased, had no data, or awaits Zendesk's compliance deletion; 1 when some
     need review (or you declined); 2 for bad input (nothing was sent).
     """
@@ -209,6 +223,14 @@ def erase_command(
         received=received,
         produce_reports=not no_report,
     )
+
+    if from_file is not None and str(from_file) == "-" and not (yes or dry_run):
+        # The confirmation would be read from the same standard input as the subjects.
+        raise DomainClickException(
+            "--from-file - reads subjects from standard input, so the confirmation cannot "
+            "be asked there: check the plan with --dry-run, then run with --yes",
+            2,
+        )
 
     def confirm(plan: EraseReport) -> bool:
         for line in _plan_lines(plan):

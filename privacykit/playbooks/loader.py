@@ -1,14 +1,21 @@
 """Playbook files: YAML loading and validation, with errors that name file, line and key.
 
-Owns the playbook file format (``schema: privacykit.playbook/1``), the small declarative
-schema language used to check it (:class:`Struct`, :class:`Field`, :class:`Str`, ...), the
-registry of playbook kinds (:func:`register_kind`; each kind declares its steps and its
-policy schema) and where playbooks are found (:func:`builtin_playbook_dir`,
-:func:`resolve_playbook`, :func:`list_playbooks`).
+Owns the playbook file format (``schema: privacykit.playbook/1``), the registry of playbook
+kinds (:func:`register_kind`; each kind declares its steps and its policy schema) and where
+playbooks are found (:func:`builtin_playbook_dir`, :func:`resolve_playbook`,
+:func:`list_playbooks`). The schema language (:class:`Struct`, :class:`Field`, :class:`Str`,
+...) lives in :mod:`privacykit.playbooks.schema` and is re-exported here.
 
 Playbooks stay plain data: the loader never constructs Python objects from YAML tags
 (``SafeLoader`` only) and never generates code. Step names map to functions the engine
 already has; a playbook can only choose, order and configure them.
+
+A playbook may come from anyone who can write to ``$PRIVACYKIT_HOME/playbooks/``, so reading
+one is bounded before any YAML is parsed: at most :data:`MAX_PLAYBOOK_BYTES`, a regular file,
+no anchors or aliases (a 500-byte "billion laughs" would otherwise expand to gigabytes; no
+playbook needs them) and at most :data:`MAX_PLAYBOOK_DEPTH` levels of nesting (deeper input
+would exhaust Python's recursion). Each refusal is a :class:`PlaybookError` (exit 2, one
+line) within a fraction of a second.
 
 Common layout::
 
@@ -28,6 +35,7 @@ import hashlib
 import importlib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +44,26 @@ from typing import Any
 import yaml
 
 from privacykit.errors import PlaybookError
+from privacykit.playbooks.schema import (
+    Bool,
+    Ctx,
+    Field,
+    Int,
+    KeyPath,
+    ListOf,
+    MapOf,
+    Number,
+    OneOf,
+    Spec,
+    Str,
+    Struct,
+    dotted,
+    kind_of,
+)
 
 __all__ = [
+    "MAX_PLAYBOOK_BYTES",
+    "MAX_PLAYBOOK_DEPTH",
     "PLAYBOOK_SCHEMA",
     "Bool",
     "Field",
@@ -65,252 +91,10 @@ __all__ = [
 
 PLAYBOOK_SCHEMA = "privacykit.playbook/1"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-Path_ = tuple[str | int, ...]
-
-
-def _dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out or "(document)"
-
-
-class _Ctx:
-    """Where we are while validating: the file name and the line of every node."""
-
-    def __init__(self, file: str, lines: dict[Path_, int], key_lines: dict[Path_, int]) -> None:
-        self.file = file
-        self.lines = lines
-        self.key_lines = key_lines
-
-    def line(self, path: Path_, *, key: bool = False) -> int | None:
-        probe = path
-        while True:
-            table = self.key_lines if key else self.lines
-            if probe in table:
-                return table[probe]
-            if key and probe in self.lines:
-                return self.lines[probe]
-            if not probe:
-                return None
-            probe = probe[:-1]
-
-    def error(self, path: Path_, message: str, *, key: bool = False) -> PlaybookError:
-        return PlaybookError(
-            message, file=self.file, line=self.line(path, key=key), key=_dotted(path)
-        )
-
-
-# --- the schema language -----------------------------------------------------------------
-
-
-class Spec:
-    """A value's expected shape. ``check`` returns the value normalised (defaults filled)."""
-
-    description = "a value"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Str(Spec):
-    choices: tuple[str, ...] | None = None
-    pattern: str | None = None
-    pattern_help: str = ""
-    allow_empty: bool = False
-    max_length: int = 2000
-
-    @property
-    def description(self) -> str:  # type: ignore[override]
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        return self.pattern_help or "a string"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if not isinstance(value, str):
-            raise ctx.error(path, f"expected {self.description}, got {_kind_of(value)}")
-        if not value.strip() and not self.allow_empty:
-            raise ctx.error(path, "must not be empty")
-        if len(value) > self.max_length:
-            raise ctx.error(path, f"longer than {self.max_length} characters")
-        if self.choices is not None and value not in self.choices:
-            raise ctx.error(path, f"expected {self.description}, got {value!r}")
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise ctx.error(path, f"expected {self.description}, got {value!r}")
-        return value
-
-
-@dataclass(frozen=True)
-class Int(Spec):
-    min: int | None = None
-    max: int | None = None
-    description = "an integer"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ctx.error(path, f"expected an integer, got {_kind_of(value)}")
-        if self.min is not None and value < self.min:
-            raise ctx.error(path, f"must be at least {self.min}, got {value}")
-        if self.max is not None and value > self.max:
-            raise ctx.error(path, f"must be at most {self.max}, got {value}")
-        return value
-
-
-@dataclass(frozen=True)
-class Number(Spec):
-    min: float | None = None
-    max: float | None = None
-    description = "a number"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ctx.error(path, f"expected a number, got {_kind_of(value)}")
-        if self.min is not None and value < self.min:
-            raise ctx.error(path, f"must be at least {self.min}, got {value}")
-        if self.max is not None and value > self.max:
-            raise ctx.error(path, f"must be at most {self.max}, got {value}")
-        return value
-
-
-@dataclass(frozen=True)
-class Bool(Spec):
-    description = "true or false"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if not isinstance(value, bool):
-            raise ctx.error(path, f"expected true or false, got {_kind_of(value)}")
-        return value
-
-
-@dataclass(frozen=True)
-class ListOf(Spec):
-    item: Spec
-    min_items: int = 0
-    unique: bool = False
-    unique_by: str | None = None
-
-    @property
-    def description(self) -> str:  # type: ignore[override]
-        return "a list"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if not isinstance(value, list):
-            raise ctx.error(path, f"expected a list, got {_kind_of(value)}")
-        if len(value) < self.min_items:
-            raise ctx.error(path, f"needs at least {self.min_items} item(s)")
-        out = [self.item.check(item, (*path, i), ctx) for i, item in enumerate(value)]
-        if self.unique or self.unique_by:
-            seen: set[Any] = set()
-            for i, item in enumerate(out):
-                marker = item.get(self.unique_by) if self.unique_by else item
-                marker = repr(marker)
-                if marker in seen:
-                    raise ctx.error((*path, i), "duplicate entry")
-                seen.add(marker)
-        return out
-
-
-@dataclass(frozen=True)
-class MapOf(Spec):
-    """A mapping with free keys (matching ``key_pattern``) whose values all follow ``value``."""
-
-    value: Spec
-    key_pattern: str = r"[A-Za-z0-9_.:-]{1,100}"
-    description = "a mapping"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if not isinstance(value, dict):
-            raise ctx.error(path, f"expected a mapping, got {_kind_of(value)}")
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or not re.fullmatch(self.key_pattern, key):
-                raise ctx.error((*path, str(key)), "invalid key", key=True)
-            out[key] = self.value.check(item, (*path, key), ctx)
-        return out
-
-
-@dataclass(frozen=True)
-class OneOf(Spec):
-    options: tuple[Spec, ...]
-
-    @property
-    def description(self) -> str:  # type: ignore[override]
-        return " or ".join(option.description for option in self.options)
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        first: PlaybookError | None = None
-        for option in self.options:
-            try:
-                return option.check(value, path, ctx)
-            except PlaybookError as exc:
-                first = first or exc
-        raise ctx.error(path, f"expected {self.description}") from first
-
-
-@dataclass(frozen=True)
-class Field:
-    spec: Spec
-    required: bool = False
-    default: Any = None
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class Struct(Spec):
-    fields: Mapping[str, Field]
-    description = "a mapping"
-
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise ctx.error(path, f"expected a mapping, got {_kind_of(value)}")
-        for key in value:
-            if key not in self.fields:
-                known = ", ".join(sorted(self.fields)) or "none"
-                raise ctx.error((*path, str(key)), f"unknown key (known: {known})", key=True)
-        out: dict[str, Any] = {}
-        for name, spec_field in self.fields.items():
-            if name in value:
-                out[name] = spec_field.spec.check(value[name], (*path, name), ctx)
-            elif spec_field.required:
-                raise ctx.error((*path, name), "required key is missing", key=True)
-            else:
-                default = spec_field.default
-                if isinstance(spec_field.spec, Struct) and default is None:
-                    default = spec_field.spec.check({}, (*path, name), ctx)
-                out[name] = _copy(default)
-        return out
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
+# The shipped playbooks are about 4 KiB and nest 5 levels deep. Pure-Python YAML parses
+# 64 KiB of the worst shape (one long flow list) in well under a second on a slow machine.
+MAX_PLAYBOOK_BYTES = 64 * 1024
+MAX_PLAYBOOK_DEPTH = 32
 
 # --- kinds and steps ---------------------------------------------------------------------
 
@@ -337,7 +121,9 @@ class KindSchema:
     steps: Mapping[str, StepSchema]
     policy: Struct
     extra: Mapping[str, Field] = field(default_factory=dict)
-    validate: Callable[[dict[str, Any], Callable[[Path_, str], PlaybookError]], None] | None = None
+    validate: Callable[[dict[str, Any], Callable[[KeyPath, str], PlaybookError]], None] | None = (
+        None
+    )
 
 
 _KINDS: dict[str, KindSchema] = {}
@@ -406,11 +192,45 @@ class Playbook:
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
-def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, int]]:
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses anchors and aliases and bounds nesting while composing,
+    i.e. before anything could be expanded or recursed into."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise PlaybookError(
+                "YAML anchors and aliases (&name, *name) are not allowed in a playbook",
+                file=self.file,
+                line=line,
+            )
+        if self.depth >= MAX_PLAYBOOK_DEPTH:
+            raise PlaybookError(
+                f"nested deeper than {MAX_PLAYBOOK_DEPTH} levels", file=self.file, line=line
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str, file: str) -> tuple[Any, dict[KeyPath, int], dict[KeyPath, int]]:
     """Parse YAML into plain data plus the line of every value and every key (1-based)."""
-    lines: dict[Path_, int] = {}
-    key_lines: dict[Path_, int] = {}
-    loader = yaml.SafeLoader(text)
+    # Characters never outnumber UTF-8 bytes: the cheap test first, then the exact one.
+    if len(text) > MAX_PLAYBOOK_BYTES or len(text.encode("utf-8", "surrogatepass")) > (
+        MAX_PLAYBOOK_BYTES
+    ):
+        raise PlaybookError(f"playbook is larger than {MAX_PLAYBOOK_BYTES // 1024} KiB", file=file)
+    lines: dict[KeyPath, int] = {}
+    key_lines: dict[KeyPath, int] = {}
+    loader = _BoundedLoader(text, file)
     try:
         try:
             node = loader.get_single_node()
@@ -424,7 +244,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
         if node is None:
             raise PlaybookError("the playbook is empty", file=file, line=1)
 
-        def walk(node: yaml.Node, path: Path_) -> Any:
+        def walk(node: yaml.Node, path: KeyPath) -> Any:
             lines[path] = node.start_mark.line + 1
             if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
                 # Plain data only: a tag like !!python/object must not even look valid.
@@ -432,7 +252,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
                     f"unsupported YAML tag {node.tag}",
                     file=file,
                     line=node.start_mark.line + 1,
-                    key=_dotted(path),
+                    key=dotted(path),
                 )
             if isinstance(node, yaml.MappingNode):
                 loader.flatten_mapping(node)
@@ -443,7 +263,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
                             "mapping keys must be plain strings",
                             file=file,
                             line=key_node.start_mark.line + 1,
-                            key=_dotted(path),
+                            key=dotted(path),
                         )
                     key = str(loader.construct_object(key_node))
                     child = (*path, key)
@@ -452,7 +272,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
                             "duplicate key",
                             file=file,
                             line=key_node.start_mark.line + 1,
-                            key=_dotted(child),
+                            key=dotted(child),
                         )
                     key_lines[child] = key_node.start_mark.line + 1
                     out[key] = walk(value_node, child)
@@ -466,7 +286,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[Path_, int], dict[Path_, i
                     f"unsupported YAML value ({exc.problem})",
                     file=file,
                     line=node.start_mark.line + 1,
-                    key=_dotted(path),
+                    key=dotted(path),
                 ) from None
 
         return walk(node, ()), lines, key_lines
@@ -493,14 +313,14 @@ def load_playbook_text(
     """Validate playbook YAML text. Raises :class:`PlaybookError` naming file, line and key."""
     sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     data, lines, key_lines = _compose(text, file)
-    ctx = _Ctx(file, lines, key_lines)
+    ctx = Ctx(file, lines, key_lines)
     if not isinstance(data, dict):
-        raise ctx.error((), f"a playbook is a mapping, got {_kind_of(data)}")
+        raise ctx.error((), f"a playbook is a mapping, got {kind_of(data)}")
     kind_name = data.get("kind")
     if not isinstance(kind_name, str):
         if "kind" not in data:
             raise ctx.error(("kind",), "required key is missing", key=True)
-        raise ctx.error(("kind",), f"expected a string, got {_kind_of(kind_name)}")
+        raise ctx.error(("kind",), f"expected a string, got {kind_of(kind_name)}")
     kind = _kind(kind_name)
     if kind is None:
         known = ", ".join(registered_kinds()) or "none"
@@ -536,7 +356,7 @@ class _StepItem(Spec):
     kind: KindSchema
     description = "a step name or a mapping with a 'step' key"
 
-    def check(self, value: Any, path: Path_, ctx: _Ctx) -> Any:
+    def check(self, value: Any, path: KeyPath, ctx: Ctx) -> Any:
         if isinstance(value, str):
             name, options = value, {}
         elif isinstance(value, dict):
@@ -544,10 +364,10 @@ class _StepItem(Spec):
                 raise ctx.error((*path, "step"), "a step mapping needs a 'step' key", key=True)
             name = value["step"]
             if not isinstance(name, str):
-                raise ctx.error((*path, "step"), f"expected a step name, got {_kind_of(name)}")
+                raise ctx.error((*path, "step"), f"expected a step name, got {kind_of(name)}")
             options = {k: v for k, v in value.items() if k != "step"}
         else:
-            raise ctx.error(path, f"expected {self.description}, got {_kind_of(value)}")
+            raise ctx.error(path, f"expected {self.description}, got {kind_of(value)}")
         schema = self.kind.steps.get(name)
         if schema is None:
             known = ", ".join(self.kind.steps)
@@ -556,7 +376,7 @@ class _StepItem(Spec):
         return {"step": name, "options": schema.options.check(options, path, ctx)}
 
 
-def _check_step_order(steps: Sequence[Step], kind: KindSchema, ctx: _Ctx) -> None:
+def _check_step_order(steps: Sequence[Step], kind: KindSchema, ctx: Ctx) -> None:
     position: dict[str, int] = {}
     for i, step in enumerate(steps):
         if step.name in position:
@@ -577,17 +397,37 @@ def _check_step_order(steps: Sequence[Step], kind: KindSchema, ctx: _Ctx) -> Non
             raise ctx.error(("steps", i), f"step {step.name!r} must be the last step")
 
 
+class _NotRegularFile(OSError):
+    pass
+
+
+def _read_regular_file(path: str | Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file. Opened non-blocking and checked before
+    reading, so a FIFO, a device such as /dev/zero or a directory is refused at once."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise _NotRegularFile(path)
+        return handle.read(limit + 1)
+
+
 def load_playbook(path: str | Path) -> Playbook:
     """Load and validate a playbook file. Errors name the file, line and key."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = _read_regular_file(path, MAX_PLAYBOOK_BYTES)
     except FileNotFoundError:
         raise PlaybookError("playbook file not found", file=file) from None
-    except UnicodeDecodeError:
-        raise PlaybookError("playbook is not UTF-8 text", file=file) from None
+    except _NotRegularFile:
+        raise PlaybookError("playbook is not a regular file", file=file) from None
     except OSError as exc:
         raise PlaybookError(f"cannot read playbook: {exc.strerror}", file=file) from None
+    if len(raw) > MAX_PLAYBOOK_BYTES:
+        raise PlaybookError(f"playbook is larger than {MAX_PLAYBOOK_BYTES // 1024} KiB", file=file)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlaybookError("playbook is not UTF-8 text", file=file) from None
     return load_playbook_text(text, file=file, path=Path(path))
 
 
