@@ -131,7 +131,7 @@ _KINDS: dict[str, KindSchema] = {}
 # that validating a playbook never needs the module to be imported by hand.
 _KIND_MODULES = {
     "erasure": "privacykit.playbooks.policy",
-    "access": "privacykit.playbooks.access",
+    "access": "privacykit.playbooks.access.kind",
 }
 
 
