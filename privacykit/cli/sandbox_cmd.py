@@ -11,6 +11,8 @@ from types import FrameType
 import click
 
 from privacykit.sandbox import SandboxServer
+from privacykit.sandbox.faults import MALFORMED_KINDS
+from privacykit.sandbox.limits import HEADER_STYLES
 from privacykit.sandbox.seed import SEEDS
 
 __all__ = ["register", "sandbox", "serve"]
@@ -100,6 +102,56 @@ def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> st
     help="Permanent deletions per 10 minutes.",
 )
 @click.option(
+    "--header-style",
+    default="2024",
+    show_default=True,
+    type=click.Choice(HEADER_STYLES),
+    help="Rate-limit header spelling: 2023 (rate-limit-*, zendesk-rate-limit-<endpoint>) "
+    "or 2024 (ratelimit-*, zendesk-ratelimit-<endpoint>).",
+)
+@click.option(
+    "--retry-after",
+    default=None,
+    type=click.FloatRange(min=0.0),
+    help="Retry-After seconds every 429 carries (default: the real wait).",
+)
+@click.option(
+    "--malformed",
+    "malformed",
+    multiple=True,
+    metavar="'METHOD /PATH=KIND'",
+    help="Answer an endpoint with a malformed 200 body, e.g. "
+    "'GET /api/v2/users/search=users_null' (kinds: " + ", ".join(MALFORMED_KINDS) + ").",
+)
+@click.option(
+    "--slow-drip",
+    default=None,
+    type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
+    help="Answer one body byte every SECONDS virtual seconds (at most --slow-drip-bytes).",
+)
+@click.option(
+    "--slow-drip-bytes",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Bytes dripped per answer before the rest is sent.",
+)
+@click.option(
+    "--job-delay",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Virtual seconds a background job takes.",
+)
+@click.option(
+    "--job-ttl",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Virtual seconds a finished job's status stays readable.",
+)
+@click.option(
     "--rng-seed",
     default=None,
     type=int,
@@ -124,6 +176,13 @@ def serve(
     rate_limit: int,
     profiles_limit: int,
     permanent_delete_limit: int,
+    header_style: str,
+    retry_after: float | None,
+    malformed: tuple[str, ...],
+    slow_drip: float | None,
+    slow_drip_bytes: int,
+    job_delay: float,
+    job_ttl: float,
     rng_seed: int | None,
     token: str,
     email: str,
@@ -134,20 +193,35 @@ def serve(
     ZENDESK_API_TOKEN (defaults: dpo@sandbox.test / sandbox-token). Control endpoints
     live under /_sandbox/ (log, config, clock, seed, tickets, state).
     """
-    server = SandboxServer(
-        host,
-        port,
-        seed=seed_name,
-        users=users,
-        time_scale=time_scale,
-        fault_rate=fault_rate,
-        rng_seed=rng_seed,
-        account_limit=rate_limit,
-        profiles_limit=profiles_limit,
-        permanent_delete_limit=permanent_delete_limit,
-        api_token=token,
-        email=email,
-    )
+    table: dict[str, str] = {}
+    for item in malformed:
+        endpoint, sep, kind = item.rpartition("=")
+        if not sep or " " not in endpoint.strip():
+            raise click.BadParameter("use 'METHOD /PATH=KIND'", param_hint="--malformed")
+        table[endpoint.strip()] = kind.strip()
+    drip = None if slow_drip is None else {"interval": slow_drip, "max_bytes": slow_drip_bytes}
+    try:
+        server = SandboxServer(
+            host,
+            port,
+            seed=seed_name,
+            users=users,
+            time_scale=time_scale,
+            fault_rate=fault_rate,
+            rng_seed=rng_seed,
+            account_limit=rate_limit,
+            profiles_limit=profiles_limit,
+            permanent_delete_limit=permanent_delete_limit,
+            api_token=token,
+            email=email,
+            header_style=header_style,
+            retry_after=retry_after,
+            malformed=table,
+            slow_drip=drip,
+        )
+        server.configure({"job_delay": job_delay, "job_ttl": job_ttl})
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -162,7 +236,8 @@ def serve(
         counts = server.state.counts()
         click.echo(
             f"seed {seed_name}: {counts['users']} users, {counts['profiles']} profiles, "
-            f"{counts['tickets']} tickets; time scale {time_scale:g}, fault rate {fault_rate:g}",
+            f"{counts['tickets']} tickets; time scale {time_scale:g}, fault rate {fault_rate:g}, "
+            f"header style {header_style}",
             err=True,
         )
         while not stop.wait(0.5):
