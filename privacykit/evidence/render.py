@@ -208,9 +208,11 @@ def _is_mapping(value: Any) -> bool:
 
 
 def _default_template_dir() -> Path:
-    # report_templates/ lives at the top of the repository, next to the package (the
-    # editable install `make` creates keeps it there).
-    return Path(__file__).resolve().parent.parent.parent / "report_templates"
+    # report_templates/ at the top of the repository in a checkout (and an editable
+    # install), a copy inside the package in an installed wheel: privacykit.shipped knows.
+    from privacykit.shipped import shipped_dir
+
+    return shipped_dir("report_templates")
 
 
 def template_dirs(env: Mapping[str, str] | None = None) -> list[Path]:

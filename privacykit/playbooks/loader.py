@@ -60,6 +60,7 @@ from privacykit.playbooks.schema import (
     dotted,
     kind_of,
 )
+from privacykit.shipped import shipped_dir
 
 __all__ = [
     "MAX_PLAYBOOK_BYTES",
@@ -435,12 +436,13 @@ def load_playbook(path: str | Path) -> Playbook:
 
 
 def builtin_playbook_dir() -> Path:
-    """The shipped playbooks (``playbooks/`` next to the package in a source checkout;
-    ``PRIVACYKIT_PLAYBOOKS`` overrides)."""
+    """The shipped playbooks: ``playbooks/`` at the top of a source checkout, a copy inside
+    the package in an installed wheel (:func:`privacykit.shipped.shipped_dir`);
+    ``PRIVACYKIT_PLAYBOOKS`` overrides."""
     override = os.environ.get("PRIVACYKIT_PLAYBOOKS", "").strip()
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parent.parent.parent / "playbooks"
+    return shipped_dir("playbooks")
 
 
 def _search_dirs(home: Path | None) -> list[tuple[str, Path]]:
