@@ -14,13 +14,16 @@ The position is two ordering keys kept in the audit's own ledger entry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from privacykit.ledger import Entry, Ledger, RequestRecord
+from privacykit import clock
+from privacykit.ledger import Ledger, RequestRecord
+from privacykit.playbooks.erasure import keys
+from privacykit.playbooks.erasure.history import ErasureHistory
+from privacykit.playbooks.erasure.keys import StepKey
 
 __all__ = [
     "as_key",
@@ -42,20 +45,15 @@ T = TypeVar("T")
 #: fixed-width UTC timestamp, so tuples of strings sort in creation order.
 OrderKey = tuple[str, str]
 
-# Step keys of the erasure engine (privacykit.playbooks.erasure) this module reads.
-_SOFT_DELETE = re.compile(r"^soft_delete:user:(\d+)$")
-_PERMANENT_DELETE = re.compile(r"^permanent_delete:user:(\d+)$")
-_PROFILE_DELETE = re.compile(r"^profile:delete:([0-9A-Za-z_-]+)$")
-_PROFILE_GONE = re.compile(r"^profile:gone:([0-9A-Za-z_-]+)$")
-_COMPLIANCE = re.compile(r"^compliance:user:(\d+)$")
-EVIDENCE_STEP = "evidence"
+# The erasure engine's step keys are read through its own types (keys, history).
+EVIDENCE_STEP = keys.EVIDENCE
 
 
 def compliance_step(user_id: int) -> str:
     """The engine's step key for a user's compliance progress (``info`` entries holding
     ``{"user_id", "complete", "applications"}``); the audit records its polls there too,
     so ``privacykit erase --resume`` and the audit share one history."""
-    return f"compliance:user:{user_id}"
+    return str(StepKey.compliance(user_id))
 
 
 def order_key(request: RequestRecord) -> OrderKey:
@@ -64,13 +62,7 @@ def order_key(request: RequestRecord) -> OrderKey:
 
 def parse_ts(text: str | None) -> datetime | None:
     """A ledger or evidence timestamp as an aware datetime (None if absent or unreadable)."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else None
+    return clock.parse_iso(text)
 
 
 @dataclass
@@ -136,11 +128,25 @@ def _int(value: Any) -> int | None:
 
 
 def load_erasure(ledger: Ledger, request: RequestRecord) -> ErasureView:
-    """Read one erasure request's entries into an :class:`ErasureView`."""
+    """Read one erasure request's entries into an :class:`ErasureView` (through the
+    engine's :class:`~privacykit.playbooks.erasure.history.ErasureHistory`)."""
     view = ErasureView(request)
-    entries = ledger.entries(request.request_id)
-    for entry in entries:
-        _apply_entry(view, entry)
+    history = ErasureHistory.from_entries(ledger.iter_entries(request.request_id))
+    for uid, past in sorted(history.users.items()):
+        if past.soft_deleted:
+            record = _user(view, uid)
+            record.soft_deleted = True
+            record.permanently_deleted = past.permanently_deleted
+            record.soft_deleted_at = parse_ts(past.soft_deleted_at)
+            record.permanently_deleted_at = parse_ts(past.permanently_deleted_at)
+        if past.compliance is not None:
+            view.compliance[uid] = dict(past.compliance)
+    view.last_compliance_poll = parse_ts(history.last_compliance_poll)
+    for pid, profile in history.profiles.items():
+        if profile.delete.done or profile.gone:
+            # Deleted by the erasure, or already gone when it got there: it must stay gone.
+            view.deleted_profiles.setdefault(pid, profile.user_id)
+    view.evidence = history.evidence
     if view.evidence is not None:
         _apply_evidence(view, view.evidence)
     return view
@@ -151,40 +157,6 @@ def _user(view: ErasureView, user_id: int) -> UserRecord:
     if record is None:
         record = view.users[user_id] = UserRecord(user_id)
     return record
-
-
-def _apply_entry(view: ErasureView, entry: Entry) -> None:
-    key, phase, data = entry.step_key, entry.phase, entry.data
-    if phase == "info":
-        if key == EVIDENCE_STEP:
-            if str(data.get("schema", "")).startswith("privacykit.erasure-evidence/"):
-                view.evidence = data
-        elif match := _COMPLIANCE.match(key):
-            view.compliance[int(match.group(1))] = dict(data)
-            view.last_compliance_poll = parse_ts(entry.ts)
-        elif match := _PROFILE_GONE.match(key):
-            # Already gone when the erasure reached it: it must stay gone.
-            view.deleted_profiles.setdefault(match.group(1), None)
-        return
-    if phase != "outcome" or data.get("result", "ok") != "ok":
-        return
-    when = parse_ts(entry.ts)
-    if match := _SOFT_DELETE.match(key):
-        record = _user(view, int(match.group(1)))
-        record.soft_deleted = True
-        record.soft_deleted_at = record.soft_deleted_at or when
-        if data.get("state") == "permanently_deleted":  # reconciled: already permanent
-            record.permanently_deleted = True
-            record.permanently_deleted_at = record.permanently_deleted_at or when
-    elif match := _PERMANENT_DELETE.match(key):
-        record = _user(view, int(match.group(1)))
-        # A permanent deletion implies the soft deletion before it.
-        record.soft_deleted = True
-        record.permanently_deleted = True
-        at = parse_ts(data.get("at")) if isinstance(data.get("at"), str) else None
-        record.permanently_deleted_at = record.permanently_deleted_at or at or when
-    elif match := _PROFILE_DELETE.match(key):
-        view.deleted_profiles.setdefault(match.group(1), _int(data.get("user_id")))
 
 
 def _apply_evidence(view: ErasureView, record: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """`privacykit erase`: erase people from Zendesk (GDPR Art. 17) with the erasure playbook.
 
-Thin: one call to :func:`privacykit.playbooks.erasure.run_erase`; this module turns options
-into a command, shows the plan and asks for confirmation, draws progress on stderr and
-prints the results. Output names subjects by position and form, never by value.
+Thin: parses options into an :class:`EraseCommand`, opens the batch
+(:func:`privacykit.playbooks.erasure.open_erasure`), shows the plan the library returns and
+asks for confirmation, runs it, and prints the library's views -- the text plan and the
+``--json`` plan come from the same view. Output names subjects by position and form,
+never by value.
 """
 
 from __future__ import annotations
@@ -21,87 +23,79 @@ from privacykit.cli.output import (
     progress,
     safe_text,
 )
-from privacykit.playbooks.erasure import (
-    BatchProgress,
-    EraseCommand,
-    EraseReport,
-    ErasureJob,
-    run_erase,
-)
 
 __all__ = ["register"]
 
 # Beyond this many subjects the plan shows one line per subject instead of every record.
 _DETAILED_PLAN = 20
 
+_WOULD = {
+    "retry discovery": "to discover again",
+    "erase": "to erase",
+    "nothing: no data found": "with no data",
+    "stop for review": "stopped for review",
+}
 
-def _plan_lines(report: EraseReport) -> list[str]:
+
+def _plan_lines(views: list[dict[str, Any]]) -> list[str]:
     lines = []
-    detailed = len(report.jobs) <= _DETAILED_PLAN
-    for job in report.jobs:
-        lines.extend(_plan_job(job, detailed))
+    detailed = len(views) <= _DETAILED_PLAN
+    for view in views:
+        lines.extend(_plan_job(view, detailed))
     counts: dict[str, int] = {}
-    for job in report.jobs:
-        would = _would(job)
+    for view in views:
+        would = _WOULD.get(view["would"], view["would"])
         counts[would] = counts.get(would, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    lines.append(f"{len(report.jobs)} subject(s): {summary}")
+    lines.append(f"{len(views)} subject(s): {summary}")
     return lines
 
 
-def _would(job: ErasureJob) -> str:
-    if job.plan_error:
-        return "to discover again"
-    if job.halt is None:
-        return "to erase"
-    return "with no data" if job.halt.outcome == "no_data_found" else "stopped for review"
-
-
-def _plan_job(job: ErasureJob, detailed: bool) -> list[str]:
-    head = job.label() + (f" (continues {job.request_id})" if job.resumed else "")
-    if job.plan_error:
-        return [f"{head}: discovery failed ({job.plan_error}); it is tried again when erasing"]
-    halt = job.halt
-    counts = job.result()["counts"]
+def _plan_job(view: dict[str, Any], detailed: bool) -> list[str]:
+    head = view["label"] + (f" (continues {view['request_id']})" if view["resumed"] else "")
+    if view["error"]:
+        return [f"{head}: discovery failed ({view['error']}); it is tried again when erasing"]
+    counts = view["counts"]
     found = (
         f"{counts['users']} user(s), {counts['identities']} identities, "
         f"{counts['profiles']} profile(s)"
     )
-    if halt is not None and halt.outcome == "no_data_found":
-        systems = ", ".join(job.searched.get("systems", []))
+    if view["would"] == "nothing: no data found":
+        systems = ", ".join(view["searched"].get("systems", []))
         return [f"{head}: no data found (searched {systems})"]
-    if halt is not None:
-        return [f"{head}: {found}; stops for review:"] + [f"    - {r}" for r in halt.reasons]
+    if view["would"] == "stop for review":
+        return [f"{head}: {found}; stops for review:"] + [f"    - {r}" for r in view["reasons"]]
     lines = [f"{head}: {found}"]
     if detailed:
-        for user in job.users.values():
-            steps = []
-            if not user.soft_deleted:
-                steps.append("soft delete")
-            if not user.permanently_deleted:
-                steps.append("permanently delete")
-            lines.append(f"    user {user.user_id} ({user.role}): {', '.join(steps) or 'done'}")
-        for profile in job.profiles.values():
+        for user in view["users"]:
+            steps = [
+                {"soft_delete": "soft delete", "permanent_delete": "permanently delete"}[a]
+                for a in user["actions"]
+            ]
+            lines.append(
+                f"    user {user['user_id']} ({user['role']}): {', '.join(steps) or 'done'}"
+            )
+        for profile in view["profiles"]:
+            kept = profile["identifiers_kept"]
             action = {
                 "delete": "delete",
-                "scrub_then_delete": f"replace keeping {profile.identifiers_kept} identifier(s), "
-                "then delete",
-                "scrub": f"replace keeping {profile.identifiers_kept} identifier(s) (kept: "
-                f"{profile.why})",
-                "retain": f"keep unchanged ({profile.why})",
-            }.get(profile.action, profile.action)
-            owner = f"user {profile.user_id}" if profile.user_id is not None else "no user"
+                "scrub_then_delete": f"replace keeping {kept} identifier(s), then delete",
+                "scrub": f"replace keeping {kept} identifier(s) (kept: {profile['why']})",
+                "retain": f"keep unchanged ({profile['why']})",
+            }.get(profile["action"], profile["action"])
+            owner = f"user {profile['user_id']}" if profile["user_id"] is not None else "no user"
             lines.append(
-                f"    profile {profile.profile_id} {profile.source_type} ({owner}): {action}"
+                f"    profile {profile['profile_id']} {profile['source_type']} ({owner}): {action}"
             )
     return lines
 
 
-def _result_line(job: ErasureJob) -> list[str]:
-    counts = job.evidence["counts"] if job.evidence else job.result()["counts"]
-    head = f"{job.label()} {job.request_id or '-'}: {(job.outcome or 'not run').replace('_', ' ')}"
-    if job.outcome == "no_data_found":
-        line = f"{head} (searched {', '.join(job.searched.get('systems', []))})"
+def _result_lines(view: dict[str, Any]) -> list[str]:
+    counts = view["counts"]
+    outcome = (view["outcome"] or "not run").replace("_", " ")
+    head = f"{view['label']} {view['request_id'] or '-'}: {outcome}"
+    if view["outcome"] == "no_data_found":
+        line = f"{head} (searched {', '.join(view['searched'].get('systems', []))})"
     else:
         line = (
             f"{head} (users {counts.get('users_permanently_deleted', 0)}/{counts.get('users', 0)} "
@@ -109,28 +103,31 @@ def _result_line(job: ErasureJob) -> list[str]:
             f"{counts.get('profiles_scrubbed', 0)} scrubbed / {counts.get('profiles', 0)})"
         )
     lines = [line]
-    if job.report_path:
-        lines.append(f"    report: {job.report_path}")
-    lines.extend(f"    - {reason}" for reason in job.reasons)
+    if view["report"]:
+        lines.append(f"    report: {view['report']}")
+    if view["report_error"]:
+        lines.append(f"    no signed report: {view['report_error']}")
+    lines.extend(f"    - {reason}" for reason in view["reasons"])
     return lines
 
 
-def _print_results(report: EraseReport, quiet: bool) -> None:
-    for job in report.jobs:
-        if quiet and job.outcome in ("erased", "no_data_found", "pending_compliance"):
+def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> None:
+    views = document["requests"]
+    for view in views:
+        if quiet and view["outcome"] in ("erased", "no_data_found", "pending_compliance"):
             continue
-        for line in _result_line(job):
+        for line in _result_lines(view):
             click.echo(safe_text(line))
-    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.summary().items())
-    stats = report.stats
+    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in document["summary"].items())
+    stats = document["stats"]
     click.echo(
         safe_text(
-            f"{len(report.jobs)} request(s): {summary or 'nothing to do'} "
+            f"{len(views)} request(s): {summary or 'nothing to do'} "
             f"({stats.get('requests', 0)} Zendesk requests, {stats.get('rate_limited', 0)} "
-            f"answered 429, {report.elapsed:.1f} s)"
+            f"answered 429, {elapsed:.1f} s)"
         )
     )
-    if any(job.outcome == "pending_compliance" for job in report.jobs):
+    if any(view["outcome"] == "pending_compliance" for view in views):
         click.echo(
             "Zendesk is still completing compliance deletions; "
             "run `privacykit erase --resume` later to record completion."
@@ -211,6 +208,8 @@ def erase_command(
     subject was erased, had no data, or awaits Zendesk's compliance deletion; 1 when some
     need review (or you declined); 2 for bad input (nothing was sent).
     """
+    from privacykit.playbooks.erasure import EraseCommand, open_erasure
+
     command = EraseCommand(
         subjects=subjects,
         from_file=from_file,
@@ -232,20 +231,10 @@ def erase_command(
             2,
         )
 
-    def confirm(plan: EraseReport) -> bool:
-        for line in _plan_lines(plan):
-            click.echo(safe_text(line), err=as_json)
-        if not any(job.would_change() for job in plan.jobs):
-            return True  # nothing destructive would happen: just record the outcomes
-        try:
-            return click.confirm("Erase now? This cannot be undone", default=False, err=True)
-        except click.Abort:
-            return False
-
     with ExitStack() as stack:
         state: dict[str, Any] = {"done": 0}
 
-        def on_progress(p: BatchProgress) -> None:
+        def on_progress(p: Any) -> None:
             if "bar" not in state:
                 state["bar"] = stack.enter_context(
                     progress(length=p.total, label="erasing", quiet=quiet or as_json)
@@ -255,19 +244,49 @@ def erase_command(
             bar.update(p.finished - state["done"])
             state["done"] = p.finished
 
-        with domain_errors():
-            report = run_erase(command, confirm=confirm, on_progress=on_progress)
+        with domain_errors(), open_erasure(command) as batch:
+            if not batch.jobs:
+                report = None
+            elif dry_run:
+                report = batch.plan()
+            else:
+                confirmed = True
+                if not yes:
+                    plan = batch.plan()
+                    for line in _plan_lines(plan.as_dict()["requests"]):
+                        click.echo(safe_text(line), err=as_json)
+                    # Nothing destructive would happen: just record the outcomes.
+                    if plan.would_change:
+                        try:
+                            confirmed = click.confirm(
+                                "Erase now? This cannot be undone", default=False, err=True
+                            )
+                        except click.Abort:
+                            confirmed = False
+                if confirmed:
+                    report = batch.run(on_progress=on_progress)
+                else:
+                    plan.dry_run, plan.confirmed = False, False
+                    report = plan
 
+    if report is None:
+        document: dict[str, Any] = {"requests": [], "summary": {}, "stats": {}, "exit_code": 0}
+        if as_json:
+            echo_json(document)
+        else:
+            click.echo("0 request(s): nothing to do")
+        raise click.exceptions.Exit(0)
+    document = report.as_dict()
     if as_json:
-        echo_json(report.as_dict())
+        echo_json(document)
     elif report.dry_run:
-        for line in _plan_lines(report):
+        for line in _plan_lines(document["requests"]):
             click.echo(safe_text(line))
         click.echo("dry run: nothing was changed")
     elif not report.confirmed:
         click.echo("not confirmed: nothing was changed", err=True)
     else:
-        _print_results(report, quiet)
+        _print_results(document, report.elapsed, quiet)
     raise click.exceptions.Exit(1 if not report.confirmed else report.exit_code)
 
 

@@ -10,7 +10,7 @@ satisfy them structurally; tests may pass small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from privacykit.playbooks.discovery import DiscoveryClient
 
 if TYPE_CHECKING:
+    from privacykit.ledger.checkpoint import Checkpoint
     from privacykit.ledger.records import ArtifactRecord, Entry, RequestRecord
 
 __all__ = ["ErasureClient", "RequestLedger"]
@@ -45,6 +46,14 @@ class RequestLedger(Protocol):
     ) -> str: ...
     def get_request(self, request_id: str) -> RequestRecord: ...
     def find_open_request(self, kind: str, subject_ref: str) -> RequestRecord | None: ...
+    def list_requests(
+        self,
+        status: str | Iterable[str] | None = None,
+        kind: str | None = None,
+        overdue: bool = False,
+        *,
+        today: date | None = None,
+    ) -> list[RequestRecord]: ...
     def record(
         self, request_id: str, step_key: str, phase: str, data: dict[str, Any] | None = None
     ) -> int: ...
@@ -54,6 +63,7 @@ class RequestLedger(Protocol):
     def entries(self, request_id: str | None = None) -> list[Entry]: ...
     def artifacts(self, request_id: str | None = None) -> list[ArtifactRecord]: ...
     def add_artifact(self, request_id: str, path: Path | str, kind: str) -> str: ...
+    def checkpoint(self) -> Checkpoint: ...
 
 
 class ErasureClient(DiscoveryClient, Protocol):

@@ -56,6 +56,7 @@ __all__ = [
     "REPORT_STEP",
     "Recorded",
     "RequestSession",
+    "SessionSteps",
     "default_operator",
     "ledger_view",
     "parse_received",
@@ -193,6 +194,9 @@ class RequestSession:
     entries: list[Recorded] = field(default_factory=list)
     loaded: int = 0
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: (name, sha256) the ledger recorded when the request was opened (resumed requests).
+    recorded_playbook: tuple[str, str] | None = None
+    _open: bool = False
     # Permanent-deletion workers record for one request from several threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -226,6 +230,8 @@ class RequestSession:
             status=request.status,
             **kw,
         )
+        if request.playbook_name and request.playbook_sha256:
+            session.recorded_playbook = (request.playbook_name, request.playbook_sha256)
         session.entries = [
             Recorded(e.seq, e.step_key, e.phase, dict(e.data), e.ts)
             for e in ledger.entries(request.request_id)
@@ -252,6 +258,7 @@ class RequestSession:
             self.started_at = self.ledger.get_request(self.request_id).created_at
             self.status = "open"
             self._store_playbook()
+        self._open = True
         for key, data in self.pending:
             self.record(key, "info", data)
         self.pending.clear()
@@ -280,11 +287,12 @@ class RequestSession:
 
     @property
     def opened(self) -> bool:
-        return self.request_id is not None
+        """Whether :meth:`open` ran (a resumed request is not written to before it)."""
+        return self._open
 
     def info(self, step_key: str, data: dict[str, Any]) -> None:
         """An ``info`` entry now, or when the request is opened (dry runs never open)."""
-        if self.request_id is None:
+        if not self._open:
             self.pending.append((step_key, data))
         else:
             self.record(step_key, "info", data)
@@ -307,7 +315,7 @@ class RequestSession:
         return seq
 
     def _rid(self, request_id: str | None) -> str:
-        if self.request_id is None:
+        if self.request_id is None or not self._open:
             raise LedgerError("the request is not open yet")
         if request_id is not None and request_id != self.request_id:
             raise LedgerError("a session records for its own request only")
@@ -318,6 +326,12 @@ class RequestSession:
         self.status = status
 
     # StepLedger (engine.perform) ------------------------------------------------------------
+
+    @property
+    def steps(self) -> SessionSteps:
+        """This session as the :class:`~privacykit.playbooks.engine.StepLedger` that
+        :func:`~privacykit.playbooks.engine.perform` writes through."""
+        return SessionSteps(self)
 
     def _step(self, step_key: str) -> tuple[str, dict[str, Any] | None]:
         """State and successful outcome data of a step, by the ledger's rules: the last
@@ -407,6 +421,24 @@ class RequestSession:
 
     def _home(self) -> Path:
         return Path(self.home) if self.home is not None else Path(self.ledger.home)
+
+
+@dataclass(frozen=True)
+class SessionSteps:
+    """A :class:`RequestSession` with the ledger's ``record(request_id, ...)`` signature."""
+
+    session: RequestSession
+
+    def record(
+        self, request_id: str, step_key: str, phase: str, data: dict[str, Any] | None = None
+    ) -> int:
+        return self.session.record(step_key, phase, data, request_id)
+
+    def step_state(self, request_id: str, step_key: str) -> str:
+        return self.session.step_state(request_id, step_key)
+
+    def step_outcome(self, request_id: str, step_key: str) -> dict[str, Any] | None:
+        return self.session.step_outcome(request_id, step_key)
 
 
 def _produce(

@@ -1,0 +1,261 @@
+"""The batch pipeline: many subjects' erasures at Zendesk's deletion pace.
+
+Owns :class:`Pipeline` and :class:`BatchProgress`. Discovery, profile replacement and
+soft deletion run in a pool of ``concurrency`` threads; each soft-deleted user then goes
+into a queue served by a few permanent-deletion workers, whose requests the shared
+governor paces at Zendesk's documented 700 per 10 minutes. Later subjects are prepared
+while earlier users wait for deletion budget, so a batch of N users takes about N/700 x 10
+minutes. Each job then finishes (compliance look, evidence, report) on the pool.
+
+Permanent deletion goes through the runner (:meth:`ErasureRunner.permanently_delete_one`,
+i.e. the engine's ``perform``), and a job continues through the engine from where it
+paused -- the pipeline never moves a job's cursor itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from privacykit.errors import PrivacykitError
+from privacykit.playbooks.erasure.actions import why
+from privacykit.playbooks.erasure.state import PERMANENT_DELETE_STEP, ErasureJob
+from privacykit.playbooks.erasure.steps import Aborted, ErasureRunner
+
+__all__ = ["BatchProgress", "Pipeline", "deletion_eta"]
+
+
+@dataclass
+class BatchProgress:
+    """Counts per stage for the progress display, and an ETA from the deletion budget."""
+
+    total: int = 0
+    discovered: int = 0
+    profiles_done: int = 0
+    soft_deleted: int = 0
+    users_to_delete: int = 0
+    permanently_deleted: int = 0
+    finished: int = 0
+    needs_review: int = 0
+    pending_compliance: int = 0
+    eta_seconds: float | None = None
+
+    def label(self) -> str:
+        eta = "" if self.eta_seconds is None else f" eta {_duration(self.eta_seconds)}"
+        return (
+            f"found {self.discovered}/{self.total}  profiles {self.profiles_done}  "
+            f"soft {self.soft_deleted}  permanent {self.permanently_deleted}/"
+            f"{self.users_to_delete}  review {self.needs_review}{eta}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Pipeline:
+    """Runs many jobs: a prepare pool, permanent-deletion workers, a finish step."""
+
+    def __init__(
+        self,
+        runner: ErasureRunner,
+        jobs: Sequence[ErasureJob],
+        *,
+        concurrency: int,
+        deleters: int,
+        on_progress: Callable[[BatchProgress], None] | None,
+    ) -> None:
+        self.runner = runner
+        self.jobs = list(jobs)
+        self.concurrency = max(1, concurrency)
+        self.deleters = max(1, deleters)
+        self.on_progress = on_progress
+        self.lock = threading.Lock()
+        self.all_done = threading.Condition(self.lock)
+        self.remaining = len(self.jobs)
+        self.fatal: BaseException | None = None
+        self.queue: queue.Queue[tuple[ErasureJob, int] | None] = queue.Queue()
+        self.progress = BatchProgress(total=len(self.jobs))
+        self._last_progress = 0.0
+        runner.on_change = self._changed
+
+    # progress -----------------------------------------------------------------------------
+
+    def _changed(self, job: ErasureJob, what: str) -> None:
+        with self.lock:
+            p = self.progress
+            if what == "discovered":
+                p.discovered += 1
+            elif what == "profiles":
+                p.profiles_done += 1
+            elif what == "soft_deleted":
+                p.soft_deleted += sum(1 for u in job.users.values() if u.soft_deleted)
+            elif what == "permanently_deleted":
+                p.permanently_deleted += 1
+            elif what == "finished":
+                p.finished += 1
+                if job.status == "needs_review":
+                    p.needs_review += 1
+                elif job.status == "pending_compliance":
+                    p.pending_compliance += 1
+            self._emit(force=what == "finished" and p.finished == p.total)
+
+    def _emit(self, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.2:
+            return
+        self._last_progress = now
+        p = self.progress
+        undiscovered = max(0, p.total - p.discovered)
+        left = max(0, p.users_to_delete - p.permanently_deleted) + undiscovered
+        p.eta_seconds = deletion_eta(self.runner.client, left)
+        self.on_progress(p)
+
+    # workers ------------------------------------------------------------------------------
+
+    def _guard(self, job: ErasureJob, fn: Callable[[], None]) -> None:
+        try:
+            if self.fatal is not None:
+                raise Aborted()
+            fn()
+        except Aborted:
+            self._finish(job, aborted=True)
+        except PrivacykitError as exc:
+            job.error = why(exc)
+            self._fail(job, exc)
+        except BaseException as exc:  # noqa: BLE001 - a crash must stop the whole batch
+            with self.lock:
+                if self.fatal is None:
+                    self.fatal = exc
+                self.runner.aborted.set()
+            self._finish(job, aborted=True)
+
+    def _fail(self, job: ErasureJob, exc: BaseException) -> None:
+        """An unexpected Zendesk/ledger error: record what we can and keep the batch going.
+        The request ends needing review, so a later run continues it with its SUBJECT."""
+        job.failures.append(f"stopped by an error: {why(exc)}")
+        try:
+            if job.session is not None and job.session.opened and job.report_error is None:
+                self.runner.finish_after_error(job)
+        except Exception:  # noqa: BLE001 - evidence is best effort after a failure
+            job.outcome = job.status = "needs_review"
+        self._finish(job)
+
+    def _finish(self, job: ErasureJob, aborted: bool = False) -> None:
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining <= 0 or aborted:
+                self.all_done.notify_all()
+
+    def _prepare(self, job: ErasureJob) -> None:
+        def work() -> None:
+            done = self.runner.run_job(job, pause_before={PERMANENT_DELETE_STEP})
+            if done:
+                self._finish(job)
+                return
+            users = self.runner.users_to_permanently_delete(job)
+            if not users:
+                self._continue(job)
+                return
+            with self.lock:
+                job.outstanding = len(users)
+                self.progress.users_to_delete += len(users)
+            for uid in users:
+                self.queue.put((job, uid))
+
+        self._guard(job, work)
+
+    def _continue(self, job: ErasureJob) -> None:
+        def work() -> None:
+            self.runner.engine.run(job)
+            self._finish(job)
+
+        self._guard(job, work)
+
+    def _deleter(self, pool: ThreadPoolExecutor) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            job, uid = item
+            try:
+                if self.fatal is None:
+                    self.runner.permanently_delete_one(job, uid)
+            except BaseException as exc:  # noqa: BLE001 - see _guard
+                with self.lock:
+                    if self.fatal is None:
+                        self.fatal = exc
+                    self.runner.aborted.set()
+                    self.all_done.notify_all()
+            with self.lock:
+                job.outstanding -= 1
+                last = job.outstanding == 0
+            if last:
+                if self.fatal is not None:
+                    self._finish(job, aborted=True)
+                else:
+                    pool.submit(self._continue, job)
+
+    def run(self) -> None:
+        if not self.jobs:
+            return
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="erase")
+        workers = [
+            threading.Thread(target=self._deleter, args=(pool,), name=f"erase-delete-{i}")
+            for i in range(self.deleters)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            for job in self.jobs:
+                pool.submit(self._prepare, job)
+            with self.lock:
+                while self.remaining > 0 and self.fatal is None:
+                    self.all_done.wait(0.5)
+                    self._emit()
+        except BaseException as exc:  # the operator's Ctrl-C: stop at step boundaries
+            with self.lock:
+                if self.fatal is None:
+                    self.fatal = exc
+            self.runner.aborted.set()
+        finally:
+            for _ in workers:
+                self.queue.put(None)
+            for worker in workers:
+                worker.join()
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self.fatal is not None:
+            raise self.fatal
+
+
+def deletion_eta(client: Any, users_left: int) -> float | None:
+    """Seconds the permanent-deletion budget needs for ``users_left`` users: the server's
+    budget as the governor learned it, else the documented 700 per 600 s."""
+    if users_left <= 0:
+        return 0.0
+    governor = getattr(client, "governor", None)
+    limit, window = 700, 600.0
+    if governor is not None:
+        try:
+            budget = governor.limits.permanent_delete
+            limit, window = budget.limit, budget.window
+            snapshot = governor.snapshot()
+            window *= float(snapshot.get("time_scale") or 1.0)
+            learned = snapshot.get("scopes", {}).get("permanent-delete") or {}
+            if learned.get("limit"):
+                limit = int(learned["limit"])
+            if learned.get("learned_window"):
+                window = float(learned["learned_window"])
+        except (AttributeError, TypeError, ValueError):
+            pass
+    return users_left / max(1, limit) * window

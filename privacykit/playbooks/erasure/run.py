@@ -1,0 +1,410 @@
+"""The library call behind ``privacykit erase``: plan, then run, and the views of both.
+
+Owns :class:`ErasureBatch` (the jobs of one invocation: :meth:`~ErasureBatch.plan` is
+read-only and records nothing, :meth:`~ErasureBatch.run` erases), :func:`erase` (plan or
+run per :class:`EraseOptions`), :class:`EraseReport` (what a run did or would do, with the
+one view the CLI prints as text or JSON), and :func:`open_erasure` / :func:`run_erase`
+(from the command's raw input through the application layer: home, configuration,
+preflight, ledger). The library never asks the operator anything: the CLI shows the plan,
+asks, and calls :meth:`ErasureBatch.run`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from privacykit import clock
+from privacykit.errors import UsageError, ZendeskError
+from privacykit.playbooks.erasure.actions import why
+from privacykit.playbooks.erasure.pipeline import BatchProgress, Pipeline
+from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, UserState
+from privacykit.playbooks.erasure.steps import ErasureRunner
+from privacykit.playbooks.loader import Playbook
+from privacykit.playbooks.ports import ErasureClient, RequestLedger
+from privacykit.playbooks.request import default_operator, parse_received, settle_owed_reports
+from privacykit.playbooks.subjects import Subject
+
+__all__ = [
+    "EraseCommand",
+    "EraseOptions",
+    "EraseReport",
+    "ErasureBatch",
+    "erase",
+    "open_erasure",
+    "plan_view",
+    "result_view",
+    "run_erase",
+]
+
+
+@dataclass
+class EraseOptions:
+    """Everything ``privacykit erase`` was asked to do."""
+
+    subjects: Sequence[Subject] = ()
+    playbook: Playbook | None = None
+    dry_run: bool = False
+    yes: bool = False
+    resume: bool = False
+    confirm_ambiguous: bool = False
+    concurrency: int = 8
+    deleters: int = 4
+    received_at: date | None = None
+    operator: str | None = None
+    produce_reports: bool = True
+
+
+def _would(job: ErasureJob) -> str:
+    if job.plan_error:
+        return "retry discovery"
+    if job.halt is None:
+        return "erase"
+    return "nothing: no data found" if job.halt.outcome == "no_data_found" else "stop for review"
+
+
+def _user_actions(user: UserState, job: ErasureJob) -> list[str]:
+    if job.halt is not None:
+        return []
+    actions = []
+    if not user.soft_deleted:
+        actions.append("soft_delete")
+    if not user.permanently_deleted:
+        actions.append("permanent_delete")
+    return actions
+
+
+def plan_view(job: ErasureJob) -> dict[str, Any]:
+    """What the run would do for ``job`` (``--dry-run``, the confirmation): ids, counts,
+    actions and reasons. The CLI prints this as JSON or as text -- nothing else."""
+    halt = job.halt
+    return {
+        "index": job.index,
+        "label": job.label(),
+        "subject": job.subject.describe() if job.subject else None,
+        "request_id": job.request_id,
+        "resumed": job.resumed,
+        "would": _would(job),
+        "error": job.plan_error,
+        "reasons": list(halt.reasons) if halt else [],
+        "searched": job.searched,
+        "counts": job.counts_found(),
+        "users": [{**u.plan_dict(), "actions": _user_actions(u, job)} for u in job.users.values()],
+        "profiles": [
+            {
+                "profile_id": p.profile_id,
+                "source_type": p.source_type,
+                "user_id": p.user_id,
+                "action": p.action,
+                "identifiers_removed": p.identifiers_removed,
+                "identifiers_kept": p.identifiers_kept,
+                "why": p.why,
+            }
+            for p in job.profiles.values()
+        ],
+    }
+
+
+def result_view(job: ErasureJob) -> dict[str, Any]:
+    """How ``job`` ended (ids, counts, statuses, the report)."""
+    return {
+        "index": job.index,
+        "label": job.label(),
+        "subject": job.subject.describe() if job.subject else None,
+        "subject_ref": job.subject_ref,
+        "request_id": job.request_id,
+        "resumed": job.resumed,
+        "outcome": job.outcome,
+        "status": job.status,
+        "reasons": list(job.reasons),
+        "not_done": list(job.evidence["not_done"]) if job.evidence else [],
+        "searched": job.searched,
+        "counts": dict(job.evidence["counts"]) if job.evidence else job.counts_found(),
+        "users": [u.plan_dict() for u in job.users.values()],
+        "profiles": [
+            {
+                "profile_id": p.profile_id,
+                "source_type": p.source_type,
+                "user_id": p.user_id,
+                "action": p.action,
+            }
+            for p in job.profiles.values()
+        ],
+        "report": job.report_path,
+        "report_sha256": job.report_sha256,
+        "report_error": job.report_error,
+    }
+
+
+@dataclass
+class EraseReport:
+    """What a run did (or would do, for a plan); ``exit_code`` for the CLI."""
+
+    jobs: list[ErasureJob]
+    dry_run: bool = False
+    confirmed: bool = True
+    stats: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+    checkpoint: dict[str, Any] | None = None
+    executed: bool = False
+    settled_reports: list[str] = field(default_factory=list)
+
+    @property
+    def would_change(self) -> bool:
+        """Whether running the plan could change anything in Zendesk."""
+        return any(job.would_change() for job in self.jobs)
+
+    @property
+    def exit_code(self) -> int:
+        if self.dry_run or not self.confirmed:
+            return 0
+        ok = all(job.outcome in SUCCESS_OUTCOMES and not job.report_error for job in self.jobs)
+        return 0 if ok else 1
+
+    def summary(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for job in self.jobs:
+            key = job.outcome or ("planned" if not self.executed else "not_run")
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "confirmed": self.confirmed,
+            "summary": self.summary(),
+            "requests": [result_view(j) if self.executed else plan_view(j) for j in self.jobs],
+            "stats": self.stats,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "checkpoint": self.checkpoint,
+            "exit_code": self.exit_code,
+        }
+
+
+def _stats(client: Any) -> dict[str, Any]:
+    stats = getattr(client, "stats", None)
+    snapshot = getattr(stats, "snapshot", None)
+    return dict(snapshot()) if callable(snapshot) else {}
+
+
+def _hex(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes | bytearray) else value
+
+
+class ErasureBatch:
+    """The jobs of one ``erase`` invocation: every subject (continuing its open request)
+    and, with ``resume``, every open erasure request. Plan first (read-only), then run."""
+
+    def __init__(
+        self,
+        client: ErasureClient,
+        ledger: RequestLedger | None,
+        options: EraseOptions,
+        *,
+        home: Path | None = None,
+    ) -> None:
+        if options.playbook is None:
+            raise UsageError("no playbook given")
+        self.client = client
+        self.ledger = ledger
+        self.options = options
+        self.home = home
+        self.started = time.monotonic()
+        self.runner = ErasureRunner(
+            client,
+            ledger,
+            options.playbook,
+            home=home,
+            operator=options.operator,
+            confirm_ambiguous=options.confirm_ambiguous,
+            received_at=options.received_at,
+            batch_id=f"batch-{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
+            produce_reports=options.produce_reports,
+        )
+        self.jobs: list[ErasureJob] = []
+        seen: set[str] = set()
+        for index, subject in enumerate(options.subjects, start=1):
+            job = self.runner.new_job(index, subject)
+            self.jobs.append(job)
+            if job.request_id:
+                seen.add(job.request_id)
+        if options.resume and ledger is not None:
+            # Requests that need review are continued by giving their SUBJECT again, once
+            # the cause (open tickets, a role, an ambiguity) has been dealt with.
+            for request in ledger.list_requests(
+                status=["open", "in_progress", "pending_compliance"], kind="erasure"
+            ):
+                if request.request_id not in seen:
+                    self.jobs.append(self.runner.new_job(len(self.jobs) + 1, None, request))
+                    seen.add(request.request_id)
+        self.planned = False
+
+    def plan(self) -> EraseReport:
+        """Plan every job (read-only: GET requests, nothing recorded). A subject whose
+        discovery fails is marked, shown as such, and discovered again by :meth:`run`."""
+
+        def plan(job: ErasureJob) -> None:
+            try:
+                self.runner.plan_job(job)
+            except ZendeskError as exc:
+                job.plan_error = why(exc)
+
+        workers = max(1, self.options.concurrency)
+        with ThreadPoolExecutor(workers, thread_name_prefix="erase-plan") as pool:
+            for future in [pool.submit(plan, job) for job in self.jobs]:
+                future.result()
+        self.planned = True
+        return EraseReport(
+            list(self.jobs),
+            dry_run=True,
+            stats=_stats(self.client),
+            elapsed=time.monotonic() - self.started,
+        )
+
+    def run(self, *, on_progress: Callable[[BatchProgress], None] | None = None) -> EraseReport:
+        """Erase: every job from where it is (a planned job goes on from its plan; one
+        whose planning failed starts afresh). Ends with one signed checkpoint."""
+        if self.ledger is None:
+            raise UsageError("erasing needs a ledger")
+        # Jobs whose planning failed start afresh (same position and subject).
+        self.jobs = [
+            self.runner.new_job(job.index, job.subject) if job.plan_error else job
+            for job in self.jobs
+        ]
+        settled: list[str] = []
+        try:
+            if self.options.produce_reports:
+                settled = settle_owed_reports(self.ledger, home=self.home)
+            Pipeline(
+                self.runner,
+                self.jobs,
+                concurrency=self.options.concurrency,
+                deleters=self.options.deleters,
+                on_progress=on_progress,
+            ).run()
+        finally:
+            checkpoint = self.ledger.checkpoint()
+        report = EraseReport(
+            self.jobs,
+            stats=_stats(self.client),
+            elapsed=time.monotonic() - self.started,
+            executed=True,
+            settled_reports=settled,
+        )
+        report.checkpoint = {
+            "tree_size": getattr(checkpoint, "size", None),
+            "root": _hex(getattr(checkpoint, "root", None)),
+        }
+        return report
+
+
+def erase(
+    client: ErasureClient,
+    ledger: RequestLedger | None,
+    options: EraseOptions,
+    *,
+    home: Path | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+) -> EraseReport:
+    """Erase every subject (and, with ``resume``, continue every open erasure request).
+
+    ``dry_run`` returns the plan and sends no mutating request. Without ``yes`` the plan is
+    returned unconfirmed (nothing changed): callers that ask a person use
+    :class:`ErasureBatch` (plan, ask, run). Raises :class:`UsageError` when there is
+    nothing to do."""
+    batch = ErasureBatch(client, ledger, options, home=home)
+    if not batch.jobs:
+        if options.resume:
+            return EraseReport([], dry_run=options.dry_run)
+        raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
+    if options.dry_run:
+        return batch.plan()
+    if not options.yes:
+        plan = batch.plan()
+        plan.dry_run, plan.confirmed = False, False
+        return plan
+    return batch.run(on_progress=on_progress)
+
+
+@dataclass
+class EraseCommand:
+    """``privacykit erase`` as typed: raw SUBJECT arguments and option values."""
+
+    subjects: Sequence[str] = ()
+    from_file: str | Path | None = None
+    playbook: str = "erasure"
+    dry_run: bool = False
+    yes: bool = False
+    resume: bool = False
+    confirm_ambiguous: bool = False
+    concurrency: int = 8
+    received: str | None = None
+    produce_reports: bool = True
+
+
+@contextmanager
+def open_erasure(
+    command: EraseCommand, *, env: Mapping[str, str] | None = None
+) -> Iterator[ErasureBatch]:
+    """Validate the input (subjects first, so a bad line is reported before any request),
+    load the playbook, then open the application (configuration, preflight, ledger) and
+    yield the batch. Input errors raise :class:`UsageError` subclasses (exit 2) with
+    nothing sent; refused credentials too, with nothing recorded."""
+    from privacykit.app import Home, open_app
+    from privacykit.playbooks.loader import load_playbook, resolve_playbook
+    from privacykit.playbooks.subjects import read_subjects
+
+    subjects = read_subjects(command.subjects, command.from_file)
+    if not subjects and not command.resume:
+        raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
+    if not 1 <= command.concurrency <= 64:
+        raise UsageError("--concurrency must be between 1 and 64")
+    received_at = parse_received(command.received)
+    home = Home.from_env(env)
+    book = load_playbook(resolve_playbook(command.playbook, home=home.path))
+    if book.kind != "erasure":
+        raise UsageError(f"playbook {book.name!r} is for {book.kind} requests, not erasure")
+    options = EraseOptions(
+        subjects=subjects,
+        playbook=book,
+        dry_run=command.dry_run,
+        yes=command.yes,
+        resume=command.resume,
+        confirm_ambiguous=command.confirm_ambiguous,
+        concurrency=command.concurrency,
+        received_at=received_at,
+        operator=default_operator(),
+        produce_reports=command.produce_reports,
+    )
+    with open_app(env, command="erase") as app:
+        batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path)
+        if not batch.jobs and not command.resume:
+            raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
+        yield batch
+
+
+def run_erase(
+    command: EraseCommand,
+    *,
+    env: Mapping[str, str] | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+) -> EraseReport:
+    """Everything behind a non-interactive ``privacykit erase`` (``--yes`` or
+    ``--dry-run``; without either, the plan comes back unconfirmed)."""
+    with open_erasure(command, env=env) as batch:
+        if not batch.jobs:
+            return EraseReport([], dry_run=command.dry_run)
+        if command.dry_run:
+            return batch.plan()
+        if not command.yes:
+            plan = batch.plan()
+            plan.dry_run, plan.confirmed = False, False
+            return plan
+        return batch.run(on_progress=on_progress)

@@ -1,0 +1,593 @@
+"""The erasure playbook's steps, run by the step engine for one job at a time.
+
+Owns :class:`ErasureRunner`: the step functions of the ``erasure`` kind (``resolve_subject``
+and ``discover`` come from :mod:`privacykit.playbooks.person`; here: ``check_safety``,
+``replace_profiles``, ``soft_delete_users``, ``permanently_delete_users``,
+``poll_compliance``, ``evidence``), the plan, the decision of the outcome, and resuming a
+request from its ledger history (:mod:`.history`). Every destructive call goes through
+:func:`~privacykit.playbooks.engine.perform` with the job's request session as its ledger
+(intent before, outcome after, reconciliation of an unknown outcome).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from privacykit import clock
+from privacykit.errors import (
+    ForbiddenError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+    ZendeskError,
+)
+from privacykit.playbooks.engine import Engine, Halt, perform
+from privacykit.playbooks.erasure import actions, keys
+from privacykit.playbooks.erasure.actions import clip, why
+from privacykit.playbooks.erasure.history import ErasureHistory
+from privacykit.playbooks.erasure.keys import StepKey
+from privacykit.playbooks.erasure.records import (
+    ErasureEvidence,
+    PlaybookRef,
+    evidence_record,
+    plan_record,
+)
+from privacykit.playbooks.erasure.state import (
+    DESTRUCTIVE_STEPS,
+    PERMANENT_DELETE_STEP,
+    ErasureJob,
+    ProfileState,
+    UserState,
+)
+from privacykit.playbooks.loader import Playbook, Step
+from privacykit.playbooks.person import PersonSteps, incomplete_reason
+from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
+from privacykit.playbooks.ports import ErasureClient, RequestLedger
+from privacykit.playbooks.request import RequestSession, default_operator
+from privacykit.playbooks.subjects import Subject
+
+__all__ = ["Aborted", "ErasureRunner"]
+
+
+class Aborted(BaseException):
+    """Another worker hit a fatal error (or the operator interrupted): stop at a boundary."""
+
+
+class ErasureRunner:
+    """Runs the erasure playbook for jobs: the step functions plus request bookkeeping.
+
+    ``ledger`` may be None only for planning without a ledger, which records nothing."""
+
+    def __init__(
+        self,
+        client: ErasureClient,
+        ledger: RequestLedger | None,
+        playbook: Playbook,
+        *,
+        home: Path | None = None,
+        operator: str | None = None,
+        confirm_ambiguous: bool = False,
+        received_at: date | None = None,
+        batch_id: str | None = None,
+        produce_reports: bool = True,
+    ) -> None:
+        if playbook.kind != "erasure":
+            raise UsageError(f"{playbook.name} is a {playbook.kind} playbook, not an erasure one")
+        self.client = client
+        self.ledger = ledger
+        self.playbook = playbook
+        self.policy = ErasurePolicy.from_playbook(playbook)
+        self.home = home
+        self.operator = operator or default_operator()
+        self.confirm_ambiguous = confirm_ambiguous or bool(playbook.policy.get("confirm_ambiguous"))
+        self.received_at = received_at or clock.today()
+        self.batch_id = batch_id
+        self.produce_reports = produce_reports
+        self.permanent = playbook.has_step(PERMANENT_DELETE_STEP)
+        self.aborted = threading.Event()
+        self.on_change: Callable[[ErasureJob, str], None] = lambda job, what: None
+        person = PersonSteps(
+            client,
+            self.policy.discovery,
+            check=self.check_abort,
+            on_change=lambda job, what: self._person_changed(job, what),  # type: ignore[arg-type]
+        )
+        self.engine = Engine(
+            playbook,
+            {
+                **person.functions(),
+                "check_safety": self.step_check_safety,
+                "replace_profiles": self.step_replace_profiles,
+                "soft_delete_users": self.step_soft_delete_users,
+                "permanently_delete_users": self.step_permanently_delete_users,
+                "poll_compliance": self.step_poll_compliance,
+                "evidence": self.step_evidence,
+            },
+        )
+
+    # -- jobs and their requests ------------------------------------------------------------
+
+    def check_abort(self) -> None:
+        if self.aborted.is_set():
+            raise Aborted()
+
+    def _session_options(self) -> dict[str, Any]:
+        return {
+            "operator": self.operator,
+            "received_at": self.received_at,
+            "batch_id": self.batch_id,
+            "home": self.home,
+        }
+
+    def new_job(self, index: int, subject: Subject | None, request: Any = None) -> ErasureJob:
+        """A job for a subject (continuing its open request, if any) or for an open request
+        found by ``--resume`` (``subject`` None)."""
+        job = ErasureJob(index=index, subject=subject)
+        if self.ledger is None:
+            return job
+        if request is not None:
+            job.session = RequestSession.for_request(
+                self.ledger, request, self.playbook, **self._session_options()
+            )
+        elif subject is not None:
+            job.session = RequestSession.for_subject(
+                self.ledger, "erasure", self.playbook, subject.key, **self._session_options()
+            )
+        if job.resumed:
+            self._load(job)
+        return job
+
+    def ensure_request(self, job: ErasureJob) -> str:
+        """Create (or continue) the job's ledger request and flush buffered info."""
+        if job.session is None:
+            raise UsageError("planning only: no ledger to record a request in")
+        return job.session.open()
+
+    def _load(self, job: ErasureJob) -> None:
+        """Rebuild a resumed job from its ledger history: the recorded plan and what each
+        destructive step reached."""
+        assert job.session is not None
+        history = ErasureHistory.from_entries(job.session.entries)
+        job.previous_outcome = (history.evidence or {}).get("outcome")
+        job.searched = history.searched
+        job.destructive_started = history.destructive_started
+        if history.plan is None:
+            return
+        # Without its subject (``--resume`` alone) a request can only go on from its plan.
+        # With the subject and nothing destructive done yet, discovery runs afresh instead.
+        if job.subject is not None and not job.destructive_started:
+            return
+        self._apply_plan(job, history.plan)
+        job.ambiguity_confirmed = history.ambiguity_confirmed
+        for uid, user in job.users.items():
+            past = history.users.get(uid)
+            if past is None:
+                continue
+            user.soft_deleted = user.soft_deleted or past.soft_deleted
+            user.permanently_deleted = past.permanently_deleted
+            user.permanently_deleted_at = past.permanently_deleted_at
+            if past.blocking_tickets is not None and not user.soft_deleted:
+                user.blocking_tickets = list(past.blocking_tickets)
+            if past.compliance is not None:
+                user.compliance = dict(past.compliance.get("applications", {}))
+                user.compliance_complete = bool(past.compliance.get("complete"))
+        for pid, profile in job.profiles.items():
+            done = history.profiles.get(pid)
+            if done is not None:
+                profile.replaced = done.replace.done
+                profile.deleted = done.delete.done
+                profile.gone = done.gone
+
+    def _apply_plan(self, job: ErasureJob, plan: dict[str, Any]) -> None:
+        job.planned = True
+        job.counts = dict(plan.get("counts", {}))
+        job.ambiguities = list(plan.get("ambiguities", []))
+        job.limit_reached = plan.get("limit_reached")
+        job.missing_user_ids = list(plan.get("missing_user_ids", []))
+        job.users = {}
+        for row in plan.get("users", []):
+            user = UserState.from_plan(row)
+            # A user inactive when planned was soft-deleted before this erasure reached it.
+            user.soft_deleted = not user.active
+            job.users[user.user_id] = user
+        job.profiles = {
+            str(p["profile_id"]): ProfileState.from_row(p) for p in plan.get("profiles", [])
+        }
+
+    # -- the person (shared steps) ------------------------------------------------------------
+
+    def _person_changed(self, job: ErasureJob, what: str) -> None:
+        if what == "discovered" and job.discovery is not None:
+            job.searched = job.discovery.searched()
+            job.info(keys.DISCOVERY, job.discovery.summary())
+        self.on_change(job, what)
+
+    # -- check_safety: the plan ---------------------------------------------------------------
+
+    def step_check_safety(self, job: ErasureJob, step: Step) -> Halt | None:
+        """Plan every profile and user; refuse protected roles, unconfirmed ambiguity and
+        an incomplete discovery. Nothing destructive happens before this step passes."""
+        if not job.planned:
+            self._plan(job)
+        reasons: list[str] = []
+        if job.discovery is not None:
+            incomplete = incomplete_reason(job.discovery)
+            if incomplete:
+                reasons.append(incomplete)
+        elif job.limit_reached:
+            reasons.append(f"discovery stopped at a bound: {job.limit_reached}")
+        for user in job.users.values():
+            if user.protected:
+                reasons.append(user.protected)
+        if job.ambiguities and not (self.confirm_ambiguous or job.ambiguity_confirmed):
+            reasons.extend(
+                f"ambiguous subject: {text}; confirm with --confirm-ambiguous"
+                for text in job.ambiguities
+            )
+        if reasons:
+            return Halt("needs_review", "needs_review", tuple(reasons))
+        if job.ambiguities and not job.ambiguity_confirmed:
+            # Remembered, so a resumed run does not stop half-way for the same question.
+            job.ambiguity_confirmed = True
+            job.info(
+                keys.CONFIRMED_AMBIGUOUS,
+                {"ambiguities": len(job.ambiguities), "operator_confirmed": True},
+            )
+        if not job.users and not job.profiles:
+            return Halt("completed", "no_data_found")
+        return None
+
+    def _plan(self, job: ErasureJob) -> None:
+        discovery = job.discovery
+        if discovery is None:
+            return
+        job.ambiguities = list(discovery.ambiguities)
+        job.limit_reached = discovery.limit_reached
+        job.missing_user_ids = sorted(discovery.missing_user_ids)
+        job.counts = discovery.counts()
+        job.users = {}
+        for uid, user in sorted(discovery.users.items()):
+            state = UserState(
+                uid,
+                str(user.get("role") or "end-user"),
+                identities=len(discovery.identities.get(uid, [])),
+                profiles=len(discovery.profiles_of(uid)),
+                protected=protected_reason(user, self.policy),
+                active=bool(user.get("active", True)),
+            )
+            # A user already soft-deleted (e.g. by hand) only needs the permanent step.
+            state.soft_deleted = not state.active
+            job.users[uid] = state
+        job.profile_plans = {
+            pid: plan_profile(profile, self.policy)
+            for pid, profile in sorted(discovery.profiles.items())
+        }
+        job.profiles = {
+            pid: ProfileState.from_plan(plan) for pid, plan in job.profile_plans.items()
+        }
+        job.planned = True
+        job.info(keys.PLAN, plan_record(job))
+
+    # -- replace_profiles -----------------------------------------------------------------------
+
+    def step_replace_profiles(self, job: ErasureJob, step: Step) -> Halt | None:
+        """PUT each profile without what the policy removes; delete per policy."""
+        for pid, profile in job.profiles.items():
+            self.check_abort()
+            if profile.finished:
+                continue
+            try:
+                self._profile(job, pid, profile)
+            except ZendeskError as exc:
+                text = f"profile {pid} could not be processed ({why(exc)})"
+                job.failures.append(text)
+                job.profile_why[pid] = text
+        self.on_change(job, "profiles")
+        return None
+
+    def _profile(self, job: ErasureJob, pid: str, profile: ProfileState) -> None:
+        session = job.session
+        assert session is not None and session.request_id is not None
+        # The recorded plan decides what happens; the content to keep is not in the ledger
+        # (by design), so a resumed run fetches the profile again to build the PUT body.
+        needs_put = profile.action in ("scrub", "scrub_then_delete") and not profile.replaced
+        needs_delete = profile.action in ("delete", "scrub_then_delete") and not profile.deleted
+        plan = job.profile_plans.get(pid)
+        if needs_put and plan is None:
+            try:
+                current = self.client.profile_by_id(pid)
+            except NotFoundError:
+                profile.gone = True
+                job.info(str(StepKey.profile_gone(pid)), {"profile_id": pid})
+                return
+            plan = plan_profile(current, self.policy)
+            job.profile_plans[pid] = plan
+            if plan.replacement is None:
+                # Nothing may be kept any more: the profile can only go.
+                needs_put, needs_delete, profile.action = False, not profile.deleted, "delete"
+        if needs_put and plan is not None:
+            replacement = plan.replacement or {}
+            performed = perform(
+                session.steps,
+                session.request_id,
+                str(StepKey.profile_replace(pid)),
+                {"profile_id": pid, "identifiers_kept": plan.identifiers_kept},
+                action=lambda: actions.put_profile(self.client, pid, replacement),
+                reconcile=lambda: actions.reconcile_put(self.client, pid, replacement),
+            )
+            profile.replaced = True
+            if performed.data.get("state") == "gone":
+                profile.gone = True
+                return
+        if needs_delete:
+            perform(
+                session.steps,
+                session.request_id,
+                str(StepKey.profile_delete(pid)),
+                {"profile_id": pid, "user_id": profile.user_id},
+                action=lambda: actions.delete_profile(self.client, pid),
+                reconcile=lambda: actions.reconcile_profile_delete(self.client, pid),
+            )
+            profile.deleted = True
+
+    # -- soft_delete_users ----------------------------------------------------------------------
+
+    def step_soft_delete_users(self, job: ErasureJob, step: Step) -> Halt | None:
+        """``DELETE /api/v2/users/{id}`` for each user. Open tickets block: their ids are
+        recorded and the request needs review; tickets are never touched."""
+        for uid, user in job.users.items():
+            self.check_abort()
+            if user.soft_deleted:
+                continue
+            try:
+                self.soft_delete_one(job, uid)
+            except ValidationError as exc:
+                self._blocked(job, uid, user, exc)
+            except ForbiddenError:
+                self._user_failed(
+                    job,
+                    uid,
+                    f"Zendesk refused to delete user {uid} (403; the account owner and "
+                    "users this agent may not manage cannot be deleted)",
+                )
+            except ZendeskError as exc:
+                self._user_failed(job, uid, f"user {uid} could not be soft-deleted ({why(exc)})")
+        self.on_change(job, "soft_deleted")
+        return None
+
+    def soft_delete_one(self, job: ErasureJob, uid: int) -> None:
+        session = job.session
+        assert session is not None and session.request_id is not None
+        user = job.users[uid]
+        performed = perform(
+            session.steps,
+            session.request_id,
+            str(StepKey.soft_delete(uid)),
+            {"user_id": uid},
+            action=lambda: actions.soft_delete(self.client, uid),
+            reconcile=lambda: actions.reconcile_soft(self.client, uid),
+        )
+        user.soft_deleted = True
+        user.blocking_tickets = []
+        if performed.data.get("state") == "permanently_deleted":
+            user.permanently_deleted = True
+
+    def _user_failed(self, job: ErasureJob, uid: int, text: str) -> None:
+        job.failures.append(text)
+        job.user_why[uid] = text
+
+    def _blocked(self, job: ErasureJob, uid: int, user: UserState, exc: ValidationError) -> None:
+        try:
+            blocking = actions.open_requested_tickets(self.client, uid)
+        except ZendeskError:
+            blocking = _ticket_ids_from(exc)
+        user.blocking_tickets = blocking
+        job.info(str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": blocking})
+        if blocking:
+            self._user_failed(job, uid, _blocked_text(uid, blocking))
+        else:
+            self._user_failed(job, uid, f"Zendesk refused to soft-delete user {uid} ({why(exc)})")
+
+    # -- permanently_delete_users ---------------------------------------------------------------
+
+    def users_to_permanently_delete(self, job: ErasureJob) -> list[int]:
+        return [uid for uid, u in job.users.items() if u.soft_deleted and not u.permanently_deleted]
+
+    def step_permanently_delete_users(self, job: ErasureJob, step: Step) -> Halt | None:
+        """``DELETE /api/v2/deleted_users/{id}`` for each soft-deleted user (the governor
+        keeps these within 700 per 10 minutes)."""
+        for uid in self.users_to_permanently_delete(job):
+            self.check_abort()
+            self.permanently_delete_one(job, uid)
+        return None
+
+    def permanently_delete_one(self, job: ErasureJob, uid: int) -> None:
+        """One user's permanent deletion, reconciled; failures go to ``job.failures``."""
+        session = job.session
+        assert session is not None and session.request_id is not None
+        user = job.users[uid]
+        try:
+            performed = perform(
+                session.steps,
+                session.request_id,
+                str(StepKey.permanent_delete(uid)),
+                {"user_id": uid},
+                action=lambda: actions.permanently_delete(self.client, uid),
+                reconcile=lambda: actions.reconcile_permanent(self.client, uid),
+            )
+        except ZendeskError as exc:
+            self._user_failed(job, uid, f"user {uid} could not be permanently deleted ({why(exc)})")
+            return
+        user.permanently_deleted = True
+        user.permanently_deleted_at = performed.data.get("at") or clock.now_iso()
+        self.on_change(job, "permanently_deleted")
+
+    # -- poll_compliance ------------------------------------------------------------------------
+
+    def step_poll_compliance(self, job: ErasureJob, step: Step) -> Halt | None:
+        """One look at ``compliance_deletion_statuses`` per pending user; never waits."""
+        from privacykit.playbooks.erasure.state import compliance_state
+
+        for uid, user in job.users.items():
+            self.check_abort()
+            if not user.permanently_deleted or user.compliance_complete:
+                continue
+            try:
+                rows = self.client.compliance_deletion_statuses(uid)
+            except ZendeskError as exc:
+                job.notes.append(f"compliance status of user {uid} unavailable ({why(exc)})")
+                continue
+            complete, apps = compliance_state(rows, self.policy.compliance_applications)
+            if apps != user.compliance or complete != user.compliance_complete:
+                job.info(
+                    str(StepKey.compliance(uid)),
+                    {"user_id": uid, "complete": complete, "applications": apps},
+                )
+            user.compliance, user.compliance_complete = apps, complete
+        return None
+
+    # -- evidence -------------------------------------------------------------------------------
+
+    def playbook_ref(self, job: ErasureJob) -> PlaybookRef:
+        """The playbook the ledger says the request runs under (a resumed request keeps
+        the one it was opened with)."""
+        recorded = job.session.recorded_playbook if job.session is not None else None
+        if recorded is not None:
+            return {"name": recorded[0], "sha256": recorded[1]}
+        return {"name": self.playbook.name, "sha256": self.playbook.sha256}
+
+    def evidence_record(self, job: ErasureJob) -> ErasureEvidence:
+        return evidence_record(
+            job,
+            policy=self.policy,
+            playbook=self.playbook_ref(job),
+            operator=self.operator,
+            permanent=self.permanent,
+        )
+
+    def step_evidence(self, job: ErasureJob, step: Step) -> Halt | None:
+        """Decide the outcome, record the evidence, write the final status, then sign the
+        report (through the request session, in that order)."""
+        self._decide(job)
+        session = job.session
+        if session is not None and not session.opened:
+            session.open()
+        record = self.evidence_record(job)
+        job.evidence = dict(record)
+        if session is None:
+            return None
+        # A resumed request where nothing happened (e.g. compliance still pending): the
+        # last evidence still says it all; do not pile up identical reports.
+        unchanged = (
+            job.resumed and job.outcome == job.previous_outcome and not session.changed_since_load()
+        )
+        reason = "; ".join(job.reasons) if job.reasons else None
+        try:
+            finished = session.finish(
+                job.status or "needs_review",
+                dict(record),
+                reason=clip(reason),
+                produce_report=self.produce_reports,
+                record_evidence=not unchanged,
+            )
+        except Exception as exc:
+            # The final status is written; the report is owed (the ledger's ``report`` intent
+            # and the reports-owed marker): say so instead of hiding it.
+            job.report_error = why(exc)
+            raise
+        if finished.report_path is not None:
+            job.report_path = str(finished.report_path)
+            job.report_sha256 = finished.report_sha256
+        self.on_change(job, "finished")
+        return None
+
+    def _decide(self, job: ErasureJob) -> None:
+        """Outcome, status and reasons from the job's state (idempotent: evidence may be
+        recorded again after an error)."""
+        halt = job.halt
+        if halt is not None:
+            job.outcome, job.status = halt.outcome, halt.status
+            job.reasons = list(halt.reasons) + job.failures + job.notes
+            if halt.outcome == "no_data_found":
+                job.completed_at = clock.now_iso()
+            return
+        job.reasons = job.failures + job.notes
+        stuck = self._compliance_overdue(job)
+        if job.failures:
+            job.outcome = job.status = "needs_review"
+        elif not all(p.finished for p in job.profiles.values()):
+            job.outcome = job.status = "needs_review"
+            job.reasons.append("some profiles were not processed")
+        elif self.permanent and not all(u.permanently_deleted for u in job.users.values()):
+            job.outcome = job.status = "needs_review"
+            job.reasons.append("some users were not permanently deleted")
+        elif stuck:
+            job.outcome = job.status = "needs_review"
+            job.reasons.extend(stuck)
+        elif self.playbook.has_step("poll_compliance") and not all(
+            u.compliance_complete for u in job.users.values()
+        ):
+            job.outcome = job.status = "pending_compliance"
+        else:
+            job.outcome, job.status = "erased", "completed"
+            job.completed_at = clock.now_iso()
+
+    def _compliance_overdue(self, job: ErasureJob) -> list[str]:
+        limit = timedelta(days=self.policy.compliance_wait_days)
+        out = []
+        for user in job.users.values():
+            if not user.permanently_deleted or user.compliance_complete:
+                continue
+            at = clock.parse_iso(user.permanently_deleted_at)
+            if at is not None and clock.now() - at > limit:
+                pending = sorted(a for a, s in user.compliance.items() if s["status"] != "complete")
+                out.append(
+                    f"compliance deletion of user {user.user_id} not complete after "
+                    f"{self.policy.compliance_wait_days} days ({', '.join(pending) or 'no report'})"
+                )
+        return out
+
+    # -- running one job ------------------------------------------------------------------------
+
+    def plan_job(self, job: ErasureJob) -> None:
+        """Run the non-destructive steps (no ledger writes): for ``--dry-run`` and the
+        confirmation prompt."""
+        self.engine.run(job, pause_before=DESTRUCTIVE_STEPS | {"evidence"})
+
+    def run_job(self, job: ErasureJob, *, pause_before: Iterable[str] = ()) -> bool:
+        """Create/continue the request and run (until a pause point)."""
+        self.ensure_request(job)
+        return self.engine.run(job, pause_before=frozenset(pause_before))
+
+    def finish_after_error(self, job: ErasureJob) -> None:
+        """A step raised: stop the job for review and let the engine run what is left of
+        the playbook, i.e. its final ``evidence`` step (the failure is in the reasons)."""
+        if job.halt is None or job.halt.status != "needs_review":
+            job.halt = Halt("needs_review", "needs_review", job.halt.reasons if job.halt else ())
+        self.engine.run(job)
+
+
+def _blocked_text(uid: int, blocking: list[int]) -> str:
+    shown = ", ".join(f"#{t}" for t in blocking[:20])
+    more = f" (+{len(blocking) - 20} more)" if len(blocking) > 20 else ""
+    return (
+        f"user {uid} is the requester of {len(blocking)} ticket(s) that are not "
+        f"closed: {shown}{more}; close or reassign them, then run again"
+    )
+
+
+def _ticket_ids_from(exc: ValidationError) -> list[int]:
+    body = exc.body
+    ids: list[int] = []
+    if isinstance(body, dict):
+        for items in (body.get("details") or {}).values():
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    for t in item.get("ticket_ids", []):
+                        if isinstance(t, int) and not isinstance(t, bool) and t > 0:
+                            ids.append(t)
+    return sorted(set(ids))
