@@ -82,6 +82,13 @@ CHECKS: dict[str, CheckInfo] = {
             "An open request is due within --due-within days.",
         ),
         CheckInfo(
+            "request.needs_review",
+            Severity.HIGH,
+            "Requests waiting for review",
+            "A request stopped for a person to review it (its recorded reason says why); "
+            "it cannot finish until someone acts, so it is reported from the first day.",
+        ),
+        CheckInfo(
             "ledger.integrity",
             Severity.CRITICAL,
             "Ledger integrity",

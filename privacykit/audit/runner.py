@@ -47,6 +47,7 @@ from privacykit.audit.erasures import (
 )
 from privacykit.audit.findings import CHECKS, AuditResult, CheckError, Finding
 from privacykit.audit.ledger_checks import check_deadlines, check_integrity
+from privacykit.audit.review_checks import check_needs_review
 from privacykit.audit.zendesk_checks import (
     check_gone,
     check_lingering,
@@ -273,12 +274,16 @@ class _AuditRun:
 
         # Deadlines last, so a request this run saw complete (compliance confirmed) is
         # judged as it stands now.
+        current = self.ledger.list_requests()
         deadline_findings, open_rows = check_deadlines(
-            self.ledger.list_requests(),
+            current,
             today=self.today,
             due_within_days=self.options.due_within_days,
         )
         result.findings.extend(deadline_findings)
+        review_findings = check_needs_review(self.ledger, current, today=self.today)
+        result.findings.extend(review_findings)
+        self.checked["requests_in_review"] = len(review_findings)
         result.open_requests = open_rows
         self.checked["open_requests"] = len(open_rows)
         result.findings.sort(key=_finding_order)
