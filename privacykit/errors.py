@@ -12,6 +12,12 @@ traceback.
      │    └── PlaybookError         a playbook file is invalid (names file, line, key)
      ├── ZendeskError               anything that went wrong talking to Zendesk
      │    ├── NetworkError          timeout, refused or dropped connection
+     │    │    └── RequestDeadlineExceeded   one exchange took longer than its total deadline
+     │    ├── MalformedResponseError  a 2xx answer not shaped as documented (.endpoint)
+     │    ├── ResponseTooLarge      an answer bigger than the cap (.endpoint, .max_bytes)
+     │    ├── RateLimitError        rate limiting stopped a request (.retry_after, seconds)
+     │    │    ├── RateLimitWaitExceeded  the wait would pass max_wait (.retry_after, .resume_at)
+     │    │    └── RateLimitedError  (also an HTTPStatusError, below)
      │    └── HTTPStatusError       Zendesk answered with an error status (carries .response)
      │         ├── AuthenticationError   401
      │         ├── ForbiddenError        403
@@ -33,6 +39,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import httpx
 
 __all__ = [
@@ -44,11 +52,16 @@ __all__ = [
     "HTTPStatusError",
     "LedgerError",
     "LedgerIntegrityError",
+    "MalformedResponseError",
     "NetworkError",
     "NotFoundError",
     "PlaybookError",
     "PrivacykitError",
+    "RateLimitError",
+    "RateLimitWaitExceeded",
     "RateLimitedError",
+    "RequestDeadlineExceeded",
+    "ResponseTooLarge",
     "ServerError",
     "SubjectError",
     "UsageError",
@@ -110,6 +123,52 @@ class NetworkError(ZendeskError):
     """The request did not get an answer: timeout, refused or dropped connection."""
 
 
+class RequestDeadlineExceeded(NetworkError):
+    """One exchange (connect, send, headers and body) took longer than the client's total
+    deadline, e.g. a server dripping a byte every few seconds. Whether Zendesk acted on
+    the request is unknown, as for any timeout; it is not retried."""
+
+
+class MalformedResponseError(ZendeskError):
+    """A 2xx answer whose body is not what the endpoint documents (not JSON, a key missing,
+    a list where an object belongs, an id that is not an integer...). Nothing may be
+    concluded from it. ``endpoint`` is the route template, e.g.
+    ``"GET /api/v2/users/{id}/identities"``; the message names it and what was wrong and
+    never quotes the body (it can hold personal data)."""
+
+    def __init__(self, message: str, *, endpoint: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class ResponseTooLarge(ZendeskError):
+    """An answer (or a downloaded attachment) grew past the size cap; it was not kept."""
+
+    def __init__(self, message: str, *, endpoint: str, max_bytes: int) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.max_bytes = max_bytes
+
+
+class RateLimitError(ZendeskError):
+    """Rate limiting stopped a request. ``retry_after`` is how long (seconds) Zendesk, or
+    the budget as the governor knows it, said to wait."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitWaitExceeded(RateLimitError):
+    """Waiting for a rate-limit budget would take longer than ``max_wait``: raised at once,
+    without sleeping. ``resume_at`` (aware UTC datetime) is when Zendesk said to come
+    back; the run stops cleanly and can be resumed then."""
+
+    def __init__(self, message: str, *, retry_after: float, resume_at: datetime) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.resume_at = resume_at
+
+
 class HTTPStatusError(ZendeskError):
     """Zendesk answered with an error status. ``response`` is the httpx response."""
 
@@ -146,11 +205,14 @@ class ValidationError(HTTPStatusError):
     """400/422: Zendesk refused the request as invalid; ``body`` holds its error document."""
 
 
-class RateLimitedError(HTTPStatusError):
-    """429: over a rate limit. ``retry_after`` is the server's wait, in seconds."""
+class RateLimitedError(HTTPStatusError, RateLimitError):
+    """429: over a rate limit. ``retry_after`` is the server's wait, in seconds. Both an
+    HTTP status error and a :class:`RateLimitError`."""
 
     def __init__(self, message: str, *, response: httpx.Response, retry_after: float) -> None:
-        super().__init__(message, response=response)
+        # Not via super(): the two bases take different keywords.
+        ZendeskError.__init__(self, message)
+        self.response = response
         self.retry_after = retry_after
 
 

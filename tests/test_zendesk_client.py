@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from zendesk_shapes import deleted_user, identity, job, profile, ticket, user
 
 from privacykit.config import Secret, ZendeskConfig
 from privacykit.errors import (
@@ -98,13 +99,13 @@ def rate_limited(retry_after: str = "7") -> httpx.Response:
 
 
 def test_api_token_basic_auth(client: ZendeskClient, router: respx.MockRouter) -> None:
-    route = router.get("/api/v2/users/7").respond(200, json={"user": {"id": 7}})
-    assert client.show_user(7) == {"id": 7}
+    route = router.get("/api/v2/users/7").respond(200, json={"user": user(7)})
+    assert client.show_user(7) == user(7)
     assert route.calls.last.request.headers["Authorization"] == f"Basic {BASIC}"
 
 
 def test_oauth_bearer(router: respx.MockRouter, sleeps: Sleeps) -> None:
-    route = router.get("/api/v2/users/7").respond(200, json={"user": {"id": 7}})
+    route = router.get("/api/v2/users/7").respond(200, json={"user": user(7)})
     with make_client(router, sleeps, oauth=True) as c:
         c.show_user(7)
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -112,7 +113,7 @@ def test_oauth_bearer(router: respx.MockRouter, sleeps: Sleeps) -> None:
 
 def test_base_url_with_path_prefix(router: respx.MockRouter, sleeps: Sleeps) -> None:
     route = respx.MockRouter(assert_all_called=False)
-    hit = route.get("https://proxy.test/zd/api/v2/users/3").respond(200, json={"user": {"id": 3}})
+    hit = route.get("https://proxy.test/zd/api/v2/users/3").respond(200, json={"user": user(3)})
     config = ZendeskConfig("https://proxy.test/zd", email=EMAIL, api_token=Secret(TOKEN))
     with ZendeskClient(config, transport=httpx.MockTransport(route.handler), sleep=sleeps) as c:
         assert c.show_user(3)["id"] == 3
@@ -192,7 +193,7 @@ def test_429_text_plain_retried_after_exactly_retry_after(
         side_effect=[
             rate_limited("7"),
             rate_limited("0.25"),
-            httpx.Response(200, json={"user": {"id": 9}}),
+            httpx.Response(200, json={"user": user(9)}),
         ]
     )
     assert client.show_user(9)["id"] == 9
@@ -206,7 +207,7 @@ def test_429_is_retried_even_for_non_idempotent_requests(
     client: ZendeskClient, router: respx.MockRouter, sleeps: Sleeps
 ) -> None:
     route = router.post("/api/v2/users").mock(
-        side_effect=[rate_limited("3"), httpx.Response(201, json={"user": {"id": 1}})]
+        side_effect=[rate_limited("3"), httpx.Response(201, json={"user": user(1)})]
     )
     assert client.create_user({"name": "x"})["id"] == 1
     assert route.call_count == 2 and sleeps.calls == [3.0]
@@ -246,7 +247,7 @@ def test_429_without_retry_after_uses_reset_header(
             httpx.Response(
                 429, text="slow down", headers={"ratelimit-remaining": "0", "ratelimit-reset": "4"}
             ),
-            httpx.Response(200, json={"user": {"id": 9}}),
+            httpx.Response(200, json={"user": user(9)}),
         ]
     )
     client.show_user(9)
@@ -263,7 +264,7 @@ def test_get_retried_on_5xx_with_backoff(
         side_effect=[
             httpx.Response(503, text="<html>down</html>"),
             httpx.Response(502, json={"error": "bad gateway"}),
-            httpx.Response(200, json={"user": {"id": 4}}),
+            httpx.Response(200, json={"user": user(4)}),
         ]
     )
     assert client.show_user(4)["id"] == 4
@@ -287,7 +288,7 @@ def test_get_retried_on_network_errors(
     client: ZendeskClient, router: respx.MockRouter, exc: Exception
 ) -> None:
     route = router.get("/api/v2/users/4").mock(
-        side_effect=[exc, httpx.Response(200, json={"user": {"id": 4}})]
+        side_effect=[exc, httpx.Response(200, json={"user": user(4)})]
     )
     assert client.show_user(4)["id"] == 4
     assert route.call_count == 2
@@ -336,7 +337,7 @@ def test_connection_never_made_is_retried_even_for_post(
     client: ZendeskClient, router: respx.MockRouter
 ) -> None:
     route = router.post("/api/v2/users").mock(
-        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={"user": {"id": 2}})]
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={"user": user(2)})]
     )
     assert client.create_user({"name": "x"})["id"] == 2
     assert route.call_count == 2
@@ -344,7 +345,7 @@ def test_connection_never_made_is_retried_even_for_post(
 
 def test_put_profile_retried_on_5xx(client: ZendeskClient, router: respx.MockRouter) -> None:
     route = router.put("/api/v2/user_profiles/P1").mock(
-        side_effect=[httpx.Response(500), httpx.Response(200, json={"profile": {"id": "P1"}})]
+        side_effect=[httpx.Response(500), httpx.Response(200, json={"profile": profile("P1")})]
     )
     assert client.replace_profile("P1", {"identifiers": []})["id"] == "P1"
     assert route.call_count == 2
@@ -387,7 +388,7 @@ def test_cursor_pagination_follows_after_cursor(
             return httpx.Response(
                 200,
                 json={
-                    "deleted_users": [{"id": 1}, {"id": 2}],
+                    "deleted_users": [deleted_user(1), deleted_user(2)],
                     "meta": {"has_more": True, "after_cursor": "c1"},
                     "links": {"next": f"{BASE}/api/v2/deleted_users?page[after]=c1"},
                 },
@@ -396,7 +397,7 @@ def test_cursor_pagination_follows_after_cursor(
             return httpx.Response(
                 200,
                 json={
-                    "deleted_users": [{"id": 3}],
+                    "deleted_users": [deleted_user(3)],
                     "meta": {"has_more": False, "after_cursor": "c2"},
                     "links": {"next": None},
                 },
@@ -411,12 +412,12 @@ def test_cursor_pagination_from_links_next_only(
     client: ZendeskClient, router: respx.MockRouter
 ) -> None:
     router.get("/api/v2/users/5/identities", params={"page[after]": "n2"}).respond(
-        200, json={"identities": [{"id": 12}], "links": {"next": None}}
+        200, json={"identities": [identity(12)], "links": {"next": None}}
     )
     router.get("/api/v2/users/5/identities").respond(
         200,
         json={
-            "identities": [{"id": 11}],
+            "identities": [identity(11)],
             # a next link pointing elsewhere: only its cursor is used, never the host
             "links": {"next": "https://evil.test/steal?page%5Bafter%5D=n2&x=1"},
         },
@@ -442,9 +443,12 @@ def test_profile_events_links_array(client: ZendeskClient, router: respx.MockRou
 def test_cursor_repeated_is_an_error(client: ZendeskClient, router: respx.MockRouter) -> None:
     router.get("/api/v2/deleted_users").respond(
         200,
-        json={"deleted_users": [{"id": 1}], "meta": {"has_more": True, "after_cursor": "same"}},
+        json={
+            "deleted_users": [deleted_user(1)],
+            "meta": {"has_more": True, "after_cursor": "same"},
+        },
     )
-    with pytest.raises(ZendeskError, match="repeated a cursor"):
+    with pytest.raises(ZendeskError, match="repeated a page"):
         list(client.iter_deleted_users())
 
 
@@ -456,11 +460,11 @@ def test_offset_pagination_search(client: ZendeskClient, router: respx.MockRoute
             return httpx.Response(
                 200,
                 json={
-                    "users": [{"id": 1}],
+                    "users": [user(1)],
                     "next_page": f"{BASE}/api/v2/users/search?page=2&per_page=100",
                 },
             )
-        return httpx.Response(200, json={"users": [{"id": 2}], "next_page": None})
+        return httpx.Response(200, json={"users": [user(2)], "next_page": None})
 
     router.get("/api/v2/users/search").mock(side_effect=page)
     assert [u["id"] for u in client.search_users(query=f"email:{SUBJECT_EMAIL}")] == [1, 2]
@@ -469,7 +473,7 @@ def test_offset_pagination_search(client: ZendeskClient, router: respx.MockRoute
 def test_show_many_chunks_by_100(client: ZendeskClient, router: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         ids = request.url.params["ids"].split(",")
-        return httpx.Response(200, json={"users": [{"id": int(i)} for i in ids]})
+        return httpx.Response(200, json={"users": [user(int(i)) for i in ids]})
 
     route = router.get("/api/v2/users/show_many").mock(side_effect=page)
     assert len(client.show_many_users(list(range(1, 251)))) == 250
@@ -484,13 +488,13 @@ def test_profile_methods_send_identifier_query(
 ) -> None:
     query = f"shop:customer:email:{SUBJECT_EMAIL}"
     get = router.get("/api/v2/user_profiles", params={"identifier": query}).respond(
-        200, json={"profile": {"id": "P9"}}
+        200, json={"profile": profile("P9")}
     )
     put = router.put("/api/v2/users/5/profiles", params={"identifier": query}).respond(
-        201, json={"profile": {"id": "P9"}}
+        201, json={"profile": profile("P9")}
     )
     put_by_identifier = router.put("/api/v2/user_profiles", params={"identifier": query}).respond(
-        200, json={"profile": {"id": "P9"}}
+        200, json={"profile": profile("P9")}
     )
     assert client.profile_by_identifier(query)["id"] == "P9"
     assert client.put_user_profile("5", query, {"name": "x"})["id"] == "P9"
@@ -507,11 +511,9 @@ def test_profile_by_identifier_not_found(client: ZendeskClient, router: respx.Mo
 
 
 def test_job_status_frees_jobs_slot(client: ZendeskClient, router: respx.MockRouter) -> None:
-    router.delete("/api/v2/users/destroy_many").respond(
-        200, json={"job_status": {"id": "abc123", "status": "queued"}}
-    )
+    router.delete("/api/v2/users/destroy_many").respond(200, json={"job_status": job("abc123")})
     router.get("/api/v2/job_statuses/abc123").respond(
-        200, json={"job_status": {"id": "abc123", "status": "completed"}}
+        200, json={"job_status": job("abc123", "completed")}
     )
     assert client.destroy_many([1, 2])["status"] == "queued"
     assert client.governor.snapshot()["jobs"]["queued"] == 1
@@ -522,20 +524,24 @@ def test_job_status_frees_jobs_slot(client: ZendeskClient, router: respx.MockRou
 def test_other_methods(client: ZendeskClient, router: respx.MockRouter) -> None:
     router.get("/api/v2/users/5/related").respond(200, json={"user_related": {"ccd_tickets": 1}})
     router.get("/api/v2/users/5/tickets/requested").respond(
-        200, json={"tickets": [{"id": 1, "status": "open"}], "meta": {"has_more": False}}
+        200, json={"tickets": [ticket(1)], "meta": {"has_more": False}}
     )
     router.get(
         "/api/v2/users/5/compliance_deletion_statuses", params={"application": "chat"}
-    ).respond(200, json={"compliance_deletion_statuses": [{"action": "started"}]})
-    router.get("/api/v2/users/5/profiles").respond(200, json={"profiles": [{"id": "P"}]})
-    router.get("/api/v2/deleted_users/5").respond(200, json={"deleted_user": {"id": 5}})
-    router.get("/api/v2/users").respond(
-        200, json={"users": [{"id": 5}], "meta": {"has_more": False}}
+    ).respond(
+        200,
+        json={
+            "compliance_deletion_statuses": [{"application": "chat", "action": "started"}],
+            "meta": {"has_more": False},
+        },
     )
+    router.get("/api/v2/users/5/profiles").respond(200, json={"profiles": [profile("P")]})
+    router.get("/api/v2/deleted_users/5").respond(200, json={"deleted_user": deleted_user(5)})
+    router.get("/api/v2/users").respond(200, json={"users": [user(5)], "meta": {"has_more": False}})
     assert client.user_related(5) == {"ccd_tickets": 1}
     assert client.requested_tickets(5)[0]["status"] == "open"
     assert client.compliance_deletion_statuses(5, application="chat")[0]["action"] == "started"
-    assert client.profiles_for_user(5) == [{"id": "P"}]
+    assert client.profiles_for_user(5) == [profile("P")]
     assert client.show_deleted_user(5)["id"] == 5
     assert [u["id"] for u in client.iter_users()] == [5]
 
@@ -572,7 +578,7 @@ def test_bad_input_builds_no_request(
 def test_string_user_id_from_profiles_api_accepted(
     client: ZendeskClient, router: respx.MockRouter
 ) -> None:
-    router.get("/api/v2/users/123456").respond(200, json={"user": {"id": 123456}})
+    router.get("/api/v2/users/123456").respond(200, json={"user": user(123456)})
     assert client.show_user("123456")["id"] == 123456
 
 
@@ -641,7 +647,7 @@ def test_scopes_for_routes() -> None:
 
 
 def test_stats_count_by_status(client: ZendeskClient, router: respx.MockRouter) -> None:
-    router.get("/api/v2/users/1").respond(200, json={"user": {"id": 1}})
+    router.get("/api/v2/users/1").respond(200, json={"user": user(1)})
     router.get("/api/v2/users/2").respond(404, json={})
     client.show_user(1)
     with pytest.raises(NotFoundError):
@@ -655,12 +661,12 @@ def test_cursor_iterator_follows_offset_answers_too(
     client: ZendeskClient, router: respx.MockRouter
 ) -> None:
     router.get("/api/v2/users/5/tickets/requested", params={"page": "2"}).respond(
-        200, json={"tickets": [{"id": 2}], "next_page": None}
+        200, json={"tickets": [ticket(2)], "next_page": None}
     )
     router.get("/api/v2/users/5/tickets/requested").respond(
         200,
         json={
-            "tickets": [{"id": 1}],
+            "tickets": [ticket(1)],
             "next_page": f"{BASE}/api/v2/users/5/tickets/requested?page=2",
         },
     )
@@ -669,7 +675,7 @@ def test_cursor_iterator_follows_offset_answers_too(
 
 def test_offset_repeated_page_is_an_error(client: ZendeskClient, router: respx.MockRouter) -> None:
     router.get("/api/v2/users/search").respond(
-        200, json={"users": [{"id": 1}], "next_page": f"{BASE}/api/v2/users/search?page=1"}
+        200, json={"users": [user(1)], "next_page": f"{BASE}/api/v2/users/search?page=1"}
     )
     with pytest.raises(ZendeskError, match="repeated a page"):
         client.search_users(query="x")

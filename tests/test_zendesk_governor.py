@@ -13,7 +13,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from privacykit.errors import ZendeskError
+from privacykit.errors import RateLimitWaitExceeded, ZendeskError
 from privacykit.zendesk.governor import (
     ACCOUNT,
     JOBS,
@@ -324,12 +324,35 @@ def test_acquire_blocks_until_the_pause_ends() -> None:
     assert clock.now - start == pytest.approx(4.0)
 
 
-def test_acquire_gives_up_after_max_wait() -> None:
+def test_acquire_gives_up_at_once_when_the_server_announced_a_longer_wait() -> None:
     clock = FakeClock()
-    gov = governor(clock, max_wait=10.0)
+    wall = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    gov = governor(clock, max_wait=10.0, utcnow=lambda: wall)
     gov.observe(answer(429, Retry_After="3600"), gov.try_acquire([ACCOUNT]))
-    with pytest.raises(ZendeskError, match="not available"):
+    with pytest.raises(RateLimitWaitExceeded) as info:
         gov.acquire([ACCOUNT])
+    assert clock.waits == []  # no sleeping before giving up
+    assert info.value.retry_after == pytest.approx(3600)
+    assert info.value.resume_at == wall + timedelta(hours=1)
+    assert "2024-05-01T13:00:00Z" in str(info.value)
+    assert isinstance(info.value, ZendeskError)
+
+
+def test_acquire_gives_up_after_max_wait_on_an_estimated_wait() -> None:
+    clock = FakeClock()
+    # A scope the server never reports: our own estimate of its window, so we do wait,
+    # but never longer than max_wait.
+    gov = governor(clock, RateLimits(permanent_delete=Budget(1, 3600.0)), max_wait=10.0)
+    gov.observe(answer(), gov.try_acquire([PERMANENT_DELETE]))
+    with pytest.raises(RateLimitWaitExceeded):
+        gov.acquire([PERMANENT_DELETE])
+    assert sum(w or 0 for w in clock.waits) == pytest.approx(10.0)
+
+
+def test_max_wait_default_is_fifteen_minutes_and_validated() -> None:
+    assert Governor().max_wait == 900.0
+    with pytest.raises(ValueError):
+        Governor(max_wait=-1)
 
 
 # -- scopes the server does not report, windows without a reset, jobs --------------------------

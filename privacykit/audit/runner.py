@@ -64,6 +64,7 @@ from privacykit.errors import (
 from privacykit.ledger import Ledger, RequestRecord
 from privacykit.ledger.store import DB_FILE
 from privacykit.zendesk import Governor, ZendeskClient
+from privacykit.zendesk.readonly import ReadOnlyTransport
 
 __all__ = [
     "AUDIT_EVIDENCE_SCHEMA",
@@ -122,29 +123,6 @@ class AuditOptions:
         data = asdict(self)
         data.pop("now")
         return data
-
-
-class ReadOnlyTransport(httpx.BaseTransport):
-    """Sends GET (and HEAD) requests through ``inner``; refuses anything else before it
-    leaves the process, so no bug in a check can change Zendesk. Counts methods sent."""
-
-    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
-        self._inner = inner or httpx.HTTPTransport(
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8)
-        )
-        self.methods: Counter[str] = Counter()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method not in ("GET", "HEAD"):
-            # Not a ZendeskError: nothing is retried or treated as a Zendesk answer.
-            raise PrivacykitError(
-                f"the audit is read-only: refused to send {request.method} to Zendesk"
-            )
-        self.methods[request.method] += 1
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def run_audit(

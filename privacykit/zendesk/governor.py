@@ -39,286 +39,31 @@ reset=...`` and ``Zendesk-RateLimit-<scope>: total=N; remaining=N; resets=S``.
 
 from __future__ import annotations
 
-import email.utils
 import math
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from privacykit import clock
-from privacykit.errors import ZendeskError
+from privacykit.errors import RateLimitWaitExceeded
+from privacykit.zendesk.budgets import (
+    ACCOUNT,
+    CREATE_UPDATE_USER,
+    JOBS,
+    Budget,
+    RateLimits,
+)
+from privacykit.zendesk.headers import RateInfo, parse_rate_limit_headers, parse_retry_after
 
-__all__ = [
-    "ACCOUNT",
-    "CREATE_UPDATE_USER",
-    "JOBS",
-    "PERMANENT_DELETE",
-    "PROFILES",
-    "USER_WRITE",
-    "Budget",
-    "Governor",
-    "RateInfo",
-    "RateLimits",
-    "Reservation",
-    "parse_rate_limit_headers",
-    "parse_retry_after",
-]
-
-# Scope names. A scope named like a ``Zendesk-RateLimit-<name>`` header learns from it.
-ACCOUNT = "account"
-PROFILES = "profiles"  # assumed header name; the docs are silent (see ARCHITECTURE.md)
-PERMANENT_DELETE = "permanent-delete"  # assumed header name
-CREATE_UPDATE_USER = "create-update-user"  # documented; keyed per user: "create-update-user:42"
-USER_WRITE = "user-write"  # create/update users, account-wide 1/s; no header documented
-JOBS = "jobs"  # queued bulk jobs: a concurrency budget, not a rate
-
-
-@dataclass(frozen=True)
-class Budget:
-    """``limit`` requests per ``window`` seconds (of the server's clock)."""
-
-    limit: int
-    window: float
-
-    def __post_init__(self) -> None:
-        if self.limit < 1 or not self.window > 0:
-            raise ValueError("a budget needs limit >= 1 and window > 0")
-
-
-#: Account-wide requests per minute by Zendesk plan (Team, Growth, Professional, Enterprise+).
-PLAN_LIMITS = {"team": 200, "growth": 400, "professional": 700, "enterprise_plus": 2500}
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """The documented budgets, all configurable. They apply only until the server reports a
-    scope's real budget in headers (and always to scopes it never reports)."""
-
-    account: Budget = Budget(700, 60.0)
-    profiles: Budget = Budget(1000, 60.0)  # assumed; docs silent
-    permanent_delete: Budget = Budget(700, 600.0)
-    create_update_user: Budget = Budget(5, 60.0)  # per user
-    user_write: Budget = Budget(1, 1.0)  # per account
-    max_queued_jobs: int = 30
-    # A job we never hear finish frees its slot after this long (server seconds), so a
-    # caller that never polls job statuses cannot wedge the jobs budget for ever.
-    job_ttl: float = 600.0
-    # Used only when a 429 carries neither Retry-After nor a reset header.
-    default_retry_after: float = 60.0
-
-    @classmethod
-    def for_plan(cls, requests_per_minute: int | str) -> RateLimits:
-        """Defaults with the account budget of a plan (200/400/700/2500 or a plan name)."""
-        if isinstance(requests_per_minute, str):
-            try:
-                requests_per_minute = PLAN_LIMITS[requests_per_minute.lower()]
-            except KeyError:
-                raise ValueError(f"unknown plan; one of {sorted(PLAN_LIMITS)}") from None
-        return cls(account=Budget(int(requests_per_minute), 60.0))
-
-    @classmethod
-    def unlimited(cls) -> RateLimits:
-        """Budgets too large to bind (benchmarks against a sandbox with limits lifted).
-        Server headers still apply if the server sends them."""
-        big = Budget(10**9, 1.0)
-        return cls(
-            account=big,
-            profiles=big,
-            permanent_delete=big,
-            create_update_user=big,
-            user_write=big,
-            max_queued_jobs=10**9,
-        )
-
-    def compressed(self, time_scale: float) -> RateLimits:
-        """These budgets on a server whose clock runs ``time_scale`` times faster (the
-        sandbox's ``time_scale``): every window and wait divided by it. Only needed for
-        scopes the server never reports (user writes per account); the rest is learned."""
-        if not time_scale > 0:
-            raise ValueError("time_scale must be positive")
-
-        def scaled(budget: Budget) -> Budget:
-            return Budget(budget.limit, budget.window / time_scale)
-
-        return replace(
-            self,
-            account=scaled(self.account),
-            profiles=scaled(self.profiles),
-            permanent_delete=scaled(self.permanent_delete),
-            create_update_user=scaled(self.create_update_user),
-            user_write=scaled(self.user_write),
-            job_ttl=self.job_ttl / time_scale,
-            default_retry_after=self.default_retry_after / time_scale,
-        )
-
-    def budget_for(self, scope: str) -> Budget:
-        base = scope.split(":", 1)[0]
-        budgets = {
-            ACCOUNT: self.account,
-            PROFILES: self.profiles,
-            PERMANENT_DELETE: self.permanent_delete,
-            CREATE_UPDATE_USER: self.create_update_user,
-            USER_WRITE: self.user_write,
-        }
-        # A scope we have no default for (a header we did not know) gets the account's.
-        return budgets.get(base, self.account)
-
-    def with_account(self, limit: int, window: float = 60.0) -> RateLimits:
-        return replace(self, account=Budget(limit, window))
-
-
-# ---------------------------------------------------------------------------------------
-# Header parsing
-
-
-@dataclass(frozen=True)
-class RateInfo:
-    """What one answer said about one scope. ``reset`` is seconds until the window resets;
-    ``reset_granularity`` is the precision it was sent with (1.0 for whole seconds, 0.001
-    for ``0.042``): the true value may differ from it by that much either way."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None
-    reset_granularity: float = 0.0
-
-
-_ZENDESK_SCOPE_PREFIX = "zendesk-ratelimit-"
-
-
-def _number(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw)  # tolerates surrounding spaces; "inf"/"nan" are refused below
-    except ValueError:
-        return None
-    if not math.isfinite(value):
-        return None
-    return max(value, 0.0)
-
-
-def _count(raw: str | None) -> int | None:
-    value = _number(raw)
-    return None if value is None else int(value)
-
-
-def _granularity(raw: str | None) -> float:
-    if raw is None:
-        return 0.0
-    _, dot, decimals = raw.strip().partition(".")
-    return 10.0 ** -len(decimals) if dot else 1.0
-
-
-def _fields(value: str) -> dict[str, str]:
-    """``total=10; remaining = 9 ,resets=1.5`` -> {"total": "10", ...} (keys lower-case)."""
-    out: dict[str, str] = {}
-    for part in re.split(r"[;,]", value):
-        if "=" not in part:
-            continue
-        key, _, val = part.partition("=")
-        out[key.strip().lower()] = val.strip().strip('"')
-    return out
-
-
-_RATE_PREFIXES = (b"x-rate-limit", b"ratelimit", b"zendesk-ratelimit-", b"retry-after")
-
-
-def _rate_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, str]:
-    """The rate-limit headers only, names lower-cased. On httpx headers this scans the raw
-    bytes and decodes just the few that matter (it runs once per answer)."""
-    if isinstance(headers, httpx.Headers):
-        return {
-            key.lower().decode("latin-1"): value.decode("latin-1")
-            for key, value in headers.raw
-            if key.lower().startswith(_RATE_PREFIXES)
-        }
-    return {k.lower(): v for k, v in headers.items()}
-
-
-def parse_rate_limit_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, RateInfo]:
-    """Every scope's budget as the answer reports it, keyed by scope name
-    (``"account"`` for the account-wide headers, ``"profiles"`` for
-    ``Zendesk-RateLimit-profiles``...). Fields the answer omits are ``None``."""
-    lower = _rate_headers(headers)
-    found: dict[str, RateInfo] = {}
-
-    # Account-wide: the IETF-draft names carry the reset; the X- names only limit/remaining.
-    limits = [_count(lower.get("ratelimit-limit")), _count(lower.get("x-rate-limit"))]
-    remainings = [
-        _count(lower.get("ratelimit-remaining")),
-        _count(lower.get("x-rate-limit-remaining")),
-    ]
-    reset_raw = lower.get("ratelimit-reset")
-    reset = _number(reset_raw)
-    combined = lower.get("ratelimit")
-    if combined:
-        parts = _fields(combined)
-        limits.append(_count(parts.get("limit")))
-        remainings.append(_count(parts.get("remaining")))
-        if reset is None and parts.get("reset") is not None:
-            reset_raw = parts.get("reset")
-            reset = _number(reset_raw)
-    known_limits = [v for v in limits if v is not None]
-    known_remaining = [v for v in remainings if v is not None]
-    if known_limits or known_remaining or reset is not None:
-        found[ACCOUNT] = RateInfo(
-            # Two sources that disagree: trust the smaller (the stricter budget).
-            limit=min(known_limits) if known_limits else None,
-            remaining=min(known_remaining) if known_remaining else None,
-            reset=reset,
-            reset_granularity=_granularity(reset_raw) if reset is not None else 0.0,
-        )
-
-    for name, value in lower.items():
-        if not name.startswith(_ZENDESK_SCOPE_PREFIX):
-            continue
-        scope = name[len(_ZENDESK_SCOPE_PREFIX) :].strip()
-        if not scope:
-            continue
-        parts = _fields(value)
-        resets_raw = parts.get("resets", parts.get("reset"))
-        resets = _number(resets_raw)
-        info = RateInfo(
-            limit=_count(parts.get("total", parts.get("limit"))),
-            remaining=_count(parts.get("remaining")),
-            reset=resets,
-            reset_granularity=_granularity(resets_raw) if resets is not None else 0.0,
-        )
-        if info.limit is not None or info.remaining is not None or info.reset is not None:
-            found[scope] = info
-    return found
-
-
-def parse_retry_after(
-    headers: Mapping[str, str] | httpx.Headers, *, now: Callable[[], datetime] | None = None
-) -> float | None:
-    """``Retry-After`` in seconds (fractions allowed, HTTP-date understood), or ``None``."""
-    raw = None
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            raw = value
-            break
-    if raw is None:
-        return None
-    seconds = _number(raw)
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(raw.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now() if now is not None else clock.now()
-    return max((when - current).total_seconds(), 0.0)
+#: How long a request may wait for rate-limit budget before the run stops (resumable).
+DEFAULT_MAX_WAIT = 15 * 60.0
+# Routes whose reported scopes are remembered (bounded; a run touches a few dozen routes).
+_MAX_ROUTES = 512
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,6 +119,7 @@ class Reservation:
     acquired_at: float
     epochs: dict[str, int]
     settled: bool = False
+    route: str | None = None
 
 
 @dataclass
@@ -388,8 +134,12 @@ class Governor:
     """Thread-safe rate-limit budgets shared by every worker of a run.
 
     ``clock`` (monotonic seconds) and ``wait`` (block on the condition for at most the
-    given seconds) are injectable so tests can run a fake clock without sleeping.
-    ``max_wait`` bounds how long :meth:`acquire` blocks before it gives up.
+    given seconds) are injectable so tests can run a fake clock without sleeping;
+    ``utcnow`` (aware datetime) dates :attr:`RateLimitWaitExceeded.resume_at`.
+    ``max_wait`` (seconds, default 15 minutes) caps how long a request waits for budget:
+    a wait the server has announced to be longer (a ``Retry-After``, a reported reset)
+    raises :class:`~privacykit.errors.RateLimitWaitExceeded` at once, without sleeping;
+    any other wait raises it when ``max_wait`` has passed.
     """
 
     def __init__(
@@ -398,20 +148,51 @@ class Governor:
         *,
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[threading.Condition, float | None], Any] | None = None,
-        max_wait: float = 3600.0,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        utcnow: Callable[[], datetime] | None = None,
     ) -> None:
         self.limits = limits or RateLimits()
         self._clock = clock
         self._wait = wait or (lambda cond, timeout: cond.wait(timeout))
-        self._max_wait = max_wait
+        self.max_wait = max_wait
+        self._utcnow = utcnow or clock.now
         self._cond = threading.Condition(threading.Lock())
         self._buckets: dict[str, _Bucket] = {}
         self._jobs: dict[str, float] = {}  # job id -> expiry (our clock)
         self._jobs_outstanding = 0
         self._counters = _Counters()
+        # Scopes the server reported for a route that our route table does not name
+        # (``Zendesk-RateLimit-<endpoint>`` headers): later requests of the route spend them.
+        self._route_scopes: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def max_wait(self) -> float:
+        return self._max_wait
+
+    @max_wait.setter
+    def max_wait(self, seconds: float) -> None:
+        if not seconds >= 0 or not math.isfinite(seconds):
+            raise ValueError("max_wait must be a finite number of seconds >= 0")
+        self._max_wait = float(seconds)
 
     def __repr__(self) -> str:
         return f"Governor(account={self.limits.account.limit}/{self.limits.account.window:g}s)"
+
+    def now(self) -> float:
+        """The governor's clock (monotonic seconds)."""
+        return self._clock()
+
+    def wait_exceeded(self, retry_after: float, what: str) -> RateLimitWaitExceeded:
+        """The error for a wait of ``retry_after`` seconds that passes ``max_wait``."""
+        retry_after = max(float(retry_after), 0.0)
+        resume_at = self._utcnow() + timedelta(seconds=retry_after)
+        return RateLimitWaitExceeded(
+            f"rate limited: {what} would have to wait {retry_after:.0f}s, longer than the "
+            f"{self._max_wait:g}s allowed; Zendesk said to come back at "
+            f"{resume_at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            retry_after=retry_after,
+            resume_at=resume_at,
+        )
 
     # -- time scale -------------------------------------------------------------------
 
@@ -430,29 +211,53 @@ class Governor:
 
     # -- acquire ------------------------------------------------------------------------
 
-    def acquire(self, scopes: Iterable[str]) -> Reservation:
-        """Block until every scope has budget, then reserve one request in each."""
+    def scopes_for_route(self, route: str | None, scopes: Iterable[str]) -> tuple[str, ...]:
+        """``scopes`` plus those the server has reported for ``route``."""
         keys = tuple(dict.fromkeys(scopes))
+        if route is None:
+            return keys
+        with self._cond:
+            learned = self._route_scopes.get(route, ())
+        return tuple(dict.fromkeys((*keys, *learned)))
+
+    def acquire(
+        self,
+        scopes: Iterable[str],
+        *,
+        route: str | None = None,
+        max_wait: float | None = None,
+    ) -> Reservation:
+        """Block until every scope has budget, then reserve one request in each.
+
+        ``route`` (``"GET /api/v2/users/{id}"``) adds the scopes the server reported for
+        it. ``max_wait`` overrides the governor's cap for this call (the client passes
+        what is left of its request's allowance)."""
+        keys = self.scopes_for_route(route, scopes)
+        allowed = self._max_wait if max_wait is None else max(max_wait, 0.0)
         with self._cond:
             start = self._clock()
             waited = False
             while True:
                 now = self._clock()
-                ready, wake = self._check(keys, now)
+                ready, wake, announced = self._check(keys, now)
                 if ready:
-                    return self._reserve(keys, now, waited)
+                    reservation = self._reserve(keys, now, waited)
+                    reservation.route = route
+                    return reservation
                 waited = True
-                if now - start >= self._max_wait:
-                    raise ZendeskError(
-                        f"rate-limit budget for {', '.join(keys)} not available "
-                        f"within {self._max_wait:g}s"
-                    )
+                if announced is not None and announced - start > allowed:
+                    # The server said how long: no point sleeping before giving up.
+                    raise self.wait_exceeded(announced - now, f"budget for {', '.join(keys)}")
+                if now - start >= allowed:
+                    later = max(wake, announced or wake) if wake is not None else announced
+                    left = 0.0 if later is None else later - now
+                    raise self.wait_exceeded(left, f"budget for {', '.join(keys)}")
                 # No event in sight (waiting for answers in flight): re-check after at most
                 # one window anyway, so a lost answer cannot wedge the governor.
                 windows = [self._window(self._bucket(k)) for k in keys if k != JOBS]
                 fallback = max(min(windows, default=1.0), 0.001)
                 timeout = fallback if wake is None else max(wake - now, 0.0)
-                timeout = min(timeout, self._max_wait - (now - start))
+                timeout = min(timeout, allowed - (now - start))
                 self._wait(self._cond, max(timeout, 0.0005))
 
     def try_acquire(self, scopes: Iterable[str]) -> Reservation | None:
@@ -460,20 +265,34 @@ class Governor:
         keys = tuple(dict.fromkeys(scopes))
         with self._cond:
             now = self._clock()
-            ready, _ = self._check(keys, now)
+            ready, _, _ = self._check(keys, now)
             return self._reserve(keys, now, False) if ready else None
 
-    def _check(self, keys: tuple[str, ...], now: float) -> tuple[bool, float | None]:
-        """Whether every scope has budget now; if not, the earliest time one may have."""
+    def _check(self, keys: tuple[str, ...], now: float) -> tuple[bool, float | None, float | None]:
+        """Whether every scope has budget now; if not, the earliest time one may have, and
+        the latest time the server itself announced (a pause, a reported window end) before
+        which some scope surely has none."""
         wake: float | None = None
+        announced: float | None = None
         ready = True
         for key in keys:
             ok, at = self._has_budget(key, now)
-            if not ok:
-                ready = False
-                if at is not None:
-                    wake = at if wake is None else min(wake, at)
-        return ready, wake
+            if ok:
+                continue
+            ready = False
+            if at is not None:
+                wake = at if wake is None else min(wake, at)
+                if self._announced(key, now):
+                    announced = at if announced is None else max(announced, at)
+        return ready, wake, announced
+
+    def _announced(self, key: str, now: float) -> bool:
+        """Whether a blocked scope's wake time is the server's word (a 429 pause, or the
+        end of a window the server reported), not our estimate."""
+        if key == JOBS:
+            return False
+        bucket = self._bucket(key)
+        return bucket.paused_until > now or (bucket.mode == _KNOWN and bucket.end_lo is not None)
 
     def _has_budget(self, key: str, now: float) -> tuple[bool, float | None]:
         if key == JOBS:
@@ -587,6 +406,8 @@ class Governor:
             scopes = reservation.scopes if reservation is not None else ()
             latency = now - reservation.acquired_at if reservation is not None else 0.0
             by_key = self._match(scopes, infos)
+            if reservation is not None and reservation.route is not None:
+                self._learn_route(reservation.route, scopes, by_key)
             if response.status_code == 429:
                 self._counters.rate_limited += 1
                 retry_after = self._retry_after(response, by_key)
@@ -619,6 +440,21 @@ class Governor:
                 # A scope this request did not reserve (or no reservation): still learn it.
                 out[name] = info
         return out
+
+    def _learn_route(
+        self, route: str, scopes: tuple[str, ...], by_key: dict[str, RateInfo]
+    ) -> None:
+        """A scoped header the route did not reserve: from now on the route spends it too."""
+        extra = [key for key in by_key if key not in scopes and key != ACCOUNT and ":" not in key]
+        if not extra:
+            return
+        known = self._route_scopes.get(route, ())
+        added = tuple(k for k in extra if k not in known)
+        if not added:
+            return
+        if route not in self._route_scopes and len(self._route_scopes) >= _MAX_ROUTES:
+            return  # bounded memory; such a route still learns through its 429s
+        self._route_scopes[route] = (*known, *added)
 
     def _learn(
         self, bucket: _Bucket, info: RateInfo, now: float, latency: float, epoch: int | None
@@ -827,6 +663,7 @@ class Governor:
                 "rate_limited": self._counters.rate_limited,
                 "pauses": self._counters.pauses,
                 "time_scale": self._scale(),
+                "routes": {route: list(keys) for route, keys in self._route_scopes.items()},
             }
 
     def retry_after_for(self, response: httpx.Response) -> float:
