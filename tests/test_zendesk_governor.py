@@ -554,3 +554,47 @@ def test_silent_server_limit_and_window_learned_from_429s() -> None:
     assert account_state["limit"] == 4
     assert account_state["learned_window"] == pytest.approx(0.5, abs=0.01)
     assert server.rejected == 2  # the first two windows taught it; none after
+
+
+# -- every header spelling real accounts sent (issue 14) ---------------------------------------
+
+HEADERS_2023 = {
+    "rate-limit": "400",
+    "rate-limit-remaining": "398",
+    "rate-limit-reset": "17",
+    "x-rate-limit": "400",
+    "x-rate-limit-remaining": "398",
+    "zendesk-rate-limit-deleted-tickets-destroy": "total=1000; remaining=999; resets=12",
+}
+HEADERS_2024 = {
+    "ratelimit-limit": "400",
+    "ratelimit-remaining": "398",
+    "ratelimit-reset": "17",
+    "x-rate-limit": "400",
+    "x-rate-limit-remaining": "398",
+    "zendesk-ratelimit-deleted-tickets-destroy": "total=1000; remaining=999; resets=12",
+}
+
+
+@pytest.mark.parametrize("headers", [HEADERS_2023, HEADERS_2024], ids=["2023", "2024"])
+def test_both_years_parse_the_same(headers: dict[str, str]) -> None:
+    infos = parse_rate_limit_headers(httpx.Headers(headers))
+    assert infos[ACCOUNT] == RateInfo(limit=400, remaining=398, reset=17.0, reset_granularity=1.0)
+    assert infos["deleted-tickets-destroy"] == RateInfo(
+        limit=1000, remaining=999, reset=12.0, reset_granularity=1.0
+    )
+    assert set(infos) == {ACCOUNT, "deleted-tickets-destroy"}
+
+
+def test_mixed_spellings_take_the_stricter_value() -> None:
+    infos = parse_rate_limit_headers(
+        {
+            "Rate-Limit-Remaining": "5",
+            "RateLimit-Remaining": "7",
+            "X-RateLimit-Limit": "100",
+            "Zendesk-Rate-Limit-profiles": "total=10; remaining=4; resets=3",
+            "Zendesk-RateLimit-profiles": "total=10; remaining=6; resets=3",
+        }
+    )
+    assert infos[ACCOUNT].remaining == 5 and infos[ACCOUNT].limit == 100
+    assert infos[PROFILES].remaining == 4
