@@ -50,11 +50,15 @@ from typing import Any
 
 import httpx
 
+from privacykit import clock as wall_clock
 from privacykit.errors import RateLimitWaitExceeded
 from privacykit.zendesk.budgets import (
     ACCOUNT,
     CREATE_UPDATE_USER,
     JOBS,
+    PERMANENT_DELETE,
+    PROFILES,
+    USER_WRITE,
     Budget,
     RateLimits,
 )
@@ -64,6 +68,23 @@ from privacykit.zendesk.headers import RateInfo, parse_rate_limit_headers, parse
 DEFAULT_MAX_WAIT = 15 * 60.0
 # Routes whose reported scopes are remembered (bounded; a run touches a few dozen routes).
 _MAX_ROUTES = 512
+
+__all__ = [
+    "ACCOUNT",
+    "CREATE_UPDATE_USER",
+    "DEFAULT_MAX_WAIT",
+    "JOBS",
+    "PERMANENT_DELETE",
+    "PROFILES",
+    "USER_WRITE",
+    "Budget",
+    "Governor",
+    "RateInfo",
+    "RateLimits",
+    "Reservation",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,7 +176,7 @@ class Governor:
         self._clock = clock
         self._wait = wait or (lambda cond, timeout: cond.wait(timeout))
         self.max_wait = max_wait
-        self._utcnow = utcnow or clock.now
+        self._utcnow = utcnow or wall_clock.now
         self._cond = threading.Condition(threading.Lock())
         self._buckets: dict[str, _Bucket] = {}
         self._jobs: dict[str, float] = {}  # job id -> expiry (our clock)
