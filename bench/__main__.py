@@ -172,8 +172,20 @@ def summary(all_figures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]
         rows.append(
             (
                 "start-up (privacykit --help)",
-                f"{_fmt(startup.get('median_ms'), ',.0f')} ms",
-                f"median of {startup.get('runs')} fresh processes",
+                f"{_fmt(startup.get('help_ms'), ',.0f')} ms",
+                f"{_fmt(startup.get('ratio'), '.2f')}x `python -c 'import click'` "
+                f"({_fmt(startup.get('click_ms'), ',.0f')} ms; goal <= "
+                f"{startup.get('goal_ratio')}x); `--version` "
+                f"{_fmt(startup.get('version_ms'), ',.0f')} ms; medians of "
+                f"{startup.get('runs')} fresh processes",
+            )
+        )
+        rows.append(
+            (
+                "hostile playbook refused (exit 2)",
+                f"{_fmt(startup.get('alias_bomb_ms'), ',.0f')} ms",
+                f"500-byte YAML alias bomb; 20,000 levels of nesting "
+                f"{_fmt(startup.get('deep_nesting_ms'), ',.0f')} ms (whole process)",
             )
         )
     return rows
