@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from privacykit import __version__
-from privacykit.cli import cli
+from privacykit.cli import COMMANDS, cli
 
 HEAVY = ("reportlab", "pyhanko", "httpx", "sqlite_utils", "cryptography", "jinja2", "yaml")
 
@@ -67,6 +67,15 @@ def test_version_is_fast_too() -> None:
     assert code == 0
     assert output == f"privacykit, version {__version__}\n"
     assert _heavy(modules) == []
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_command_help_leaves_the_heavy_libraries_alone(command: str) -> None:
+    # Library imports live in the command callbacks: asking a command for its help loads
+    # its module, never the PDF, signing, HTTP or SQLite stacks.
+    code, output, modules = _probe(command, "--help")
+    assert code == 0 and output.startswith(f"Usage: privacykit {command} ")
+    assert not set(_heavy(modules)) & {"reportlab", "pyhanko", "httpx", "sqlite_utils"}
 
 
 def test_group_help_loads_only_its_own_module() -> None:

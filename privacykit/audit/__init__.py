@@ -21,13 +21,15 @@ if TYPE_CHECKING:
         Finding,
         Severity,
     )
-    from privacykit.audit.runner import (
-        AUDIT_EVIDENCE_SCHEMA,
+    from privacykit.audit.options import (
         DEFAULT_DUE_WITHIN_DAYS,
         DEFAULT_MAX_REQUESTS,
         DEFAULT_SOFT_DELETE_GRACE_HOURS,
         DEFAULT_STUCK_AFTER_DAYS,
         AuditOptions,
+    )
+    from privacykit.audit.runner import (
+        AUDIT_EVIDENCE_SCHEMA,
         ReadOnlyTransport,
         run_audit,
     )
@@ -59,13 +61,15 @@ _EXPORTS = {
         "Finding",
         "Severity",
     ),
-    "privacykit.audit.runner": (
-        "AUDIT_EVIDENCE_SCHEMA",
+    "privacykit.audit.options": (
         "DEFAULT_DUE_WITHIN_DAYS",
         "DEFAULT_MAX_REQUESTS",
         "DEFAULT_SOFT_DELETE_GRACE_HOURS",
         "DEFAULT_STUCK_AFTER_DAYS",
         "AuditOptions",
+    ),
+    "privacykit.audit.runner": (
+        "AUDIT_EVIDENCE_SCHEMA",
         "ReadOnlyTransport",
         "run_audit",
     ),

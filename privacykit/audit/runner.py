@@ -27,7 +27,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,13 @@ from privacykit.audit.erasures import (
 )
 from privacykit.audit.findings import CHECKS, AuditResult, CheckError, Finding
 from privacykit.audit.ledger_checks import check_deadlines, check_integrity
+from privacykit.audit.options import (
+    DEFAULT_DUE_WITHIN_DAYS,
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_SOFT_DELETE_GRACE_HOURS,
+    DEFAULT_STUCK_AFTER_DAYS,
+    AuditOptions,
+)
 from privacykit.audit.review_checks import check_needs_review
 from privacykit.audit.zendesk_checks import (
     check_gone,
@@ -77,12 +83,6 @@ __all__ = [
     "run_audit",
 ]
 
-DEFAULT_DUE_WITHIN_DAYS = 7
-DEFAULT_STUCK_AFTER_DAYS = 30
-#: 5,000 requests is about 7 minutes of a 700/minute account budget (25 on a 200/minute
-#: plan); a ledger of 100,000 erasures (~200,000 requests) is re-checked every ~40 nights.
-DEFAULT_MAX_REQUESTS = 5_000
-DEFAULT_SOFT_DELETE_GRACE_HOURS = 24
 AUDIT_EVIDENCE_SCHEMA = "privacykit.audit-evidence/1"
 #: The keyed reference an audit request is "about": the installation itself.
 AUDIT_SUBJECT = "privacykit:audit"
@@ -91,38 +91,6 @@ _APP_NAME = re.compile(r"^[a-z0-9_/-]{1,40}$")
 # Findings recorded in the ledger per run (the JSON output has all of them): keeps one
 # entry far below the ledger's 1 MiB limit even when thousands of requests are overdue.
 MAX_RECORDED_FINDINGS = 2_000
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    """What a run checks and how much of Zendesk's budget it may use."""
-
-    due_within_days: int = DEFAULT_DUE_WITHIN_DAYS
-    stuck_after_days: int = DEFAULT_STUCK_AFTER_DAYS
-    max_requests: int = DEFAULT_MAX_REQUESTS
-    soft_delete_grace_hours: int = DEFAULT_SOFT_DELETE_GRACE_HOURS
-    report: bool = False
-    # Threads re-checking completed erasures (Zendesk's latency would otherwise bound the
-    # run well below the account budget; the shared governor paces them all).
-    workers: int = 8
-    # The moment the run considers "now" (deadlines, grace, stuck); tests move it.
-    now: datetime | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("due_within_days", "stuck_after_days", "soft_delete_grace_hours"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.max_requests < 1:
-            raise ValueError("max_requests must be at least 1")
-        if not 1 <= self.workers <= 32:
-            raise ValueError("workers must be between 1 and 32")
-        if self.now is not None and self.now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("now")
-        return data
 
 
 def run_audit(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from privacykit.audit.runner import (
+from privacykit.audit.options import (
     DEFAULT_DUE_WITHIN_DAYS,
     DEFAULT_MAX_REQUESTS,
     DEFAULT_SOFT_DELETE_GRACE_HOURS,

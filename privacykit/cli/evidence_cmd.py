@@ -12,19 +12,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+# The package re-exports lazily: reportlab and pyHanko load when a command calls into it,
+# not when this module is imported for `evidence --help`.
+from privacykit import evidence
 from privacykit.cli.output import domain_errors, echo_json, output_options, safe_text
 from privacykit.errors import UsageError
-from privacykit.evidence import export_bundle, reproduce_report, request_reports, verify_bundle
-from privacykit.ledger import Ledger
+
+if TYPE_CHECKING:
+    from privacykit.ledger import Ledger
 
 __all__ = ["register"]
 
 
 @contextmanager
 def _open_ledger() -> Iterator[Ledger]:
+    from privacykit.ledger import Ledger
+
     ledger = Ledger.open()
     try:
         yield ledger
@@ -70,7 +77,7 @@ def export_command(
     with domain_errors():
         since_date = _parse_date(since)
         with _open_ledger() as ledger:
-            result = export_bundle(
+            result = evidence.export_bundle(
                 ledger, out, request_ids=list(request_ids) or None, since=since_date
             )
     if as_json:
@@ -94,7 +101,7 @@ def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
     signature, every inclusion proof and every PDF signature. Exit 1 names the first
     problem; exit 2 when the file is absent or not a zip."""
     with domain_errors():
-        report = verify_bundle(bundle)
+        report = evidence.verify_bundle(bundle)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -114,7 +121,7 @@ def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
 def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
     """List the signed reports stored for REQUEST_ID, with their paths and sha256."""
     with domain_errors(), _open_ledger() as ledger:
-        reports = request_reports(ledger, request_id)
+        reports = evidence.request_reports(ledger, request_id)
     if as_json:
         echo_json({"request_id": request_id, "reports": reports})
         return
@@ -138,7 +145,7 @@ def report_command(request_id: str, tsa_url: str | None, as_json: bool, quiet: b
     """Produce REQUEST_ID's signed report again from the evidence record in the ledger
     (e.g. with a timestamp, or after editing the templates). The old report is kept."""
     with domain_errors(), _open_ledger() as ledger:
-        report = reproduce_report(ledger, request_id, tsa_url=tsa_url)
+        report = evidence.reproduce_report(ledger, request_id, tsa_url=tsa_url)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,15 +25,20 @@ from privacykit.cli.output import (
     safe_text,
 )
 from privacykit.errors import LedgerIntegrityError
-from privacykit.ledger import STATUSES, Ledger, RequestRecord
 from privacykit.ledger.dates import MAX_EXTENSION_MONTHS
-from privacykit.ledger.records import KINDS
+from privacykit.ledger.records import KINDS, STATUSES, RequestRecord
+
+if TYPE_CHECKING:
+    from privacykit.ledger import Ledger
 
 __all__ = ["due_text", "register"]
 
 
 @contextmanager
 def _open_ledger() -> Iterator[Ledger]:
+    # Imported here: SQLite and sqlite-utils are not needed to print `ledger --help`.
+    from privacykit.ledger import Ledger
+
     with domain_errors():
         ledger = Ledger.open()
         try:
