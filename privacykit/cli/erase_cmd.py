@@ -90,6 +90,18 @@ def _plan_job(view: dict[str, Any], detailed: bool) -> list[str]:
     return lines
 
 
+def _skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
+    """Subjects not run because their erasure already finished, then how to override."""
+    if not skipped:
+        return []
+    lines = [f"{view['label']}: {view['text']}; skipped" for view in skipped]
+    lines.append(
+        f"{len(skipped)} subject(s) skipped as already erased "
+        "(--new-request if a person asked again)"
+    )
+    return lines
+
+
 def _result_lines(view: dict[str, Any]) -> list[str]:
     counts = view["counts"]
     outcome = (view["outcome"] or "not run").replace("_", " ")
@@ -175,6 +187,11 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     help="Record the evidence in the ledger but skip the signed PDF "
     "(make it later with the evidence commands).",
 )
+@click.option(
+    "--new-request",
+    is_flag=True,
+    help="A new request from people already erased: erase them again instead of skipping them.",
+)
 @output_options
 def erase_command(
     subjects: tuple[str, ...],
@@ -187,6 +204,7 @@ def erase_command(
     concurrency: int,
     received: str | None,
     no_report: bool,
+    new_request: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -221,6 +239,7 @@ def erase_command(
         concurrency=concurrency,
         received=received,
         produce_reports=not no_report,
+        new_request=new_request,
     )
 
     if from_file is not None and str(from_file) == "-" and not (yes or dry_run):
@@ -245,6 +264,7 @@ def erase_command(
             state["done"] = p.finished
 
         with domain_errors(), open_erasure(command) as batch:
+            skipped = list(batch.skipped)
             if not batch.jobs:
                 report = None
             elif dry_run:
@@ -270,13 +290,24 @@ def erase_command(
                     report = plan
 
     if report is None:
-        document: dict[str, Any] = {"requests": [], "summary": {}, "stats": {}, "exit_code": 0}
+        document: dict[str, Any] = {
+            "requests": [],
+            "summary": {},
+            "stats": {},
+            "skipped": skipped,
+            "exit_code": 0,
+        }
         if as_json:
             echo_json(document)
         else:
+            for line in _skipped_lines(skipped):
+                click.echo(safe_text(line))
             click.echo("0 request(s): nothing to do")
         raise click.exceptions.Exit(0)
     document = report.as_dict()
+    if not as_json:
+        for line in _skipped_lines(skipped):
+            click.echo(safe_text(line), err=not report.confirmed)
     if as_json:
         echo_json(document)
     elif report.dry_run:

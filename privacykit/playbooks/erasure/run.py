@@ -27,6 +27,7 @@ from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.pipeline import BatchProgress, Pipeline
 from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, UserState
 from privacykit.playbooks.erasure.steps import ErasureRunner
+from privacykit.playbooks.finished import finished_erasures, skipped_view
 from privacykit.playbooks.loader import Playbook
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
 from privacykit.playbooks.request import default_operator, parse_received, settle_owed_reports
@@ -60,6 +61,9 @@ class EraseOptions:
     received_at: date | None = None
     operator: str | None = None
     produce_reports: bool = True
+    #: A subject with a finished erasure is skipped ("already erased on DATE (REQ)")
+    #: unless this says the run is a new request of that person.
+    new_request: bool = False
 
 
 def _would(job: ErasureJob) -> str:
@@ -155,6 +159,8 @@ class EraseReport:
     checkpoint: dict[str, Any] | None = None
     executed: bool = False
     settled_reports: list[str] = field(default_factory=list)
+    #: Subjects not run because their erasure already finished (:func:`skipped_view`).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def would_change(self) -> bool:
@@ -184,6 +190,7 @@ class EraseReport:
             "stats": self.stats,
             "elapsed_seconds": round(self.elapsed, 3),
             "checkpoint": self.checkpoint,
+            "skipped": list(self.skipped),
             "exit_code": self.exit_code,
         }
 
@@ -229,9 +236,19 @@ class ErasureBatch:
             produce_reports=options.produce_reports,
         )
         self.jobs: list[ErasureJob] = []
+        self.skipped: list[dict[str, Any]] = []
+        finished = {}
+        if ledger is not None and not options.new_request:
+            finished = finished_erasures(
+                ledger, [ledger.subject_ref(s.key) for s in options.subjects]
+            )
         seen: set[str] = set()
         for index, subject in enumerate(options.subjects, start=1):
             job = self.runner.new_job(index, subject)
+            done = finished.get(job.subject_ref)
+            if done is not None and not job.resumed:
+                self.skipped.append(skipped_view(index, job.label(), done))
+                continue
             self.jobs.append(job)
             if job.request_id:
                 seen.add(job.request_id)
@@ -266,6 +283,7 @@ class ErasureBatch:
             dry_run=True,
             stats=_stats(self.client),
             elapsed=time.monotonic() - self.started,
+            skipped=list(self.skipped),
         )
 
     def run(self, *, on_progress: Callable[[BatchProgress], None] | None = None) -> EraseReport:
@@ -297,6 +315,7 @@ class ErasureBatch:
             elapsed=time.monotonic() - self.started,
             executed=True,
             settled_reports=settled,
+            skipped=list(self.skipped),
         )
         report.checkpoint = {
             "tree_size": getattr(checkpoint, "size", None),
@@ -321,8 +340,8 @@ def erase(
     nothing to do."""
     batch = ErasureBatch(client, ledger, options, home=home)
     if not batch.jobs:
-        if options.resume:
-            return EraseReport([], dry_run=options.dry_run)
+        if options.resume or batch.skipped:
+            return EraseReport([], dry_run=options.dry_run, skipped=list(batch.skipped))
         raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
     if options.dry_run:
         return batch.plan()
@@ -347,6 +366,7 @@ class EraseCommand:
     concurrency: int = 8
     received: str | None = None
     produce_reports: bool = True
+    new_request: bool = False
 
 
 @contextmanager
@@ -382,10 +402,11 @@ def open_erasure(
         received_at=received_at,
         operator=default_operator(),
         produce_reports=command.produce_reports,
+        new_request=command.new_request,
     )
     with open_app(env, command="erase") as app:
         batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path)
-        if not batch.jobs and not command.resume:
+        if not batch.jobs and not command.resume and not batch.skipped:
             raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
         yield batch
 
@@ -400,7 +421,7 @@ def run_erase(
     ``--dry-run``; without either, the plan comes back unconfirmed)."""
     with open_erasure(command, env=env) as batch:
         if not batch.jobs:
-            return EraseReport([], dry_run=command.dry_run)
+            return EraseReport([], dry_run=command.dry_run, skipped=list(batch.skipped))
         if command.dry_run:
             return batch.plan()
         if not command.yes:
