@@ -81,7 +81,7 @@ def test_everyone_finished_is_nothing_to_do(demo: SandboxServer) -> None:
             "label": "#1 email address",
             "subject_ref": document["skipped"][0]["subject_ref"],
             "skipped": "already_erased",
-            "erased_on": "2026-03-02",
+            "on": "2026-03-02",
             "request_id": rid,
             "text": f"already erased on 2026-03-02 ({rid})",
         }

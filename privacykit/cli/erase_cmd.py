@@ -95,15 +95,55 @@ def _skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
     if not skipped:
         return []
     lines = [f"{view['label']}: {view['text']}; skipped" for view in skipped]
-    lines.append(
-        f"{len(skipped)} subject(s) skipped as already erased "
-        "(--new-request if a person asked again)"
-    )
+    erased = sum(1 for view in skipped if view["skipped"] == "already_erased")
+    if erased:
+        lines.append(
+            f"{erased} subject(s) skipped as already erased (--new-request if a person asked again)"
+        )
+    if len(skipped) > erased:
+        lines.append(f"{len(skipped) - erased} subject(s) skipped as finished in this batch")
     return lines
+
+
+def _continue_command(from_file: Path | None, with_subjects: bool) -> str:
+    """The command that continues an interrupted batch (the subjects stay the DPO's)."""
+    if not with_subjects:
+        return "privacykit erase --resume --yes"
+    if from_file is None:
+        return "privacykit erase --resume --yes SUBJECT... (the same subjects)"
+    if str(from_file) == "-":
+        return "privacykit erase --resume --yes --from-file - < SUBJECTS_FILE (the same file)"
+    return f"privacykit erase --resume --yes --from-file {click.format_filename(from_file)}"
+
+
+def _interrupted_lines(document: dict[str, Any], from_file: Path | None) -> list[str]:
+    """What an interrupted run did and how to continue it."""
+    summary = document["summary"]
+    finished = sum(n for k, n in summary.items() if k not in ("interrupted", "not_started"))
+    mid, left = summary.get("interrupted", 0), document["not_started"]
+    lines = [
+        f"Interrupted: {finished} request(s) finished, {mid} stopped mid-way (recorded; "
+        f"nothing half-done is lost), {left} subject(s) not started (batch {document['batch_id']})."
+    ]
+    lines.append("Continue with: " + _continue_command(from_file, left > 0))
+    return lines
+
+
+def _waiting_lines(waiting: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"batch {w['batch_id']}: {w['not_started']} of {w['subjects']} subject(s) not started; "
+        "continue it with: privacykit erase --resume --yes --from-file ITS_SUBJECTS_FILE"
+        for w in waiting
+        if not w["given_now"]
+    ]
 
 
 def _result_lines(view: dict[str, Any]) -> list[str]:
     counts = view["counts"]
+    if view["outcome"] is None and view.get("state") in ("interrupted", "not_started"):
+        if view["state"] == "not_started":
+            return [f"{view['label']} -: not started"]
+        return [f"{view['label']} {view['request_id']}: interrupted (continues with --resume)"]
     outcome = (view["outcome"] or "not run").replace("_", " ")
     head = f"{view['label']} {view['request_id'] or '-'}: {outcome}"
     if view["outcome"] == "no_data_found":
@@ -128,6 +168,8 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     for view in views:
         if quiet and view["outcome"] in ("erased", "no_data_found", "pending_compliance"):
             continue
+        if document.get("interrupted") and view["outcome"] is None:
+            view = {**view, "state": "interrupted" if view["request_id"] else "not_started"}
         for line in _result_lines(view):
             click.echo(safe_text(line))
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in document["summary"].items())
@@ -139,7 +181,9 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
             f"answered 429, {elapsed:.1f} s)"
         )
     )
-    if any(view["outcome"] == "pending_compliance" for view in views):
+    if any(view["outcome"] == "pending_compliance" for view in views) and not document.get(
+        "interrupted"
+    ):
         click.echo(
             "Zendesk is still completing compliance deletions; "
             "run `privacykit erase --resume` later to record completion."
@@ -250,44 +294,50 @@ def erase_command(
             2,
         )
 
-    with ExitStack() as stack:
-        state: dict[str, Any] = {"done": 0}
+    try:
+        with ExitStack() as stack:
+            state: dict[str, Any] = {"done": 0}
 
-        def on_progress(p: Any) -> None:
-            if "bar" not in state:
-                state["bar"] = stack.enter_context(
-                    progress(length=p.total, label="erasing", quiet=quiet or as_json)
-                )
-            bar = state["bar"]
-            bar.label = p.label()
-            bar.update(p.finished - state["done"])
-            state["done"] = p.finished
+            def on_progress(p: Any) -> None:
+                if "bar" not in state:
+                    state["bar"] = stack.enter_context(
+                        progress(length=p.total, label="erasing", quiet=quiet or as_json)
+                    )
+                bar = state["bar"]
+                bar.label = p.label()
+                bar.update(p.finished - state["done"])
+                state["done"] = p.finished
 
-        with domain_errors(), open_erasure(command) as batch:
-            skipped = list(batch.skipped)
-            if not batch.jobs:
-                report = None
-            elif dry_run:
-                report = batch.plan()
-            else:
-                confirmed = True
-                if not yes:
-                    plan = batch.plan()
-                    for line in _plan_lines(plan.as_dict()["requests"]):
-                        click.echo(safe_text(line), err=as_json)
-                    # Nothing destructive would happen: just record the outcomes.
-                    if plan.would_change:
-                        try:
-                            confirmed = click.confirm(
-                                "Erase now? This cannot be undone", default=False, err=True
-                            )
-                        except click.Abort:
-                            confirmed = False
-                if confirmed:
-                    report = batch.run(on_progress=on_progress)
+            with domain_errors(), open_erasure(command) as batch:
+                skipped = list(batch.skipped)
+                waiting = batch.tracker.waiting() if resume and not batch.jobs else []
+                if not batch.jobs:
+                    report = None
+                elif dry_run:
+                    report = batch.plan()
                 else:
-                    plan.dry_run, plan.confirmed = False, False
-                    report = plan
+                    confirmed = True
+                    if not yes:
+                        plan = batch.plan()
+                        for line in _plan_lines(plan.as_dict()["requests"]):
+                            click.echo(safe_text(line), err=as_json)
+                        # Nothing destructive would happen: just record the outcomes.
+                        if plan.would_change:
+                            try:
+                                confirmed = click.confirm(
+                                    "Erase now? This cannot be undone", default=False, err=True
+                                )
+                            except click.Abort:
+                                confirmed = False
+                    if confirmed:
+                        report = batch.run(on_progress=on_progress)
+                    else:
+                        plan.dry_run, plan.confirmed = False, False
+                        report = plan
+    except KeyboardInterrupt:
+        # Ctrl-C before the run started (planning, opening): planning is read-only.
+        click.echo("Interrupted before erasing anything: nothing was changed.", err=True)
+        raise click.exceptions.Exit(1) from None
 
     if report is None:
         document: dict[str, Any] = {
@@ -297,12 +347,15 @@ def erase_command(
             "skipped": skipped,
             "exit_code": 0,
         }
+        document["waiting_batches"] = waiting
         if as_json:
             echo_json(document)
         else:
             for line in _skipped_lines(skipped):
                 click.echo(safe_text(line))
             click.echo("0 request(s): nothing to do")
+            for line in _waiting_lines(waiting):
+                click.echo(safe_text(line))
         raise click.exceptions.Exit(0)
     document = report.as_dict()
     if not as_json:
@@ -318,6 +371,11 @@ def erase_command(
         click.echo("not confirmed: nothing was changed", err=True)
     else:
         _print_results(document, report.elapsed, quiet)
+        if report.interrupted:
+            for line in _interrupted_lines(document, from_file):
+                click.echo(safe_text(line))
+        for line in _waiting_lines(document.get("waiting_batches", [])):
+            click.echo(safe_text(line))
     raise click.exceptions.Exit(1 if not report.confirmed else report.exit_code)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from privacykit.playbooks.ports import RequestLedger
 
-__all__ = ["Finished", "finished_erasures", "skipped_view"]
+__all__ = ["Finished", "finished_erasures", "finished_in_batch", "skipped_view"]
 
 _EVIDENCE_STEP = "evidence"
 
@@ -28,8 +28,13 @@ class Finished:
     subject_ref: str
     request_id: str
     on: str  # YYYY-MM-DD, when the request was completed
+    #: ``already_erased``, or ``finished_in_batch`` (an interrupted batch continued with
+    #: ``--resume``: the subject's request of that batch already ended).
+    why: str = "already_erased"
 
     def text(self) -> str:
+        if self.why == "finished_in_batch":
+            return f"already finished on {self.on} in this batch ({self.request_id})"
         return f"already erased on {self.on} ({self.request_id})"
 
 
@@ -62,14 +67,26 @@ def finished_erasures(ledger: RequestLedger, subject_refs: Iterable[str]) -> dic
     return found
 
 
+def finished_in_batch(ledger: RequestLedger, kind: str, batch_id: str) -> dict[str, Finished]:
+    """The subjects whose request of ``batch_id`` has ended (any final status)."""
+    found: dict[str, Finished] = {}
+    for request in ledger.list_requests(kind=kind):
+        if request.batch_id == batch_id and not request.is_open:
+            day = (request.closed_at or request.updated_at)[:10]
+            found[request.subject_ref] = Finished(
+                request.subject_ref, request.request_id, day, "finished_in_batch"
+            )
+    return found
+
+
 def skipped_view(index: int, label: str, finished: Finished) -> dict[str, Any]:
     """How a skipped subject appears in a run's results (text and ``--json``)."""
     return {
         "index": index,
         "label": label,
         "subject_ref": finished.subject_ref,
-        "skipped": "already_erased",
-        "erased_on": finished.on,
+        "skipped": finished.why,
+        "on": finished.on,
         "request_id": finished.request_id,
         "text": finished.text(),
     }

@@ -23,11 +23,12 @@ from typing import Any
 
 from privacykit import clock
 from privacykit.errors import UsageError, ZendeskError
+from privacykit.playbooks.batches import BatchTracker
 from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.pipeline import BatchProgress, Pipeline
 from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, UserState
 from privacykit.playbooks.erasure.steps import ErasureRunner
-from privacykit.playbooks.finished import finished_erasures, skipped_view
+from privacykit.playbooks.finished import finished_erasures, finished_in_batch, skipped_view
 from privacykit.playbooks.loader import Playbook
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
 from privacykit.playbooks.request import default_operator, parse_received, settle_owed_reports
@@ -161,6 +162,13 @@ class EraseReport:
     settled_reports: list[str] = field(default_factory=list)
     #: Subjects not run because their erasure already finished (:func:`skipped_view`).
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: Stopped by the operator (Ctrl-C) at step boundaries; ``not_started`` subjects of
+    #: batch ``batch_id`` wait for ``erase --resume --from-file FILE``.
+    interrupted: bool = False
+    batch_id: str | None = None
+    not_started: int = 0
+    #: Remembered batches (other runs) with subjects not started (ids and counts).
+    waiting: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def would_change(self) -> bool:
@@ -169,6 +177,8 @@ class EraseReport:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return 1
         if self.dry_run or not self.confirmed:
             return 0
         ok = all(job.outcome in SUCCESS_OUTCOMES and not job.report_error for job in self.jobs)
@@ -178,6 +188,8 @@ class EraseReport:
         out: dict[str, int] = {}
         for job in self.jobs:
             key = job.outcome or ("planned" if not self.executed else "not_run")
+            if self.interrupted and job.outcome is None:
+                key = "interrupted" if job.request_id else "not_started"
             out[key] = out.get(key, 0) + 1
         return dict(sorted(out.items()))
 
@@ -191,6 +203,10 @@ class EraseReport:
             "elapsed_seconds": round(self.elapsed, 3),
             "checkpoint": self.checkpoint,
             "skipped": list(self.skipped),
+            "interrupted": self.interrupted,
+            "batch_id": self.batch_id,
+            "not_started": self.not_started,
+            "waiting_batches": list(self.waiting),
             "exit_code": self.exit_code,
         }
 
@@ -224,6 +240,17 @@ class ErasureBatch:
         self.options = options
         self.home = home
         self.started = time.monotonic()
+        refs = [ledger.subject_ref(s.key) for s in options.subjects] if ledger else []
+        # The batch's memory (keyed references only): a --resume with the same subjects
+        # continues an interrupted batch under its id.
+        self.tracker = BatchTracker(
+            ledger,
+            home,
+            "erasure",
+            refs,
+            resume=options.resume,
+            new_id=f"batch-{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
+        )
         self.runner = ErasureRunner(
             client,
             ledger,
@@ -232,16 +259,16 @@ class ErasureBatch:
             operator=options.operator,
             confirm_ambiguous=options.confirm_ambiguous,
             received_at=options.received_at,
-            batch_id=f"batch-{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
+            batch_id=self.tracker.batch_id,
             produce_reports=options.produce_reports,
         )
         self.jobs: list[ErasureJob] = []
         self.skipped: list[dict[str, Any]] = []
         finished = {}
         if ledger is not None and not options.new_request:
-            finished = finished_erasures(
-                ledger, [ledger.subject_ref(s.key) for s in options.subjects]
-            )
+            finished = finished_erasures(ledger, refs)
+        if ledger is not None and self.tracker.continues is not None:
+            finished.update(finished_in_batch(ledger, "erasure", self.tracker.batch_id))
         seen: set[str] = set()
         for index, subject in enumerate(options.subjects, start=1):
             job = self.runner.new_job(index, subject)
@@ -297,7 +324,9 @@ class ErasureBatch:
             for job in self.jobs
         ]
         settled: list[str] = []
+        interrupted = False
         try:
+            self.tracker.start()
             if self.options.produce_reports:
                 settled = settle_owed_reports(self.ledger, home=self.home)
             Pipeline(
@@ -307,8 +336,15 @@ class ErasureBatch:
                 deleters=self.options.deleters,
                 on_progress=on_progress,
             ).run()
+        except KeyboardInterrupt:
+            # The operator's Ctrl-C: the pipeline stopped every job at a step boundary
+            # (intent and outcome recorded); say what was done and how to continue.
+            interrupted = True
         finally:
             checkpoint = self.ledger.checkpoint()
+        left = self.tracker.finish(
+            started_now=[job.subject_ref for job in self.jobs if job.request_id]
+        )
         report = EraseReport(
             self.jobs,
             stats=_stats(self.client),
@@ -316,6 +352,12 @@ class ErasureBatch:
             executed=True,
             settled_reports=settled,
             skipped=list(self.skipped),
+            interrupted=interrupted,
+            batch_id=self.tracker.batch_id,
+            not_started=len(left),
+            waiting=[w for w in self.tracker.waiting() if w["batch_id"] != self.tracker.batch_id]
+            if self.options.resume
+            else [],
         )
         report.checkpoint = {
             "tree_size": getattr(checkpoint, "size", None),
