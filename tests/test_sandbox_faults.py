@@ -324,7 +324,7 @@ def test_me_is_the_authenticated_agent_and_needs_credentials(sandbox: SandboxSer
 def test_cli_serve_wire_options() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     args = [
-        *("--port", "0", "--seed", "none", "--time-scale", "600", "--rate-limit", "1"),
+        *("--port", "0", "--seed", "none", "--time-scale", "1", "--rate-limit", "1"),
         *("--header-style", "2023", "--retry-after", "86400", "--job-ttl", "120"),
         *("--malformed", "GET /api/v2/users/search=users_null"),
     ]

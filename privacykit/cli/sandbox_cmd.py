@@ -20,7 +20,7 @@ __all__ = ["register", "sandbox", "serve"]
 
 @click.group(short_help="A faithful local Zendesk for tests and demos.")
 def sandbox() -> None:
-    """A faithful local Zendesk (Users + Profiles APIs) for tests and demos."""
+    """A faithful local Zendesk (Users, Profiles, Tickets APIs) for tests and demos."""
 
 
 def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -1,8 +1,10 @@
-"""A faithful local Zendesk (Users + Profiles APIs) over real HTTP on loopback.
+"""A faithful local Zendesk (Users, Profiles, Tickets APIs) over real HTTP on loopback.
 
 Owns the sandbox used by tests, benchmarks and ``make demo``: :class:`SandboxServer`
-(HTTP layer, :mod:`.server`), the data model (:mod:`.state`), rate-limit windows on a
-virtual clock (:mod:`.limits`) and seed data with well-known demo people (:mod:`.seed`).
+(HTTP layer, :mod:`.server`), the data model (:mod:`.state`, one module per resource),
+rate-limit windows on a virtual clock (:mod:`.limits`), faults (:mod:`.faults`), the
+attachments host (:mod:`.attachments`) and seed data with well-known demo people
+(:mod:`.seed`).
 
     with SandboxServer(seed="none", time_scale=600.0, fault_rate=0.0, rng_seed=1) as sb:
         sb.url, sb.env(), sb.state, sb.request_log(), sb.advance(3600)

@@ -31,6 +31,10 @@ def _log(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) ->
     return Reply(200, {"entries": sb.request_log(since)})
 
 
+def _attachment_log(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    return Reply(200, {"entries": sb.attachment_log()})
+
+
 def _state(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
     return Reply(200, {"counts": sb.state.counts(), "config": sb.config(), "clock": sb.clock.now()})
 
@@ -49,11 +53,73 @@ def _seed(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -
     return Reply(200, {"counts": counts})
 
 
+def _ints(body: Body, key: str) -> list[int]:
+    return [int(v) for v in body.get(key) or []]
+
+
 def _add_ticket(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    def optional(key: str) -> int | None:
+        return None if body.get(key) is None else int(body[key])
+
     ticket = sb.state.add_ticket(
-        int(body["requester_id"]), str(body.get("status", "open")), body.get("subject")
+        int(body["requester_id"]),
+        str(body.get("status", "open")),
+        body.get("subject"),
+        description=body.get("description"),
+        ccs=_ints(body, "ccs"),
+        followers=_ints(body, "followers"),
+        organization_id=optional("organization_id"),
+        assignee_id=optional("assignee_id"),
+        submitter_id=optional("submitter_id"),
+        tags=[str(t) for t in body.get("tags") or []],
+        attachments=_attachments(body),
+        public=bool(body.get("public", True)),
     )
     return Reply(201, {"ticket": ticket})
+
+
+def _attachments(body: Body) -> list[dict[str, Any]]:
+    """``[{"file_name", "content" (text), "content_type"?}]``."""
+    return [dict(a) for a in body.get("attachments") or []]
+
+
+def _add_comment(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    comment = sb.state.add_comment(
+        int(body["ticket_id"]),
+        int(body["author_id"]),
+        str(body.get("body", "")),
+        public=bool(body.get("public", True)),
+        attachments=_attachments(body),
+        html_body=body.get("html_body"),
+    )
+    return Reply(201, {"comment": comment})
+
+
+def _rating(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    rating = sb.state.set_satisfaction_rating(
+        int(match.group(1)), str(body["score"]), body.get("comment"), reason=body.get("reason")
+    )
+    return Reply(200, {"satisfaction_rating": rating})
+
+
+def _add_organization(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    org = sb.state.add_organization(
+        str(body["name"]),
+        details=body.get("details"),
+        notes=body.get("notes"),
+        domain_names=[str(d) for d in body.get("domain_names") or []],
+        external_id=body.get("external_id"),
+        tags=[str(t) for t in body.get("tags") or []],
+        organization_fields=body.get("organization_fields") or {},
+    )
+    return Reply(201, {"organization": org})
+
+
+def _add_membership(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
+    membership = sb.state.add_membership(
+        int(body["user_id"]), int(body["organization_id"]), default=body.get("default")
+    )
+    return Reply(201, {"organization_membership": membership})
 
 
 def _ticket_status(sb: SandboxServer, params: Params, body: Body, match: re.Match[str]) -> Reply:
@@ -75,12 +141,17 @@ def _add_event(sb: SandboxServer, params: Params, body: Body, match: re.Match[st
 
 _CONTROLS: list[tuple[tuple[str, ...], re.Pattern[str], Control]] = [
     (("GET",), re.compile(r"^/_sandbox/log$"), _log),
+    (("GET",), re.compile(r"^/_sandbox/attachments/log$"), _attachment_log),
     (("GET",), re.compile(r"^/_sandbox/state$"), _state),
     (("POST",), re.compile(r"^/_sandbox/config$"), _config),
     (("POST",), re.compile(r"^/_sandbox/clock$"), _clock),
     (("POST",), re.compile(r"^/_sandbox/seed$"), _seed),
     (("POST",), re.compile(r"^/_sandbox/tickets$"), _add_ticket),
     (("POST", "PUT"), re.compile(r"^/_sandbox/tickets/(\d+)$"), _ticket_status),
+    (("POST",), re.compile(r"^/_sandbox/tickets/(\d+)/satisfaction_rating$"), _rating),
+    (("POST",), re.compile(r"^/_sandbox/comments$"), _add_comment),
+    (("POST",), re.compile(r"^/_sandbox/organizations$"), _add_organization),
+    (("POST",), re.compile(r"^/_sandbox/memberships$"), _add_membership),
     (("POST",), re.compile(r"^/_sandbox/events$"), _add_event),
 ]
 

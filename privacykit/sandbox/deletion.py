@@ -8,9 +8,10 @@ permanent deletion removes profiles and events).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from privacykit.sandbox.conversations import ConversationsState
 from privacykit.sandbox.model import (
     APPLICATIONS,
     PERMANENTLY_DELETED_NAME,
@@ -20,12 +21,11 @@ from privacykit.sandbox.model import (
     record_invalid,
     record_not_found,
 )
-from privacykit.sandbox.tickets import TicketsState
 
 __all__ = ["UserDeletionState"]
 
 
-class UserDeletionState(TicketsState):
+class UserDeletionState(ConversationsState):
     """Soft and permanent deletion of users, and compliance deletion statuses."""
 
     compliance: dict[int, list[ComplianceRow]]
@@ -60,11 +60,10 @@ class UserDeletionState(TicketsState):
                         "the account owner of this help desk for further help.",
                     },
                 )
-            blocking = [
-                t.id
-                for t in self.tickets.values()
-                if t.requester_id == user_id and t.status != "closed"
-            ]
+            # Documented: "solved" is not enough; deleted tickets no longer count.
+            blocking = sorted(
+                t.id for t in self._live() if t.requester_id == user_id and t.status != "closed"
+            )
             if blocking:
                 raise record_invalid(
                     {
@@ -88,28 +87,25 @@ class UserDeletionState(TicketsState):
             user.updated_at = self._now()
             return self.user_json(user)
 
+    def _soft_delete_step(self, user_id: int) -> dict[str, Any]:
+        try:
+            self.soft_delete_user(user_id)
+        except ApiError as exc:
+            return {
+                "action": "delete",
+                "id": user_id,
+                "status": "Failed",
+                "success": False,
+                "error": exc.body.get("error", "Error"),
+            }
+        return {"action": "delete", "id": user_id, "status": "Deleted", "success": True}
+
     def destroy_many(self, ids: list[int]) -> dict[str, Any]:
-        """``DELETE /api/v2/users/destroy_many``: soft-deletes now, reports through a job."""
+        """``DELETE /api/v2/users/destroy_many``: a job soft-deletes them one by one on
+        the virtual clock (each with the same rules as ``DELETE /users/{id}``)."""
         with self.lock:
-            results = []
-            for uid in ids:
-                try:
-                    self.soft_delete_user(uid)
-                    results.append(
-                        {"action": "delete", "id": uid, "status": "Deleted", "success": True}
-                    )
-                except ApiError as exc:
-                    results.append(
-                        {
-                            "action": "delete",
-                            "id": uid,
-                            "status": "Failed",
-                            "success": False,
-                            "error": exc.body.get("error", "Error"),
-                        }
-                    )
-            # The deletions happen at once (as before); the job only reports them.
-            return self.job_json(self._job_results(results))
+            steps = [_bind(self._soft_delete_step, uid) for uid in ids]
+            return self.job_json(self._queue_job(steps))
 
     def deleted_user_ids(self) -> list[int]:
         with self.lock:
@@ -149,7 +145,7 @@ class UserDeletionState(TicketsState):
             user.phone = None
             user.shared_phone_number = None
             user.external_id = None
-            user.alias = user.notes = user.details = None
+            user.alias = user.signature = user.notes = user.details = None
             user.tags = []
             user.user_fields = {}
             user.organization_id = None
@@ -158,6 +154,9 @@ class UserDeletionState(TicketsState):
             # including Sunshine profiles (and so their events) still attached to them.
             for pid in list(self._user_profiles.get(user_id, [])):
                 self._delete_profile(pid)
+            # Memberships go; tickets and comments stay (documented: tickets outlive
+            # their requester; their author and requester ids keep pointing here).
+            self._drop_memberships(user_id)
             self._schedule_compliance(user_id, executer_id or self.admin_id)
             return answer
 
@@ -208,3 +207,7 @@ class UserDeletionState(TicketsState):
                     }
                 )
             return rows
+
+
+def _bind(func: Callable[[int], dict[str, Any]], user_id: int) -> Callable[[], dict[str, Any]]:
+    return lambda: func(user_id)

@@ -24,11 +24,14 @@ __all__ = [
     "STANDARD_IDENTIFIERS",
     "TICKET_STATUSES",
     "ApiError",
+    "Attachment",
+    "Comment",
     "ComplianceRow",
     "Event",
     "IdentifierQuery",
     "Identity",
-    "Job",
+    "Membership",
+    "Organization",
     "Profile",
     "Ticket",
     "User",
@@ -42,6 +45,7 @@ __all__ = [
     "record_invalid",
     "record_not_found",
     "stored_value",
+    "ticket_closed",
 ]
 
 
@@ -90,6 +94,18 @@ def record_invalid(details: dict[str, Any]) -> ApiError:
 
 def invalid_field(name: str, description: str, error: str) -> ApiError:
     return record_invalid({name: [{"description": description, "error": error}]})
+
+
+def ticket_closed() -> ApiError:
+    """Documented: a closed ticket can no longer be updated. Assumption: the 422 body
+    names the status, as Zendesk's validation errors do."""
+    return record_invalid(
+        {
+            "status": [
+                {"description": "Status: closed prevents ticket update", "error": "InvalidValue"}
+            ]
+        }
+    )
 
 
 def profile_error(status: int, title: str, code: str = "ClientError") -> ApiError:
@@ -161,6 +177,7 @@ class User:
     phone: str | None = None
     shared_phone_number: bool | None = None
     alias: str | None = None
+    signature: str | None = None
     notes: str | None = None
     details: str | None = None
     tags: list[str] = field(default_factory=list)
@@ -235,11 +252,71 @@ class Event:
 
 
 @dataclass
+class Attachment:
+    id: int
+    comment_id: int
+    file_name: str
+    content_type: str
+    content: bytes
+    token: str  # the secret part of its content_url
+    inline: bool = False
+
+
+@dataclass
+class Comment:
+    id: int
+    ticket_id: int
+    author_id: int
+    body: str  # plain text, derived from html_body after a redaction
+    html_body: str
+    public: bool
+    created_at: str
+    audit_id: int
+    attachment_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
 class Ticket:
     id: int
     requester_id: int
+    submitter_id: int
     status: str
     subject: str
+    created_at: str
+    updated_at: str
+    assignee_id: int | None = None
+    organization_id: int | None = None
+    comment_ids: list[int] = field(default_factory=list)
+    email_cc_ids: list[int] = field(default_factory=list)
+    follower_ids: list[int] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    custom_fields: dict[int, Any] = field(default_factory=dict)
+    satisfaction_rating: dict[str, Any] | None = None
+    # Soft deletion: virtual instant, who, and the status before (deleted_tickets view).
+    deleted_at: float | None = None
+    deleted_by: int | None = None
+
+
+@dataclass
+class Organization:
+    id: int
+    name: str
+    created_at: str
+    updated_at: str
+    details: str | None = None
+    notes: str | None = None
+    domain_names: list[str] = field(default_factory=list)
+    external_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    organization_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Membership:
+    id: int
+    user_id: int
+    organization_id: int
+    default: bool
     created_at: str
     updated_at: str
 
@@ -250,14 +327,6 @@ class ComplianceRow:
     action: str
     application: str
     executer_id: int | None
-
-
-@dataclass
-class Job:
-    id: str
-    created_at: float
-    done_at: float
-    results: list[dict[str, Any]]
 
 
 def identities_from_body(body: Mapping[str, Any]) -> list[tuple[str, str]]:

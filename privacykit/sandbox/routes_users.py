@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from privacykit.sandbox.limits import CREATE_UPDATE_USER, PERMANENT_DELETE, format_seconds
+from privacykit.sandbox.limits import CREATE_UPDATE_USER, PERMANENT_DELETE
 from privacykit.sandbox.model import ApiError
 from privacykit.sandbox.routing import (
     Call,
     Reply,
     Route,
     id_list,
+    job_cap,
     offset_page,
     paged,
     route,
     scoped,
-    throttled,
 )
 
 if TYPE_CHECKING:
@@ -94,12 +94,9 @@ def _destroy_many(sb: SandboxServer, call: Call) -> Reply:
         )
     if len(ids) > 100:
         raise ApiError(400, {"error": "InvalidValue", "description": "At most 100 ids"})
-    wait = sb.state.job_slot_wait()
-    if wait is not None:
-        # Documented job limit: at most MAX_QUEUED_JOBS queued or running at once.
-        # Assumption: refused like any other budget, 429 text/plain with Retry-After.
-        retry = format_seconds(sb.clock.to_real(wait), sb.clock.time_scale)
-        return throttled(retry)
+    refused = job_cap(sb)
+    if refused is not None:
+        return refused
     return Reply(200, {"job_status": sb.state.destroy_many(ids)})
 
 

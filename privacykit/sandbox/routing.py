@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from privacykit.sandbox.limits import format_seconds
 from privacykit.sandbox.model import ApiError, profile_error
 
 if TYPE_CHECKING:
@@ -28,13 +29,16 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "THROTTLED_BODY",
     "Call",
+    "Handler",
     "Params",
     "Reply",
     "Route",
+    "Scopes",
     "bad_request",
     "cursor_page",
     "endpoint_key",
     "id_list",
+    "job_cap",
     "offset_page",
     "paged",
     "route",
@@ -153,6 +157,16 @@ def scoped(scope: str, key: Callable[[Call], str] | None = None) -> Callable[[Ca
 def throttled(retry_after: str) -> Reply:
     """Zendesk's 429: a text/plain body and ``Retry-After``."""
     return Reply(429, headers=[("Retry-After", retry_after)], text=THROTTLED_BODY)
+
+
+def job_cap(sb: SandboxServer) -> Reply | None:
+    """The 429 a job-queueing endpoint answers while ``MAX_QUEUED_JOBS`` jobs are queued
+    or running (documented job limit; assumption: refused like any other budget,
+    text/plain with ``Retry-After`` until the oldest finishes), else None."""
+    wait = sb.state.job_slot_wait()
+    if wait is None:
+        return None
+    return throttled(format_seconds(sb.clock.to_real(wait), sb.clock.time_scale))
 
 
 def bad_request(description: str) -> ApiError:

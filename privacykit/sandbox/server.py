@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from privacykit.sandbox import routes_profiles, routes_tickets, routes_users
+from privacykit.sandbox.attachments import DEFAULT_HOST as DEFAULT_FILES_HOST
+from privacykit.sandbox.attachments import AttachmentsHost
 from privacykit.sandbox.faults import Faults, format_header_seconds
 from privacykit.sandbox.limits import (
     ACCOUNT,
@@ -81,6 +83,7 @@ class SandboxServer:
         malformed: Mapping[str, Any] | None = None,
         slow_drip: Mapping[str, Any] | None = None,
         throttle: Mapping[str, Any] | None = None,
+        attachments_host: str = DEFAULT_FILES_HOST,
     ) -> None:
         self.host = host
         self.port = port
@@ -102,6 +105,8 @@ class SandboxServer:
         self.faults.set_drip(slow_drip)
         self.faults.set_throttle(throttle)
         self.state = SandboxState(self.clock, rng_seed=rng_seed, admin_email=email)
+        # Attachment content lives on a second loopback host (see .attachments).
+        self.files = AttachmentsHost(self.state, attachments_host)
         # Set while stopping, so slow drips end at once.
         self.stopping = threading.Event()
         self._log: deque[dict[str, Any]] = deque(maxlen=LOG_CAPACITY)
@@ -121,7 +126,10 @@ class SandboxServer:
         httpd = LoopbackHTTPServer((self.host, self.port), ApiHandler, self, self._max_connections)
         self._httpd = httpd
         self.port = httpd.server_address[1]
-        self.state.base_url = self.url
+        self.files.start()
+        with self.state.lock:
+            self.state.base_url = self.url
+            self.state.files_url = self.files.url
         self._thread = threading.Thread(
             target=httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -142,6 +150,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.files.stop()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -182,6 +191,11 @@ class SandboxServer:
         fault, body), oldest first; only entries with ``seq > since``."""
         with self._log_lock:
             return [dict(entry) for entry in self._log if entry["seq"] > since]
+
+    def attachment_log(self) -> list[dict[str, Any]]:
+        """Every request the attachments host received (``attachment_id``, ``status``,
+        ``authorization``/``cookie``: whether such a header arrived)."""
+        return self.files.log()
 
     def set_faults(self, rate: float) -> None:
         self.faults.set_rate(float(rate))

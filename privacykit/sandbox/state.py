@@ -13,7 +13,9 @@ the code):
 :mod:`.users`               users, identities, search
 :mod:`.organizations`       organizations and memberships
 :mod:`.profiles`            Sunshine profiles and events
-:mod:`.tickets`             tickets
+:mod:`.comments`            comment and attachment records, their text and HTML forms
+:mod:`.tickets`             tickets, lists, updates, soft and permanent deletion
+:mod:`.conversations`       seeding conversations, comment listing, redactions, ratings
 :mod:`.deletion`            soft/bulk/permanent user deletion, compliance statuses
 ==========================  ===============================================================
 
@@ -135,6 +137,10 @@ class SandboxState(UserDeletionState):
             "profiles": self.profiles,
             "events": self.events,
             "tickets": self.tickets,
+            "comments": self.comments,
+            "attachments": self.attachments,
+            "organizations": self.organizations,
+            "memberships": self.memberships,
             "jobs": self.jobs,
         }
 
@@ -152,8 +158,12 @@ class SandboxState(UserDeletionState):
                 "identities": len(self.identities),
                 "profiles": len(self.profiles),
                 "events": sum(len(v) for v in self.events.values()),
-                "tickets": len(self.tickets),
-                "open_tickets": sum(1 for t in self.tickets.values() if t.status != "closed"),
+                "tickets": sum(1 for _ in self._live()),
+                "open_tickets": sum(1 for t in self._live() if t.status != "closed"),
+                "deleted_tickets": len(self.deleted_ticket_ids()),
+                "comments": len(self.comments),
+                "attachments": len(self.attachments),
+                "organizations": len(self.organizations),
                 "jobs": len(self.jobs),
             }
 

@@ -190,7 +190,7 @@ class UsersState(JobsState):
             "shared_agent": False,
             "last_login_at": None,
             "two_factor_auth_enabled": False,
-            "signature": None,
+            "signature": user.signature,
             "details": user.details,
             "notes": user.notes,
             "role_type": role_type,
@@ -311,7 +311,15 @@ class UsersState(JobsState):
 
     @staticmethod
     def _apply_fields(user: User, body: Mapping[str, Any]) -> None:
-        for key in ("alias", "notes", "details", "locale", "time_zone", "organization_id"):
+        for key in (
+            "alias",
+            "signature",
+            "notes",
+            "details",
+            "locale",
+            "time_zone",
+            "organization_id",
+        ):
             if key in body:
                 setattr(user, key, body[key])
         if "tags" in body and isinstance(body["tags"], list):
