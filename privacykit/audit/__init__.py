@@ -74,5 +74,4 @@ _EXPORTS = {
         "run_audit",
     ),
 }
-if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
-    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+lazy_exports(__name__, _EXPORTS)

@@ -83,5 +83,4 @@ _EXPORTS = {
         "validate_signed_pdf",
     ),
 }
-if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
-    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+lazy_exports(__name__, _EXPORTS)

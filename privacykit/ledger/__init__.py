@@ -83,7 +83,7 @@ __all__ = [
 
 # Imported on first use (see privacykit._lazy): importing this package stays cheap.
 _EXPORTS = {
-    "privacykit.ledger.merkle": ("merkle",),
+    "privacykit.ledger": ("merkle",),  # the submodule itself
     "privacykit.ledger.canonical": (
         "canonical_bytes",
         "canonical_json",
@@ -120,5 +120,4 @@ _EXPORTS = {
     ),
     "privacykit.ledger.subject": ("is_subject_ref",),
 }
-if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
-    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+lazy_exports(__name__, _EXPORTS)

@@ -80,5 +80,4 @@ _EXPORTS = {
     "privacykit.zendesk.tickets": ("TICKET_RELATIONS",),
     "privacykit.zendesk.transport": ("DEFAULT_DEADLINE", "DEFAULT_MAX_RESPONSE_BYTES"),
 }
-if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
-    __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+lazy_exports(__name__, _EXPORTS)

@@ -16,28 +16,42 @@ subject references -- never identifiers, names or profile contents.
 
 from __future__ import annotations
 
-from privacykit.playbooks.erasure.pipeline import BatchProgress
-from privacykit.playbooks.erasure.records import ErasureEvidence, NotDone
-from privacykit.playbooks.erasure.run import (
-    EraseCommand,
-    EraseOptions,
-    EraseReport,
-    ErasureBatch,
-    erase,
-    open_erasure,
-    plan_view,
-    result_view,
-    run_erase,
-)
-from privacykit.playbooks.erasure.state import (
-    DESTRUCTIVE_STEPS,
-    EVIDENCE_SCHEMA,
-    PERMANENTLY_DELETED_NAME,
-    ErasureJob,
-    compliance_state,
-)
-from privacykit.playbooks.erasure.steps import ErasureRunner
-from privacykit.playbooks.request import default_operator
+from typing import TYPE_CHECKING
+
+from privacykit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from privacykit.playbooks.erasure.pipeline import (
+        BatchProgress,
+    )
+    from privacykit.playbooks.erasure.records import (
+        ErasureEvidence,
+        NotDone,
+    )
+    from privacykit.playbooks.erasure.run import (
+        EraseCommand,
+        EraseOptions,
+        EraseReport,
+        ErasureBatch,
+        erase,
+        open_erasure,
+        plan_view,
+        result_view,
+        run_erase,
+    )
+    from privacykit.playbooks.erasure.state import (
+        DESTRUCTIVE_STEPS,
+        EVIDENCE_SCHEMA,
+        PERMANENTLY_DELETED_NAME,
+        ErasureJob,
+        compliance_state,
+    )
+    from privacykit.playbooks.erasure.steps import (
+        ErasureRunner,
+    )
+    from privacykit.playbooks.request import (
+        default_operator,
+    )
 
 __all__ = [
     "DESTRUCTIVE_STEPS",
@@ -60,3 +74,34 @@ __all__ = [
     "result_view",
     "run_erase",
 ]
+
+# Imported on first use (see privacykit._lazy): importing one module of this package
+# (or the package) does not load the others.
+_EXPORTS = {
+    "privacykit.playbooks.erasure.pipeline": ("BatchProgress",),
+    "privacykit.playbooks.erasure.records": (
+        "ErasureEvidence",
+        "NotDone",
+    ),
+    "privacykit.playbooks.erasure.run": (
+        "EraseCommand",
+        "EraseOptions",
+        "EraseReport",
+        "ErasureBatch",
+        "erase",
+        "open_erasure",
+        "plan_view",
+        "result_view",
+        "run_erase",
+    ),
+    "privacykit.playbooks.erasure.state": (
+        "DESTRUCTIVE_STEPS",
+        "EVIDENCE_SCHEMA",
+        "PERMANENTLY_DELETED_NAME",
+        "ErasureJob",
+        "compliance_state",
+    ),
+    "privacykit.playbooks.erasure.steps": ("ErasureRunner",),
+    "privacykit.playbooks.request": ("default_operator",),
+}
+lazy_exports(__name__, _EXPORTS)
