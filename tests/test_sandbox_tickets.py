@@ -520,7 +520,7 @@ def test_open_tickets_block_soft_deletion_and_tickets_outlive_the_requester(
 @pytest.mark.parametrize("style", ["2023", "2024"])
 def test_ticket_budgets_in_both_header_styles(style: str) -> None:
     with SandboxServer(seed="none", time_scale=1.0, header_style=style) as sb:
-        sb.configure({"limits": {"deleted-tickets-destroy": 2, "tickets-destroy": 3}})
+        sb.configure({"limits": {"deleted-tickets-destroy": 2, "tickets-delete": 3}})
         env = sb.env()
         auth = (env["ZENDESK_EMAIL"] + "/token", env["ZENDESK_API_TOKEN"])
         prefix = "zendesk-rate-limit-" if style == "2023" else "zendesk-ratelimit-"
@@ -528,7 +528,7 @@ def test_ticket_budgets_in_both_header_styles(style: str) -> None:
         ids = [sb.state.add_ticket(tess, "closed", f"B{n}")["id"] for n in range(3)]
         with httpx.Client(base_url=sb.url, auth=auth) as client:
             soft = client.delete(f"/api/v2/tickets/{ids[0]}")
-            assert soft.headers[prefix + "tickets-destroy"].startswith("total=3; remaining=2;")
+            assert soft.headers[prefix + "tickets-delete"].startswith("total=3; remaining=2;")
             for tid in ids[1:]:
                 client.delete(f"/api/v2/tickets/{tid}")
             perm = client.delete(f"/api/v2/deleted_tickets/{ids[0]}")

@@ -27,7 +27,7 @@ __all__ = [
     "HEADER_STYLES",
     "PERMANENT_DELETE",
     "PROFILES",
-    "TICKETS_DESTROY",
+    "TICKETS_DELETE",
     "TICKETS_UPDATE",
     "TICKET_UPDATE",
     "Budget",
@@ -43,7 +43,7 @@ PERMANENT_DELETE = "permanent-delete"
 CREATE_UPDATE_USER = "create-update-user"
 # Ticket endpoints' own budgets. Only "deleted-tickets-destroy" is a name recorded from a
 # real account (total=1000); the others are assumed names for documented limits.
-TICKETS_DESTROY = "tickets-destroy"  # DELETE /tickets/{id} and /tickets/destroy_many
+TICKETS_DELETE = "tickets-delete"  # DELETE /tickets/{id}
 TICKETS_UPDATE = "tickets-update"  # PUT /tickets/{id}, account-wide
 TICKET_UPDATE = "ticket-update"  # PUT /tickets/{id}, per ticket
 DELETED_TICKETS_INDEX = "deleted-tickets-index"  # GET /deleted_tickets
@@ -59,7 +59,7 @@ BUDGETS: dict[str, tuple[int, float]] = {
     # 5 requests per minute for each unique user.
     CREATE_UPDATE_USER: (5, 60.0),
     # 400 soft deletions per minute.
-    TICKETS_DESTROY: (400, 60.0),
+    TICKETS_DELETE: (400, 60.0),
     # 100 ticket updates per minute per account; 30 per ticket (per user) per 10 minutes.
     TICKETS_UPDATE: (100, 60.0),
     TICKET_UPDATE: (30, 600.0),

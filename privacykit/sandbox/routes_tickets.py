@@ -15,7 +15,7 @@ from privacykit.sandbox.limits import (
     DELETED_TICKETS_DESTROY_MANY,
     DELETED_TICKETS_INDEX,
     TICKET_UPDATE,
-    TICKETS_DESTROY,
+    TICKETS_DELETE,
     TICKETS_UPDATE,
 )
 from privacykit.sandbox.model import ApiError
@@ -193,10 +193,11 @@ ROUTES: list[Route] = [
     route("GET", "/api/v2/users/{id:int}/organization_memberships", _user_memberships),
     route("GET", "/api/v2/organizations/{id:int}", _show_organization),
     route("GET", "/api/v2/tickets/show_many", _show_many),
-    route("DELETE", "/api/v2/tickets/destroy_many", _destroy_many, scopes=scoped(TICKETS_DESTROY)),
+    # No documented budget of its own: the account and the queued-jobs cap.
+    route("DELETE", "/api/v2/tickets/destroy_many", _destroy_many),
     route("GET", "/api/v2/tickets/{id:int}", _show_ticket),
     route("PUT", "/api/v2/tickets/{id:int}", _update_ticket, scopes=_update_scopes),
-    route("DELETE", "/api/v2/tickets/{id:int}", _delete_ticket, scopes=scoped(TICKETS_DESTROY)),
+    route("DELETE", "/api/v2/tickets/{id:int}", _delete_ticket, scopes=scoped(TICKETS_DELETE)),
     route("GET", "/api/v2/tickets/{id:int}/comments", _comments),
     route("PUT", "/api/v2/tickets/{ticket_id:int}/comments/{id:int}/redact", _legacy_redact),
     route(
