@@ -80,10 +80,13 @@ class SandboxState(UserDeletionState):
             self._settle()
 
     # ------------------------------------------------------------------ inspection
+    # Each first applies what the virtual clock made due (a job's items, the 30-day
+    # scrub), so a test sees the state a request at this instant would see.
 
     def user_by_email(self, email: str) -> dict[str, Any] | None:
         """The active user holding ``email`` as an identity, or None."""
         with self.lock:
+            self._settle()
             owner = self._owner_of("email", email)
             return None if owner is None else self.user_json(self.users[owner])
 
@@ -91,21 +94,25 @@ class SandboxState(UserDeletionState):
         """The active user holding an identity (``email``, ``phone_number``, ``twitter``…,
         or ``external_id``), compared the way Zendesk compares them; None if nobody."""
         with self.lock:
+            self._settle()
             return self._owner_of("phone_number" if kind == "phone" else kind, value)
 
     def user_status(self, user_id: int) -> str:
         """``active`` | ``soft_deleted`` | ``permanently_deleted`` (KeyError if unknown)."""
         with self.lock:
+            self._settle()
             return self.users[user_id].status
 
     def user_names(self) -> list[str]:
         """Names of every user record, deleted ones included, in id order."""
         with self.lock:
+            self._settle()
             return [self.users[uid].name for uid in sorted(self.users)]
 
     def profile_ids(self, user_id: int | None = None) -> list[str]:
         """Ids of every profile (or of one user's profiles), oldest first."""
         with self.lock:
+            self._settle()
             if user_id is not None:
                 return list(self._user_profiles.get(user_id, []))
             return [p.id for p in sorted(self.profiles.values(), key=lambda p: p.seq)]
@@ -113,6 +120,7 @@ class SandboxState(UserDeletionState):
     def profile(self, profile_id: str) -> dict[str, Any] | None:
         """A profile's JSON, or None if there is no such profile (any more)."""
         with self.lock:
+            self._settle()
             found = self.profiles.get(profile_id)
             return None if found is None else self.profile_json(found)
 

@@ -13,6 +13,7 @@ and :mod:`.conversations` (the endpoints that need a ticket, above it).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ class TicketsState(CommentsState):
 
     tickets: dict[int, Ticket]
     purged_tickets: set[int]
+    _deletions: deque[tuple[float, int]]
     required_ticket_fields: set[int]
 
     def _clear(self) -> None:
@@ -47,16 +49,19 @@ class TicketsState(CommentsState):
         self.tickets = {}
         self.purged_tickets = set()  # ids permanently deleted (for inspection only)
         self.required_ticket_fields = set()  # custom field ids needed to solve or close
+        # (deleted_at, id) in deletion order, for the 30-day scrub without a full scan;
+        # entries whose ticket was restored or purged since are skipped.
+        self._deletions = deque()
         self._next_ticket = 1
 
     def _settle(self) -> None:
         super()._settle()
-        now = self.clock.now()
-        for ticket in list(self.tickets.values()):
-            if ticket.deleted_at is not None and now >= ticket.deleted_at + (
-                DELETED_TICKET_RETENTION
-            ):
-                self._purge_ticket(ticket.id)
+        due = self.clock.now() - DELETED_TICKET_RETENTION
+        while self._deletions and self._deletions[0][0] <= due:
+            deleted_at, ticket_id = self._deletions.popleft()
+            ticket = self.tickets.get(ticket_id)
+            if ticket is not None and ticket.deleted_at == deleted_at:
+                self._purge_ticket(ticket_id)
 
     # ------------------------------------------------------------------ rendering
 
@@ -305,6 +310,7 @@ class TicketsState(CommentsState):
             ticket = self._ticket(ticket_id)
             ticket.deleted_at = self.clock.now()
             ticket.deleted_by = actor_id
+            self._deletions.append((ticket.deleted_at, ticket_id))
 
     def _job_step(self, action: str, ticket_id: int, apply: Callable[[], None]) -> dict[str, Any]:
         """One job item's result: Zendesk-style ``results`` entry."""

@@ -378,6 +378,7 @@ class UsersState(JobsState):
         # Assumption (docs silent): a soft-deleted user still shows, with active false,
         # as Zendesk does; a permanently deleted one is gone (404).
         with self.lock:
+            self._settle()
             return self.user_json(self._user(user_id))
 
     def show_many(self, ids: list[int], external_ids: list[str]) -> list[dict[str, Any]]:
