@@ -256,12 +256,18 @@ def test_user_write_scope_scales_with_the_learned_server_clock() -> None:
     scale = gov.snapshot()["time_scale"]
     assert scale == pytest.approx(0.1 / 60, rel=0.3)
     first = gov.try_acquire([USER_WRITE])
-    assert first is not None
+    assert first is not None and first.probes == ()
     gov.observe(answer(), first)  # no header for this scope: local sliding window
     assert gov.snapshot()["scopes"][USER_WRITE]["mode"] == "local"
-    assert gov.try_acquire([USER_WRITE]) is None
-    clock.now += 1.0 * scale + 1e-9  # 1 per "server second", not per real second
-    assert gov.try_acquire([USER_WRITE]) is not None
+    # Spent by our estimate, which the server has never confirmed: one probe may ask.
+    probe = gov.try_acquire([USER_WRITE])
+    assert probe is not None and probe.probes == (USER_WRITE,)
+    assert gov.try_acquire([USER_WRITE]) is None  # one probe at a time
+    gov.observe(answer(429, Retry_After=f"{0.4 * scale:.6f}"), probe)
+    assert gov.try_acquire([USER_WRITE]) is None  # paused exactly as the server said
+    clock.now += 0.4 * scale + 1e-9
+    after = gov.try_acquire([USER_WRITE])
+    assert after is not None and after.probes == ()  # a fresh window, not a probe
 
 
 # -- 429 --------------------------------------------------------------------------------------
@@ -340,12 +346,12 @@ def test_acquire_gives_up_at_once_when_the_server_announced_a_longer_wait() -> N
 
 def test_acquire_gives_up_after_max_wait_on_an_estimated_wait() -> None:
     clock = FakeClock()
-    # A scope the server never reports: our own estimate of its window, so we do wait,
-    # but never longer than max_wait.
-    gov = governor(clock, RateLimits(permanent_delete=Budget(1, 3600.0)), max_wait=10.0)
-    gov.observe(answer(), gov.try_acquire([PERMANENT_DELETE]))
+    # Every job slot is held by a job nobody polls: only its TTL (our estimate) frees it,
+    # so we do wait, but never longer than max_wait.
+    gov = governor(clock, RateLimits(max_queued_jobs=1, job_ttl=3600.0), max_wait=10.0)
+    gov.job_queued("J1")
     with pytest.raises(RateLimitWaitExceeded):
-        gov.acquire([PERMANENT_DELETE])
+        gov.acquire([JOBS])
     assert sum(w or 0 for w in clock.waits) == pytest.approx(10.0)
 
 
@@ -365,20 +371,44 @@ def test_silent_scope_uses_sliding_window_of_configured_budget() -> None:
     first = gov.try_acquire([PERMANENT_DELETE])
     gov.observe(answer(), first)  # no Zendesk-RateLimit-permanent-delete header
     clock.now += 4
-    gov.observe(answer(), gov.try_acquire([PERMANENT_DELETE]))
+    second = gov.try_acquire([PERMANENT_DELETE])
+    assert second is not None and second.probes == ()
+    gov.observe(answer(), second)
+    # Spent by our estimate: one probe asks the server (nothing is in flight)...
+    probe = gov.try_acquire([PERMANENT_DELETE])
+    assert probe is not None and probe.probes == (PERMANENT_DELETE,)
     assert gov.try_acquire([PERMANENT_DELETE]) is None
-    clock.now += 6  # the first send leaves the sliding window
+    # ... and a 429 pauses it until the server's window ends.
+    gov.observe(answer(429, Retry_After="6"), probe)
+    assert gov.try_acquire([PERMANENT_DELETE]) is None
+    clock.now += 6
     assert gov.try_acquire([PERMANENT_DELETE]) is not None
-    assert gov.try_acquire([PERMANENT_DELETE]) is None
+    assert gov.try_acquire([PERMANENT_DELETE]) is not None
+    assert gov.try_acquire([PERMANENT_DELETE]) is None  # two in flight: the budget
+
+
+def test_silent_scope_probe_accepted_restarts_the_sliding_window() -> None:
+    clock = FakeClock()
+    gov = governor(clock, RateLimits(permanent_delete=Budget(2, 600.0)))
+    for _ in range(2):
+        gov.observe(answer(), gov.try_acquire([PERMANENT_DELETE]))
+    probe = gov.try_acquire([PERMANENT_DELETE])
+    assert probe is not None and probe.probes == (PERMANENT_DELETE,)
+    gov.observe(answer(), probe)  # the server took it: its window is not ours
+    nxt = gov.try_acquire([PERMANENT_DELETE])
+    assert nxt is not None and nxt.probes == ()  # our window restarted at the probe
 
 
 def test_remaining_without_reset_guesses_one_window() -> None:
     clock = FakeClock()
     gov = governor(clock)
     gov.observe(answer(X_Rate_Limit="700", X_Rate_Limit_Remaining="0"), gov.try_acquire([ACCOUNT]))
+    # The window's end is only a guess: one probe asks instead of waiting it out.
+    probe = gov.try_acquire([ACCOUNT])
+    assert probe is not None and probe.probes == (ACCOUNT,)
     assert gov.try_acquire([ACCOUNT]) is None
-    clock.now += 60
-    assert gov.try_acquire([ACCOUNT]) is not None
+    gov.observe(answer(X_Rate_Limit="700", X_Rate_Limit_Remaining="699"), probe)
+    assert gov.try_acquire([ACCOUNT]) is not None  # the server's window had rolled
 
 
 def test_jobs_slots() -> None:
@@ -598,3 +628,84 @@ def test_mixed_spellings_take_the_stricter_value() -> None:
     )
     assert infos[ACCOUNT].remaining == 5 and infos[ACCOUNT].limit == 100
     assert infos[PROFILES].remaining == 4
+
+
+# -- windows no header states: converge on the server's, never assume a wall-clock one ------
+
+
+class SilentScopeServer:
+    """Fixed windows aligned to 0 for the account (reported only as the ``X-Rate-Limit``
+    pair: no reset, so no window length) and for one scope the server never reports at
+    all; a request over either budget gets 429 with the exact ``Retry-After``."""
+
+    def __init__(self, clock: FakeClock, account: tuple[int, float], scope: tuple[int, float]):
+        self.clock = clock
+        self.account, self.scope = account, scope
+        self.used: dict[tuple[str, int], int] = {}
+        self.accepted: dict[int, int] = {}  # scope window index -> accepted scoped requests
+        self.rejected = 0
+
+    def handle(self, scoped: bool) -> httpx.Response:
+        now = self.clock.now
+        budgets = [("account", *self.account)] + ([("scope", *self.scope)] if scoped else [])
+        waits = []
+        for name, limit, window in budgets:
+            index = int(now // window)
+            if self.used.get((name, index), 0) >= limit:
+                waits.append((index + 1) * window - now)
+        a_limit, a_window = self.account
+        a_used = self.used.get(("account", int(now // a_window)), 0)
+        headers = {"X-Rate-Limit": str(a_limit), "X-Rate-Limit-Remaining": str(a_limit - a_used)}
+        if waits:
+            self.rejected += 1
+            return answer(429, Retry_After=f"{max(waits):.6f}", **headers)
+        for name, _limit, window in budgets:
+            key = (name, int(now // window))
+            self.used[key] = self.used.get(key, 0) + 1
+        if scoped:
+            index = int(now // self.scope[1])
+            self.accepted[index] = self.accepted.get(index, 0) + 1
+        headers["X-Rate-Limit-Remaining"] = str(a_limit - a_used - 1)
+        return answer(**headers)
+
+
+def drive(gov: Governor, server: SilentScopeServer, clock: FakeClock, scopes, until: float):  # type: ignore[no-untyped-def]
+    """One request at a time, 10 ms each, until ``until`` (server seconds)."""
+    scoped = PERMANENT_DELETE in scopes
+    for _ in range(1_000_000):
+        if clock.now >= until:
+            return
+        reservation = gov.acquire(scopes)
+        clock.now += 0.01
+        gov.observe(server.handle(scoped), reservation)
+    raise AssertionError("the loop is bounded")
+
+
+def test_unreported_scope_converges_on_the_servers_window() -> None:
+    """Issue 14: the 700 permanent deletions per 10 minutes of the docs, on a server whose
+    clock runs 30 times faster (a 20 s window) and that reports neither that scope nor any
+    reset. A wall-clock window would send 700 and then wait ten minutes (saturation 0.03);
+    the governor asks the server instead and runs at its real window."""
+    clock = FakeClock(start=0.0)
+    gov = governor(clock, RateLimits(account=Budget(100_000, 60.0)))
+    server = SilentScopeServer(clock, account=(100_000, 60.0), scope=(700, 20.0))
+    drive(gov, server, clock, [ACCOUNT, PERMANENT_DELETE], until=200.0)
+    state = gov.snapshot()["scopes"][PERMANENT_DELETE]
+    assert state["mode"] == "local" and state["confirmed"]
+    assert state["limit"] == 700
+    assert state["learned_window"] == pytest.approx(20.0, abs=0.05)
+    steady = [server.accepted.get(i, 0) for i in range(2, 10)]
+    assert min(steady) >= 0.95 * 700, steady
+    assert server.rejected <= 2  # two probes taught it; no 429 after that
+
+
+def test_reset_less_account_window_converges_with_one_probe_per_window() -> None:
+    """``X-Rate-Limit``/``-Remaining`` only: no window length in any header. The guessed
+    window (the configured minute) is 30 times too long; one probe per window asks."""
+    clock = FakeClock(start=0.0)
+    gov = governor(clock, RateLimits(account=Budget(100, 60.0)))
+    server = SilentScopeServer(clock, account=(100, 2.0), scope=(1, 1.0))
+    drive(gov, server, clock, [ACCOUNT], until=40.0)
+    per_window = [server.used.get(("account", i), 0) for i in range(2, 20)]
+    assert min(per_window) >= 95, per_window
+    assert server.rejected <= 20  # at most one probe's 429 per window

@@ -30,11 +30,20 @@ Design (why it looks like this):
   does not clear) is paused for exactly ``Retry-After`` for all threads, then re-enters
   probe mode so the first answer after the pause re-synchronises it. Answers to requests
   sent before the pause (an older *epoch*) no longer move the model.
+* **An estimate that says "spent" is asked, not waited out.** Where no header states a
+  window (a scope the server never reports, or ``X-Rate-Limit`` without a reset), our
+  window is a guess, and a guess of a wall-clock minute on a server whose clock runs 30
+  times faster would stall the run. So a scope blocked only by such an estimate may send
+  one *probe* when nothing else of it is in flight: accepted, our window restarts there;
+  refused, the 429's ``Retry-After`` is the server's exact window end. Two such pauses
+  confirm an unreported scope's window and limit (then probing stops); see
+  :mod:`privacykit.zendesk.buckets`.
+* **Waits are bounded.** ``max_wait`` caps every wait for budget; a wait the server
+  announced to be longer raises ``RateLimitWaitExceeded`` at once.
+* **Routes learn their scopes.** A ``Zendesk-RateLimit-<endpoint>`` header the request did
+  not reserve is remembered for its route, and later requests of the route spend it.
 
-Headers understood (names case-insensitive, values tolerant of spaces, missing fields and
-fractional seconds): ``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``ratelimit-limit``,
-``ratelimit-remaining``, ``ratelimit-reset``, ``RateLimit: limit=..., remaining=...,
-reset=...`` and ``Zendesk-RateLimit-<scope>: total=N; remaining=N; resets=S``.
+Headers understood: every spelling in :mod:`privacykit.zendesk.headers` (2023 and 2024).
 """
 
 from __future__ import annotations
@@ -42,9 +51,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +60,16 @@ import httpx
 
 from privacykit import clock as wall_clock
 from privacykit.errors import RateLimitWaitExceeded
+from privacykit.zendesk.buckets import (
+    KNOWN,
+    LOCAL,
+    PROBE,
+    Bucket,
+    learn,
+    learn_from_pause,
+    may_probe,
+    roll,
+)
 from privacykit.zendesk.budgets import (
     ACCOUNT,
     CREATE_UPDATE_USER,
@@ -87,51 +105,6 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------
-# Buckets
-
-
-def _lowest(current: int | None, reported: int) -> int:
-    return reported if current is None else min(current, reported)
-
-
-_PROBE = "probe"  # the server has not told us this scope's budget yet: one request at a time
-_KNOWN = "known"  # fixed window as the server reports it
-_LOCAL = "local"  # the server is silent about this scope: sliding window over our sends
-
-
-@dataclass
-class _Bucket:
-    key: str
-    budget: Budget
-    mode: str = _PROBE
-    limit: int = 0
-    # The server's current window ends somewhere in [end_lo, end_hi] (our clock); end_hi
-    # is when we roll over. end_lo is None while the end is only a guess.
-    end_lo: float | None = None
-    end_hi: float | None = None
-    prev_lo: float | None = None  # the previous window's interval, to spot late answers
-    prev_hi: float | None = None
-    remaining: int | None = None  # lowest remaining the server reported in this window
-    used: int = 0  # our sends since the window rolled, while ``remaining`` is unknown
-    outstanding: int = 0
-    epoch: int = 0  # bumped by every 429 pause; older answers no longer move the model
-    epoch_outstanding: int = 0
-    paused_until: float = 0.0
-    learned_window: float | None = None  # shortest gap seen between consecutive resets
-    quantum: float | None = None  # finest reset precision this scope has been sent
-    # Local scopes learn from 429s alone: answers accepted between two pauses (each pause
-    # ends at a server window boundary) bound the limit, the pause ends' gap the window.
-    last_pause_end: float | None = None
-    last_pause_slack: float = 0.0  # how late that pause end may be (the answer's latency)
-    accepted_since_pause: int = 0
-    sends: deque[float] = field(default_factory=deque)
-    last_used: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.limit = self.budget.limit
-
-
 @dataclass
 class Reservation:
     """Budget held for one request between :meth:`Governor.acquire` and its answer."""
@@ -141,6 +114,7 @@ class Reservation:
     epochs: dict[str, int]
     settled: bool = False
     route: str | None = None
+    probes: tuple[str, ...] = ()  # scopes this request probes (see buckets.may_probe)
 
 
 @dataclass
@@ -178,7 +152,7 @@ class Governor:
         self.max_wait = max_wait
         self._utcnow = utcnow or wall_clock.now
         self._cond = threading.Condition(threading.Lock())
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._jobs: dict[str, float] = {}  # job id -> expiry (our clock)
         self._jobs_outstanding = 0
         self._counters = _Counters()
@@ -225,7 +199,7 @@ class Governor:
             return 1.0
         return account.learned_window / self.limits.account.window
 
-    def _window(self, bucket: _Bucket) -> float:
+    def _window(self, bucket: Bucket) -> float:
         if bucket.learned_window is not None:
             return bucket.learned_window
         return bucket.budget.window * self._scale()
@@ -260,9 +234,9 @@ class Governor:
             waited = False
             while True:
                 now = self._clock()
-                ready, wake, announced = self._check(keys, now)
+                ready, wake, announced, probes = self._check(keys, now)
                 if ready:
-                    reservation = self._reserve(keys, now, waited)
+                    reservation = self._reserve(keys, now, waited, probes)
                     reservation.route = route
                     return reservation
                 waited = True
@@ -286,26 +260,33 @@ class Governor:
         keys = tuple(dict.fromkeys(scopes))
         with self._cond:
             now = self._clock()
-            ready, _, _ = self._check(keys, now)
-            return self._reserve(keys, now, False) if ready else None
+            ready, _, _, probes = self._check(keys, now)
+            return self._reserve(keys, now, False, probes) if ready else None
 
-    def _check(self, keys: tuple[str, ...], now: float) -> tuple[bool, float | None, float | None]:
-        """Whether every scope has budget now; if not, the earliest time one may have, and
-        the latest time the server itself announced (a pause, a reported window end) before
-        which some scope surely has none."""
+    def _check(
+        self, keys: tuple[str, ...], now: float
+    ) -> tuple[bool, float | None, float | None, tuple[str, ...]]:
+        """Whether every scope has budget now (some perhaps only for a probe, listed
+        last); if not, the earliest time one may have, and the latest time the server
+        itself announced (a pause, a reported window end) before which some scope surely
+        has none."""
         wake: float | None = None
         announced: float | None = None
         ready = True
+        probes: list[str] = []
         for key in keys:
             ok, at = self._has_budget(key, now)
             if ok:
+                continue
+            if key != JOBS and may_probe(self._bucket(key), now):
+                probes.append(key)
                 continue
             ready = False
             if at is not None:
                 wake = at if wake is None else min(wake, at)
                 if self._announced(key, now):
                     announced = at if announced is None else max(announced, at)
-        return ready, wake, announced
+        return ready, wake, announced, tuple(probes)
 
     def _announced(self, key: str, now: float) -> bool:
         """Whether a blocked scope's wake time is the server's word (a 429 pause, or the
@@ -313,20 +294,20 @@ class Governor:
         if key == JOBS:
             return False
         bucket = self._bucket(key)
-        return bucket.paused_until > now or (bucket.mode == _KNOWN and bucket.end_lo is not None)
+        return bucket.paused_until > now or (bucket.mode == KNOWN and bucket.end_lo is not None)
 
     def _has_budget(self, key: str, now: float) -> tuple[bool, float | None]:
         if key == JOBS:
             return self._jobs_have_budget(now)
         bucket = self._bucket(key)
-        self._roll(bucket, now)
+        roll(bucket, now)
         if bucket.paused_until > now:
             return False, bucket.paused_until
-        if bucket.mode == _PROBE:
+        if bucket.mode == PROBE:
             if bucket.epoch_outstanding > 0:
                 return False, None
             return True, None
-        if bucket.mode == _LOCAL:
+        if bucket.mode == LOCAL:
             window = self._window(bucket)
             while bucket.sends and bucket.sends[0] <= now - window:
                 bucket.sends.popleft()
@@ -341,7 +322,9 @@ class Governor:
             return True, None
         return False, bucket.end_hi
 
-    def _reserve(self, keys: tuple[str, ...], now: float, waited: bool) -> Reservation:
+    def _reserve(
+        self, keys: tuple[str, ...], now: float, waited: bool, probes: tuple[str, ...] = ()
+    ) -> Reservation:
         epochs: dict[str, int] = {}
         for key in keys:
             if key == JOBS:
@@ -359,17 +342,19 @@ class Governor:
                 bucket.sends.popleft()
             bucket.sends.append(now)
             epochs[key] = bucket.epoch
+            if key in probes:
+                bucket.probes += 1
         self._counters.acquired += 1
         if waited:
             self._counters.waited += 1
-        return Reservation(scopes=keys, acquired_at=now, epochs=epochs)
+        return Reservation(scopes=keys, acquired_at=now, epochs=epochs, probes=probes)
 
-    def _bucket(self, key: str) -> _Bucket:
+    def _bucket(self, key: str) -> Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) > 2048:
                 self._prune()
-            bucket = _Bucket(key=key, budget=self.limits.budget_for(key))
+            bucket = Bucket(key=key, budget=self.limits.budget_for(key))
             self._buckets[key] = bucket
         return bucket
 
@@ -381,21 +366,6 @@ class Governor:
                 continue
             if now - bucket.last_used > 2 * bucket.budget.window:
                 del self._buckets[key]
-
-    def _roll(self, bucket: _Bucket, now: float) -> None:
-        """Start a new fixed window when the current one has surely ended (our clock)."""
-        if bucket.mode != _KNOWN or bucket.end_hi is None or now < bucket.end_hi:
-            return
-        bucket.prev_lo, bucket.prev_hi = bucket.end_lo, bucket.end_hi
-        bucket.end_lo = bucket.end_hi = None
-        if bucket.learned_window is not None:
-            # Consecutive windows: the next one ends at most one (over-estimated) window
-            # later; a guess until an answer pins it down.
-            periods = math.floor((now - bucket.prev_hi) / bucket.learned_window) + 1
-            bucket.end_hi = bucket.prev_hi + periods * bucket.learned_window
-        bucket.remaining = None
-        # Requests still in flight may land in the new window: count them as used there.
-        bucket.used = bucket.outstanding
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -433,9 +403,12 @@ class Governor:
                 self._counters.rate_limited += 1
                 retry_after = self._retry_after(response, by_key)
                 self._pause(scopes, by_key, retry_after, now, latency)
+            probes = reservation.probes if reservation is not None else ()
             for key, info in by_key.items():
                 epoch = reservation.epochs.get(key) if reservation is not None else None
-                self._learn(self._bucket(key), info, now, latency, epoch)
+                bucket = self._bucket(key)
+                window = self._window(bucket)
+                learn(bucket, info, now, latency, epoch, window=window, probe=key in probes)
             if reservation is not None:
                 normal = response.status_code < 500 and response.status_code != 429
                 accepted = response.status_code != 429
@@ -477,91 +450,6 @@ class Governor:
             return  # bounded memory; such a route still learns through its 429s
         self._route_scopes[route] = (*known, *added)
 
-    def _learn(
-        self, bucket: _Bucket, info: RateInfo, now: float, latency: float, epoch: int | None
-    ) -> None:
-        if epoch is not None and epoch != bucket.epoch:
-            return  # sent before the last 429 pause: describes a model we threw away
-        if bucket.paused_until > now:
-            return
-        self._roll(bucket, now)
-        if info.limit is not None and info.limit > 0:
-            bucket.limit = info.limit
-        if info.remaining is None:
-            # A limit without a remaining count: our own sliding window, at the server's limit.
-            if bucket.mode == _PROBE:
-                bucket.mode = _LOCAL
-            return
-        remaining = info.remaining
-        if info.reset is None:
-            self._learn_without_reset(bucket, remaining, now)
-            return
-        quantum = info.reset_granularity
-        if quantum < 1.0:
-            bucket.quantum = quantum if bucket.quantum is None else min(bucket.quantum, quantum)
-        elif bucket.quantum is not None:
-            quantum = bucket.quantum  # "1" from a server that sends fractions means 1.000
-        # The server processed the request somewhere between our send and its answer, and
-        # its window ends `reset` (± quantum) after that: an interval for the true end.
-        sent = now - latency
-        lo, hi = sent + info.reset - quantum, now + info.reset + quantum
-        if bucket.mode != _KNOWN:
-            bucket.mode = _KNOWN
-            bucket.prev_lo = bucket.prev_hi = None
-            self._adopt(bucket, lo, hi)
-            bucket.remaining = remaining
-            return
-        if bucket.end_lo is None:
-            # No answer yet in this window (we rolled over, its end is at most a guess).
-            # An answer from the window that ended is late news: ignore it.
-            if bucket.prev_hi is not None and lo <= bucket.prev_hi:
-                return
-            if bucket.prev_lo is not None:
-                self._learn_window(bucket, hi - bucket.prev_lo)
-            guess = bucket.end_hi
-            self._adopt(bucket, lo, hi if guess is None or lo > guess else min(hi, guess))
-            bucket.remaining = remaining
-            return
-        assert bucket.end_hi is not None
-        if lo > bucket.end_hi:
-            # A later window than ours (the server reset before our conservative estimate):
-            # impossible for an answer from our window, since lo <= its true end <= end_hi.
-            bucket.prev_lo, bucket.prev_hi = bucket.end_lo, bucket.end_hi
-            self._learn_window(bucket, hi - bucket.end_lo)
-            self._adopt(bucket, lo, hi)
-            bucket.remaining = remaining
-            bucket.used = bucket.outstanding
-            return
-        if hi >= bucket.end_lo:
-            # The current window (the two intervals overlap): narrow the interval.
-            bucket.end_lo = max(bucket.end_lo, lo)
-            bucket.end_hi = min(bucket.end_hi, hi)
-            bucket.remaining = _lowest(bucket.remaining, remaining)
-        # else: from an older window, arrived late
-
-    @staticmethod
-    def _adopt(bucket: _Bucket, lo: float, hi: float) -> None:
-        bucket.end_lo, bucket.end_hi = lo, hi
-
-    @staticmethod
-    def _learn_window(bucket: _Bucket, gap: float) -> None:
-        """``gap`` bounds a whole number (>= 1) of windows from above, so the smallest gap
-        seen is a window length never shorter than the server's."""
-        if gap <= 0:
-            return
-        if bucket.learned_window is None or gap < bucket.learned_window:
-            bucket.learned_window = gap
-
-    def _learn_without_reset(self, bucket: _Bucket, remaining: int, now: float) -> None:
-        """Only limit/remaining (the X-Rate-Limit pair): the window's end is a guess of one
-        window from now, which a later answer with a reset replaces."""
-        if bucket.mode != _KNOWN or bucket.end_hi is None:
-            bucket.mode = _KNOWN
-            bucket.end_lo, bucket.end_hi = None, now + self._window(bucket)
-            bucket.remaining = remaining
-            return
-        bucket.remaining = _lowest(bucket.remaining, remaining)
-
     def _settle(
         self,
         reservation: Reservation,
@@ -584,13 +472,19 @@ class Governor:
                 bucket.epoch_outstanding = max(bucket.epoch_outstanding - 1, 0)
                 if accepted:
                     bucket.accepted_since_pause += 1
+            if key in reservation.probes and accepted and bucket.mode == LOCAL:
+                # The server took a request our estimate said it would refuse: its window
+                # rolled before our guess said (or its limit is higher). Start our sliding
+                # window again from this send.
+                bucket.sends.clear()
+                bucket.sends.append(reservation.acquired_at)
             if key in by_key:
                 continue
-            if bucket.mode == _PROBE and silent_ok:
+            if bucket.mode == PROBE and silent_ok:
                 # A proper answer without this scope's header: the server does not report
                 # it, so we keep our own sliding window with the configured budget.
-                bucket.mode = _LOCAL
-            elif bucket.mode == _KNOWN and bucket.remaining is not None:
+                bucket.mode = LOCAL
+            elif bucket.mode == KNOWN and bucket.remaining is not None:
                 # No word on this request: assume it counted (conservative).
                 bucket.remaining = max(bucket.remaining - 1, 0)
 
@@ -622,32 +516,15 @@ class Governor:
             bucket.paused_until = until
             bucket.epoch += 1
             bucket.epoch_outstanding = 0
-            if bucket.mode == _LOCAL:
-                self._learn_from_pause(bucket, until, latency)
+            if bucket.mode == LOCAL:
+                learn_from_pause(bucket, until, latency)
                 continue
             # Answers to requests sent before the pause are an older epoch and ignored, so
             # the model restarts clean: the first answer after the pause defines it.
-            bucket.mode = _PROBE
+            bucket.mode = PROBE
             bucket.end_lo = bucket.end_hi = bucket.prev_lo = bucket.prev_hi = None
             bucket.remaining = None
             bucket.used = 0
-
-    @staticmethod
-    def _learn_from_pause(bucket: _Bucket, until: float, slack: float) -> None:
-        """A scope the server never reports learns from its 429s: the previous pause ended
-        at a window boundary, so the answers accepted since then are at most one window's
-        budget if this 429 falls in that window, and more otherwise (min keeps the lowest,
-        which is never below the limit); the gap between the two pause ends is a whole
-        number of windows, so it bounds the window from above once each end's lateness
-        (the travel time of its 429) is added."""
-        if bucket.last_pause_end is not None and bucket.accepted_since_pause > 0:
-            bucket.limit = min(bucket.limit, bucket.accepted_since_pause)
-            gap = until - bucket.last_pause_end + slack + bucket.last_pause_slack
-            if gap > 0 and (bucket.learned_window is None or gap < bucket.learned_window):
-                bucket.learned_window = gap
-        bucket.last_pause_end = until
-        bucket.last_pause_slack = slack
-        bucket.accepted_since_pause = 0
 
     def _retry_after(self, response: httpx.Response, by_key: dict[str, RateInfo]) -> float:
         retry_after = parse_retry_after(response.headers)
@@ -672,6 +549,8 @@ class Governor:
                     "outstanding": b.outstanding,
                     "window_end_in": None if b.end_hi is None else b.end_hi - now,
                     "learned_window": b.learned_window,
+                    "confirmed": b.confirmed,
+                    "probes": b.probes,
                     "paused_for": max(b.paused_until - now, 0.0),
                 }
                 for key, b in self._buckets.items()
