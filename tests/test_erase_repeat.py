@@ -104,3 +104,15 @@ def test_new_request_runs_it_again(demo: SandboxServer) -> None:
     assert document["skipped"] == []
     (request,) = document["requests"]
     assert request["request_id"] != rid and request["outcome"] == "no_data_found"
+
+
+def test_completion_time_is_when_zendesk_reported_the_last_application(
+    demo: SandboxServer, home: Path
+) -> None:
+    rid = erased_request(demo)
+    with Ledger.open(home) as led:
+        (record,) = [e.data for e in led.entries(rid) if e.step_key == "evidence"][-1:]
+    assert record["outcome"] == "erased"
+    last = max(row["at"] for row in record["compliance"] if row["status"] == "complete")
+    assert record["compliance_completed_at"] == last
+    assert record["completed_at"] == last

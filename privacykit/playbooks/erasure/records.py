@@ -261,5 +261,10 @@ def evidence_record(
         "tool_version": __version__,
         "operator": operator,
         "started_at": job.started_at,
-        "completed_at": job.completed_at,
+        # Erased once Zendesk reported the last application complete: that is when the
+        # request completed (not when privacykit happened to look), so the report never
+        # shows compliance completing after "Completed" (#17).
+        "completed_at": (
+            completed_at if job.outcome == "erased" and completed_at else job.completed_at
+        ),
     }
