@@ -21,8 +21,8 @@ from privacykit.evidence import (
     request_reports,
     validate_signed_pdf,
 )
+from privacykit.evidence.context import WITHHELD, _deadline_chart
 from privacykit.evidence.render import MAX_VALUE_CHARS, markup_to_pdf, render_markup
-from privacykit.evidence.reports import WITHHELD, _deadline_chart
 
 SUBJECT_EMAIL = "jane.doe@example.com"
 SUBJECT_EXT = "CRM-884412"

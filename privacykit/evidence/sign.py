@@ -152,7 +152,9 @@ def validate_signed_pdf(pdf: bytes, trusted: Sequence[x509.Certificate]) -> Sign
         reader = PdfFileReader(io.BytesIO(pdf), strict=True)
         signatures = reader.embedded_signatures
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise EvidenceVerificationError(f"not a readable PDF ({exc})") from None
+        raise EvidenceVerificationError(f"not a readable PDF ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise EvidenceVerificationError("not a readable PDF (nested too deeply)") from None
     if len(signatures) != 1:
         raise EvidenceVerificationError(f"expected exactly one signature, found {len(signatures)}")
     embedded = signatures[0]
@@ -177,7 +179,13 @@ def validate_signed_pdf(pdf: bytes, trusted: Sequence[x509.Certificate]) -> Sign
             key_usage_settings=usage,
         )
     except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError) as exc:
-        raise EvidenceVerificationError(f"signature cannot be validated ({exc})") from None
+        raise EvidenceVerificationError(
+            f"signature cannot be validated ({str(exc)[:200]})"
+        ) from None
+    except RecursionError:
+        raise EvidenceVerificationError(
+            "signature cannot be validated (nested too deeply)"
+        ) from None
     from pyhanko.sign.validation.status import SignatureCoverageLevel
 
     signer = x509.load_der_x509_certificate(status.signing_cert.dump())
