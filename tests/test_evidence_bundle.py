@@ -10,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from privacykit.errors import EvidenceVerificationError, UsageError
-from privacykit.evidence import bundle as bundle_module
 from privacykit.evidence import (
     export_bundle,
     init_keys,
@@ -26,6 +27,8 @@ from privacykit.evidence import (
     produce_report,
     verify_bundle,
 )
+from privacykit.evidence.bundle import BundleLimits
+from privacykit.evidence.bundle.common import sha256
 
 
 def _request(ledger: Any, home: Path, who: str, received: str = "2024-05-02") -> str:
@@ -43,21 +46,53 @@ def _request(ledger: Any, home: Path, who: str, received: str = "2024-05-02") ->
     return rid
 
 
-@pytest.fixture
-def two_people(ledger: Any, evidence_home: Path) -> tuple[str, str]:
+def _two_people(ledger: Any, home: Path) -> tuple[str, str]:
     """Jane's request (to export) and Bob's (must never appear in Jane's bundle)."""
-    jane = _request(ledger, evidence_home, "jane@example.com", "2024-05-02")
-    bob = _request(ledger, evidence_home, "bob@example.com", "2024-04-01")
+    jane = _request(ledger, home, "jane@example.com", "2024-05-02")
+    bob = _request(ledger, home, "bob@example.com", "2024-04-01")
     # Entries interleave: Jane's request gets another entry after Bob's.
     ledger.set_status(jane, "completed")
     return jane, bob
 
 
+@dataclass
+class Case:
+    """One home with Jane's and Bob's signed reports and Jane's bundle, made once per
+    module (signing is the slow part); tests that only read or copy it share it."""
+
+    home: Path
+    ledger: Any
+    jane: str
+    bob: str
+    bundle: Path
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / "keys" / "evidence-signing-key.pem"
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory, evidence_keys_source: Path) -> Iterator[Case]:
+    from privacykit.ledger import Ledger
+
+    home = tmp_path_factory.mktemp("bundle-case")
+    home.chmod(0o700)
+    shutil.copytree(evidence_keys_source / "keys", home / "keys")
+    with Ledger.open(home) as ledger:
+        jane, bob = _two_people(ledger, home)
+        out = home.parent / "jane.zip"
+        export_bundle(ledger, out, request_ids=[jane], home=home)
+        yield Case(home, ledger, jane, bob, out)
+
+
 @pytest.fixture
-def bundle(ledger: Any, evidence_home: Path, two_people: tuple[str, str], tmp_path: Path) -> Path:
-    out = tmp_path / "jane.zip"
-    export_bundle(ledger, out, request_ids=[two_people[0]], home=evidence_home)
-    return out
+def two_people(ledger: Any, evidence_home: Path) -> tuple[str, str]:
+    return _two_people(ledger, evidence_home)
+
+
+@pytest.fixture
+def bundle(case: Case) -> Path:
+    return case.bundle
 
 
 def _members(path: Path) -> dict[str, bytes]:
@@ -72,8 +107,8 @@ def _rewrite(path: Path, members: dict[str, bytes], target: Path) -> Path:
     return target
 
 
-def test_export_then_verify(ledger: Any, bundle: Path, two_people: tuple[str, str]) -> None:
-    jane, _ = two_people
+def test_export_then_verify(case: Case) -> None:
+    ledger, jane, bundle = case.ledger, case.jane, case.bundle
     report = verify_bundle(bundle)
     assert report.requests == [jane]
     assert report.entries == len(ledger.entries(jane))  # checkpoint written at export
@@ -108,10 +143,8 @@ def test_export_then_verify(ledger: Any, bundle: Path, two_people: tuple[str, st
         assert tool in verify_txt
 
 
-def test_bundle_never_holds_another_persons_entries(
-    ledger: Any, bundle: Path, two_people: tuple[str, str]
-) -> None:
-    jane, bob = two_people
+def test_bundle_never_holds_another_persons_entries(case: Case) -> None:
+    ledger, jane, bob, bundle = case.ledger, case.jane, case.bob, case.bundle
     bob_ref = ledger.get_request(bob).subject_ref
     members = _members(bundle)
     for name, data in members.items():
@@ -124,10 +157,8 @@ def test_bundle_never_holds_another_persons_entries(
     assert seqs != list(range(seqs[0], seqs[0] + len(seqs)))
 
 
-def test_pdfs_and_entries_are_the_ledgers(
-    ledger: Any, bundle: Path, two_people: tuple[str, str]
-) -> None:
-    jane, _ = two_people
+def test_pdfs_and_entries_are_the_ledgers(case: Case) -> None:
+    ledger, jane, bundle = case.ledger, case.jane, case.bundle
     members = _members(bundle)
     stored = ledger.artifacts(jane)[0]
     assert members[f"requests/{jane}/report-{stored.seq}.pdf"] == stored.path.read_bytes()
@@ -171,13 +202,13 @@ def _resign(members: dict[str, bytes], key_path: Path) -> dict[str, bytes]:
     manifest = json.loads(members["manifest.json"])
     for name in manifest["files"]:
         if name != "SHA256SUMS":
-            manifest["files"][name] = bundle_module._sha256(members[name])
+            manifest["files"][name] = sha256(members[name])
     members["SHA256SUMS"] = "".join(
         f"{digest}  {name}\n"
         for name, digest in sorted(manifest["files"].items())
         if name != "SHA256SUMS"
     ).encode()
-    manifest["files"]["SHA256SUMS"] = bundle_module._sha256(members["SHA256SUMS"])
+    manifest["files"]["SHA256SUMS"] = sha256(members["SHA256SUMS"])
     raw = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
     key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
@@ -187,26 +218,24 @@ def _resign(members: dict[str, bytes], key_path: Path) -> dict[str, bytes]:
 
 
 def test_edited_entry_fails_its_inclusion_proof_even_with_a_resigned_manifest(
-    bundle: Path, evidence_home: Path, tmp_path: Path, two_people: tuple[str, str]
+    case: Case, tmp_path: Path
 ) -> None:
-    jane, _ = two_people
+    jane, bundle = case.jane, case.bundle
     members = _members(bundle)
     name = f"requests/{jane}/entries.jsonl"
     members[name] = members[name].replace(b'"status":204', b'"status":500', 1)
     assert b'"status":500' in members[name]
     target = _rewrite(
         bundle,
-        _resign(members, evidence_home / "keys" / "evidence-signing-key.pem"),
+        _resign(members, case.key_path),
         tmp_path / "t.zip",
     )
     with pytest.raises(EvidenceVerificationError, match="proof"):
         verify_bundle(target)
 
 
-def test_edited_proof_fails_even_with_a_resigned_manifest(
-    bundle: Path, evidence_home: Path, tmp_path: Path, two_people: tuple[str, str]
-) -> None:
-    jane, _ = two_people
+def test_edited_proof_fails_even_with_a_resigned_manifest(case: Case, tmp_path: Path) -> None:
+    jane, bundle = case.jane, case.bundle
     members = _members(bundle)
     name = f"requests/{jane}/proofs.json"
     doc = json.loads(members[name])
@@ -215,26 +244,24 @@ def test_edited_proof_fails_even_with_a_resigned_manifest(
     members[name] = json.dumps(doc).encode()
     target = _rewrite(
         bundle,
-        _resign(members, evidence_home / "keys" / "evidence-signing-key.pem"),
+        _resign(members, case.key_path),
         tmp_path / "t.zip",
     )
     with pytest.raises(EvidenceVerificationError, match="inclusion proof"):
         verify_bundle(target)
 
 
-def test_swapped_in_report_of_another_request_is_caught(
-    ledger: Any, bundle: Path, evidence_home: Path, tmp_path: Path, two_people: tuple[str, str]
-) -> None:
-    jane, bob = two_people
+def test_swapped_in_report_of_another_request_is_caught(case: Case, tmp_path: Path) -> None:
+    ledger, bob, bundle = case.ledger, case.bob, case.bundle
     members = _members(bundle)
     jane_pdf = next(n for n in members if n.endswith(".pdf"))
     members[jane_pdf] = ledger.artifacts(bob)[0].path.read_bytes()  # validly signed, wrong request
     manifest = json.loads(members["manifest.json"])
-    manifest["requests"][0]["reports"][0]["sha256"] = bundle_module._sha256(members[jane_pdf])
+    manifest["requests"][0]["reports"][0]["sha256"] = sha256(members[jane_pdf])
     members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
     target = _rewrite(
         bundle,
-        _resign(members, evidence_home / "keys" / "evidence-signing-key.pem"),
+        _resign(members, case.key_path),
         tmp_path / "t.zip",
     )
     with pytest.raises(EvidenceVerificationError, match="not recorded by any ledger entry"):
@@ -284,12 +311,9 @@ def test_duplicate_and_link_members_are_refused(bundle: Path, tmp_path: Path) ->
         verify_bundle(link)
 
 
-def test_oversized_members_are_refused_before_reading(
-    bundle: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(bundle_module, "MAX_MEMBER_BYTES", 1024)
+def test_oversized_members_are_refused_before_reading(bundle: Path) -> None:
     with pytest.raises(EvidenceVerificationError, match="too large"):
-        verify_bundle(bundle)
+        verify_bundle(bundle, limits=BundleLimits(max_member_bytes=1024))
 
 
 def test_absent_or_non_zip_is_usage_error(tmp_path: Path) -> None:
@@ -450,3 +474,174 @@ def test_standard_tools_from_verify_txt_accept_the_bundle(bundle: Path, tmp_path
     body = out / "checkpoint" / "checkpoint-body.txt"
     body.write_bytes(body.read_bytes()[:-2] + b"A\n")
     assert run(*checkpoint_check).returncode != 0
+
+
+# --- the manifest states only what the entries say ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "needs_review"),
+        ("kind", "access"),
+        ("subject_ref", "sr1:" + "0" * 64),
+        ("received_at", "2024-05-01"),
+        ("due_date", "2024-07-02"),
+        ("closed_at", "2024-05-03T10:00:00Z"),
+        ("playbook_sha256", "ab" * 32),
+        ("first_seq", 2),
+    ],
+)
+def test_a_manifest_fact_the_entries_contradict_is_caught(
+    case: Case, tmp_path: Path, field: str, value: Any
+) -> None:
+    members = _members(case.bundle)
+    manifest = json.loads(members["manifest.json"])
+    assert manifest["requests"][0]["status"] == "completed"  # what Jane's entries say
+    manifest["requests"][0][field] = value
+    members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
+    target = _rewrite(case.bundle, _resign(members, case.key_path), tmp_path / "t.zip")
+    with pytest.raises(EvidenceVerificationError, match=f"request {case.jane}: the manifest"):
+        verify_bundle(target)
+
+
+def test_a_manifest_without_the_required_facts_is_refused(case: Case, tmp_path: Path) -> None:
+    members = _members(case.bundle)
+    manifest = json.loads(members["manifest.json"])
+    del manifest["requests"][0]["status"]
+    members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
+    target = _rewrite(case.bundle, _resign(members, case.key_path), tmp_path / "t.zip")
+    with pytest.raises(EvidenceVerificationError, match="does not state its status"):
+        verify_bundle(target)
+
+
+# --- every report names the certificate that really signed it ---------------------------------
+
+
+@pytest.fixture
+def rotated(
+    ledger: Any, evidence_home: Path, two_people: tuple[str, str], tmp_path: Path
+) -> tuple[Path, str, str, str]:
+    """Jane's report signed by the old key, then `keys init --force`, then Carol's report
+    under the new key; both exported. Returns (bundle, old, new, carol)."""
+    old = load_keys(evidence_home).fingerprint
+    new = init_keys(evidence_home, force=True).fingerprint
+    carol = _request(ledger, evidence_home, "carol@example.com")
+    out = tmp_path / "rotated.zip"
+    export_bundle(ledger, out, request_ids=[two_people[0], carol], home=evidence_home)
+    return out, old, new, carol
+
+
+def test_after_key_rotation_each_report_names_its_own_signer(
+    rotated: tuple[Path, str, str, str], two_people: tuple[str, str]
+) -> None:
+    out, old, new, carol = rotated
+    jane = two_people[0]
+    report = verify_bundle(out)
+    assert report.manifest_signer == new
+    signers = {r["request_id"]: r["signer"] for r in report.report_files}
+    assert signers == {jane: old, carol: new}
+    members = _members(out)
+    manifest = json.loads(members["manifest.json"])
+    named = {r["request_id"]: r["reports"][0]["signer"] for r in manifest["requests"]}
+    assert named == {jane: old, carol: new}
+    text = members["VERIFY.txt"].decode()
+    jane_pdf = manifest["requests"][0]["reports"][0]["file"]
+    assert f"--trust certificates/{old}.pem --trust-replace {jane_pdf}" in text
+    assert f"--trust certificates/{new}.pem --trust-replace {jane_pdf}" not in text
+    old_block = text[text.index(old) :].split("\n")[2]
+    assert "signed 1 report" in old_block and "retired" in old_block
+    assert "manifest" not in old_block
+
+
+def test_a_manifest_naming_the_wrong_signer_is_caught(
+    rotated: tuple[Path, str, str, str], evidence_home: Path, tmp_path: Path
+) -> None:
+    out, old, new, _ = rotated
+    members = _members(out)
+    manifest = json.loads(members["manifest.json"])
+    report = manifest["requests"][0]["reports"][0]
+    assert report["signer"] == old
+    report["signer"] = new  # the claim a careless exporter would make after rotation
+    members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode() + b"\n"
+    target = _rewrite(
+        out, _resign(members, evidence_home / "keys" / "evidence-signing-key.pem"), tmp_path / "w"
+    )
+    with pytest.raises(
+        EvidenceVerificationError, match="not signed by the certificate the manifest names"
+    ):
+        verify_bundle(target)
+
+
+# --- hostile bundles: bounded, one line -----------------------------------------------------
+
+
+def deep_pdf(depth: int = 100_000) -> bytes:
+    """A PDF whose catalog holds an array nested ``depth`` levels deep."""
+    nested = b"[" * depth + b"]" * depth
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields " + nested + b" >> >>",
+        b"<< /Type /Pages /Kids [] /Count 0 >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_a_deeply_nested_pdf_is_one_clear_error(case: Case) -> None:
+    from privacykit.evidence import validate_signed_pdf
+
+    cert = load_keys(case.home).certificate
+    with pytest.raises(EvidenceVerificationError, match="nested too deeply"):
+        validate_signed_pdf(deep_pdf(), [cert])
+
+
+def test_deeply_nested_json_is_one_clear_error(case: Case, tmp_path: Path) -> None:
+    members = _members(case.bundle)
+    members["manifest.json"] = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(EvidenceVerificationError, match="manifest.json is nested too deeply"):
+        verify_bundle(_rewrite(case.bundle, members, tmp_path / "deep.zip"))
+
+
+def test_members_are_streamed_not_held(case: Case, tmp_path: Path) -> None:
+    """A 48 MiB member (well within the limits) costs chunks, not its size, in memory."""
+    import tracemalloc
+
+    members = _members(case.bundle)
+    members[f"requests/{case.jane}/report-999.pdf"] = b"\0" * (48 * 1024 * 1024)
+    target = _rewrite(case.bundle, members, tmp_path / "big.zip")
+    del members
+    tracemalloc.start()
+    try:
+        with pytest.raises(EvidenceVerificationError, match="not in the manifest"):
+            verify_bundle(target)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * 1024 * 1024, peak
+
+
+def test_verification_is_bounded_in_time_and_held_memory(case: Case) -> None:
+    with pytest.raises(EvidenceVerificationError, match="took longer than 0 s"):
+        verify_bundle(case.bundle, limits=BundleLimits(max_seconds=0))
+    with pytest.raises(EvidenceVerificationError, match="too large"):
+        verify_bundle(case.bundle, limits=BundleLimits(max_held_bytes=100))
+    with pytest.raises(EvidenceVerificationError, match="too many members"):
+        verify_bundle(case.bundle, limits=BundleLimits(max_members=3))
+
+
+def test_verify_txt_states_the_canonical_json_rule(case: Case) -> None:
+    text = " ".join(_members(case.bundle)["VERIFY.txt"].decode().split())
+    assert "keys of every object sorted by Unicode code point" in text
+    assert "no floating-point numbers" in text
