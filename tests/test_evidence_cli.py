@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,70 @@ def test_report_command_signs_again_from_the_ledger(request_with_report: str) ->
     assert Path(document["path"]).exists()
     shown = json.loads(_run("evidence", "show", request_with_report, "--json").output)
     assert len(shown["reports"]) == 2
+
+
+def test_verify_names_the_signer_of_each_report(request_with_report: str, tmp_path: Path) -> None:
+    out = tmp_path / "bundle.zip"
+    assert (
+        _run("evidence", "export", "--out", str(out), "--request", request_with_report).exit_code
+        == 0
+    )
+    verified = _run("evidence", "verify", str(out))
+    assert verified.exit_code == 0, verified.output
+    fingerprint = load_keys(Path(os.environ["PRIVACYKIT_HOME"])).fingerprint
+    assert f"manifest signed by certificate SHA-256 {fingerprint}" in verified.output
+    report_line = next(line for line in verified.output.splitlines() if ".pdf signed by" in line)
+    assert report_line.endswith(fingerprint)
+
+
+def _break_ledger(home: Path, rid: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
+    try:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='trigger'"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("UPDATE requests SET status = 'completed' WHERE request_id = ?", (rid,))
+    finally:
+        conn.close()
+
+
+def test_export_and_report_refuse_a_ledger_that_does_not_verify(
+    request_with_report: str, evidence_home: Path, tmp_path: Path
+) -> None:
+    _break_ledger(evidence_home, request_with_report)
+    out = tmp_path / "bundle.zip"
+    for args in (
+        ["evidence", "export", "--out", str(out), "--request", request_with_report],
+        ["evidence", "report", request_with_report],
+    ):
+        result = _run(*args)
+        assert result.exit_code == 1, result.output
+        assert "refusing to sign evidence: the ledger does not verify" in result.stderr
+        _one_line_error(result)
+    assert not out.exists()
+
+
+def test_verify_of_a_hostile_bundle_is_one_line(request_with_report: str, tmp_path: Path) -> None:
+    out = tmp_path / "bundle.zip"
+    assert (
+        _run("evidence", "export", "--out", str(out), "--request", request_with_report).exit_code
+        == 0
+    )
+    with zipfile.ZipFile(out) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    from test_evidence_bundle import deep_pdf
+
+    for name, data in (
+        ("manifest.json", b"[" * 100_000 + b"]" * 100_000),
+        (next(n for n in members if n.endswith(".pdf")), deep_pdf()),
+    ):
+        hostile = tmp_path / "hostile.zip"
+        with zipfile.ZipFile(hostile, "w") as zf:
+            for member, content in {**members, name: data}.items():
+                zf.writestr(member, content)
+        result = _run("evidence", "verify", str(hostile))
+        assert result.exit_code == 1, result.output
+        _one_line_error(result)

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from privacykit.cli.output import domain_errors, echo_json, output_options, safe_text
 from privacykit.config import Secret, privacykit_home
 from privacykit.errors import UsageError
-from privacykit.evidence.keys import DEFAULT_ORGANISATION, SigningKeys, init_keys, load_keys
+
+if TYPE_CHECKING:
+    from privacykit.evidence.keys import SigningKeys
 
 __all__ = ["register"]
+
+# privacykit.evidence.keys.DEFAULT_ORGANISATION, repeated so `--help` need not import
+# cryptography (tests/test_evidence_cli.py checks the two agree).
+DEFAULT_ORGANISATION = "privacykit installation"
 
 
 def _print_keys(keys: SigningKeys, as_json: bool) -> None:
@@ -78,6 +85,8 @@ def init_command(
     Key usage digitalSignature + nonRepudiation; files are owner-only. Prints the
     certificate's SHA-256 fingerprint, which regulators compare out of band.
     """
+    from privacykit.evidence.keys import init_keys
+
     with domain_errors():
         passphrase: Secret | None = None
         if passphrase_env is not None:
@@ -102,6 +111,8 @@ def init_command(
 @output_options
 def show_command(as_json: bool, quiet: bool) -> None:
     """Print the signing certificate's SHA-256 fingerprint, subject and validity."""
+    from privacykit.evidence.keys import load_keys
+
     with domain_errors():
         keys = load_keys(privacykit_home())
     _print_keys(keys, as_json)
