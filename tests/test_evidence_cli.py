@@ -232,3 +232,10 @@ def test_verify_of_a_hostile_bundle_is_one_line(request_with_report: str, tmp_pa
         result = _run("evidence", "verify", str(hostile))
         assert result.exit_code == 1, result.output
         _one_line_error(result)
+
+
+def test_keys_command_default_organisation_is_the_librarys() -> None:
+    from privacykit.cli import keys_cmd
+    from privacykit.evidence import keys
+
+    assert keys_cmd.DEFAULT_ORGANISATION == keys.DEFAULT_ORGANISATION
