@@ -98,8 +98,9 @@ def export_command(
 @output_options
 def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
     """Verify an evidence bundle offline: manifest hashes and signature, the checkpoint
-    signature, every inclusion proof and every PDF signature. Exit 1 names the first
-    problem; exit 2 when the file is absent or not a zip."""
+    signature, every inclusion proof, every manifest fact against the entries, and every
+    PDF signature against the certificate named for it (printed per report). Exit 1 names
+    the first problem; exit 2 when the file is absent or not a zip."""
     with domain_errors():
         report = evidence.verify_bundle(bundle)
     if as_json:
@@ -111,8 +112,14 @@ def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
         f"inclusion proofs, {report.reports} signed report(s) intact and trusted"
     )
     click.echo(f"  checkpoint tree size {report.checkpoint_size}, root {report.checkpoint_root}")
-    click.echo(f"  signer certificate SHA-256 {report.manifest_signer}")
-    click.echo("  compare that fingerprint with the one the controller gives you out of band")
+    click.echo(f"  manifest signed by certificate SHA-256 {report.manifest_signer}")
+    for checked in report.report_files:
+        other = "" if checked["signer"] == report.manifest_signer else " (another certificate)"
+        click.echo(
+            f"  {safe_text(checked['file'])} signed by certificate SHA-256 "
+            f"{checked['signer']}{other}"
+        )
+    click.echo("  compare these fingerprints with the ones the controller gives you out of band")
 
 
 @evidence_group.command("show", short_help="List a request's signed reports.")
@@ -151,6 +158,15 @@ def report_command(request_id: str, tsa_url: str | None, as_json: bool, quiet: b
         return
     click.echo(f"signed report: {click.format_filename(report.path)}")
     click.echo(f"  sha256 {report.sha256}")
+    if report.restored_texts:
+        click.echo(
+            f"  {report.restored_texts} text(s) the ledger withheld restored from the playbook"
+        )
+    if report.unrecovered_texts:
+        click.echo(
+            f"  {report.unrecovered_texts} text(s) the ledger withheld could not be restored "
+            "(the request's playbook copy is missing)"
+        )
 
 
 def register(cli: click.Group) -> None:
