@@ -101,7 +101,50 @@ def _gathered() -> Gathered:
                 "received_at": "2024-02-01T00:00:01Z",
             }
         ],
-        tickets=[{"id": 5, "user_id": 11, "subject": "Help", "status": "open"}],
+        tickets=[
+            {
+                "id": 5,
+                "subject": "Help",
+                "status": "open",
+                "requester_id": 11,
+                "email_cc_ids": [11, "another customer #1"],
+                "relations": ["requested"],
+                "comments": [
+                    {
+                        "id": 50,
+                        "author": "you",
+                        "author_kind": "you",
+                        "author_id": 11,
+                        "public": True,
+                        "plain_body": "=1+1 is my order total",
+                        "attachments": [
+                            {
+                                "id": 500,
+                                "file_name": "a.pdf",
+                                "downloaded": True,
+                                "file": "attachments/5/500-a.pdf",
+                                "sha256": "0" * 64,
+                                "bytes": 3,
+                            }
+                        ],
+                    },
+                    {
+                        "id": 51,
+                        "author": "another customer #1",
+                        "author_kind": "another_customer",
+                        "author_id": "another customer #1",
+                        "public": True,
+                        "plain_body": "me too",
+                    },
+                ],
+            }
+        ],
+        organizations=[{"id": 7, "name": "Jane's Bikes", "notes": "sole trader"}],
+        organization_memberships=[{"id": 70, "user_id": 11, "organization_id": 7}],
+        people=[
+            {"shown_as": "you", "kind": "you", "user_id": 11},
+            {"shown_as": "another customer #1", "kind": "another_customer", "user_id": None},
+        ],
         compliance_deletion_statuses=[
             {"user_id": 11, "application": "all", "action": "request_deletion", "created_at": "x"}
         ],
@@ -128,7 +171,7 @@ def test_export_validates_and_counts() -> None:
     validate(export)
     # Round trip through JSON: what is written is what validates.
     validate(json.loads(json.dumps(export)))
-    assert export["schema"] == "privacykit.access-export/1"
+    assert export["schema"] == "privacykit.access-export/2"
     assert export["found"] is True
     assert export["counts"] == {
         "users": 2,
@@ -138,6 +181,20 @@ def test_export_validates_and_counts() -> None:
         "profile_attributes": 3,
         "events": 1,
         "tickets": 1,
+        "tickets_requested": 1,
+        "tickets_ccd": 0,
+        "tickets_followed": 0,
+        "comments": 2,
+        "comments_by_you": 1,
+        "internal_notes": 0,
+        "satisfaction_ratings": 0,
+        "attachments": 1,
+        "attachments_downloaded": 1,
+        "attachments_not_downloaded": 0,
+        "attachment_bytes": 3,
+        "organizations": 1,
+        "organization_memberships": 1,
+        "other_customers": 1,
         "compliance_deletion_statuses": 1,
     }
     assert export["subject"] == {"form": "email", "value": "jane@example.com"}
@@ -158,7 +215,21 @@ def test_identifier_subject_keeps_whole_query() -> None:
 @pytest.mark.parametrize(
     ("mutate", "pointer"),
     [
-        (lambda d: d.update(schema="privacykit.access-export/2"), "/schema"),
+        (lambda d: d.update(schema="privacykit.access-export/1"), "/schema"),
+        (lambda d: d.pop("not_covered"), "/"),
+        (lambda d: d["others"].update(policy="publish"), "/others/policy"),
+        (lambda d: d["tickets"][0].pop("relations"), "/tickets/0"),
+        (lambda d: d["tickets"][0].update(requester_id=1.5), "/tickets/0/requester_id"),
+        (
+            lambda d: d["tickets"][0]["comments"][0].update(author_kind="boss"),
+            "/tickets/0/comments/0/author_kind",
+        ),
+        (
+            lambda d: d["tickets"][0]["comments"][0]["attachments"][0].pop("downloaded"),
+            "/tickets/0/comments/0/attachments/0",
+        ),
+        (lambda d: d["organizations"][0].update(id="7"), "/organizations/0/id"),
+        (lambda d: d["people"][0].update(kind="stranger"), "/people/0/kind"),
         (lambda d: d.pop("events"), "/"),
         (lambda d: d.update(surprise=1), "/surprise"),
         (lambda d: d["users"][0].update(id="11"), "/users/0/id"),
@@ -251,6 +322,22 @@ def test_csv_tables_match_json() -> None:
     }
     profiles = _read_csv(render_csv(*tables["profiles"]))
     assert "identifiers" not in profiles[0] and "attributes" not in profiles[0]
+    tickets = _read_csv(render_csv(*tables["tickets"]))
+    assert tickets[0]["relations"] == '["requested"]' and "comments" not in tickets[0]
+    assert tickets[0]["email_cc_ids"] == '[11,"another customer #1"]'
+    comments = _read_csv(render_csv(*tables["comments"]))
+    assert [(c["ticket_id"], c["id"], c["author"]) for c in comments] == [
+        ("5", "50", "you"),
+        ("5", "51", "another customer #1"),
+    ]
+    assert (
+        comments[0]["plain_body"] == "'=1+1 is my order total" and "attachments" not in comments[0]
+    )
+    files = _read_csv(render_csv(*tables["attachments"]))
+    assert [(f["ticket_id"], f["comment_id"], f["id"], f["file"]) for f in files] == [
+        ("5", "50", "500", "attachments/5/500-a.pdf")
+    ]
+    assert _read_csv(render_csv(*tables["organizations"]))[0]["notes"] == "sole trader"
 
 
 def test_empty_export_has_headers_only() -> None:

@@ -60,8 +60,13 @@ def check_delivery(
     schema, every CSV equal to the JSON (no CSVs when nothing was found), and a signed
     report that validates (when reports are produced)."""
     assert mode(directory) == 0o700
-    names = sorted(p.name for p in directory.iterdir())
-    expected = ["data.json", *(CSV_NAMES if found else []), *([REPORT_FILE] if report else [])]
+    names = sorted(p.name for p in directory.iterdir() if p.name != "attachments")
+    expected = [
+        "data.json",
+        "index.html",
+        *(CSV_NAMES if found else []),
+        *([REPORT_FILE] if report else []),
+    ]
     assert names == sorted(expected)
     assert all(mode(directory / n) == 0o600 for n in names)
     export = json.loads((directory / "data.json").read_text(encoding="utf-8"))
@@ -142,12 +147,12 @@ def test_single_subject_end_to_end(
             assert personal not in dump
         delivered = next(e for e in entries if e.step_key == "deliver").data["files"]
         assert {f["name"]: f["sha256"] for f in delivered} == {
-            n: sha256(out / n) for n in ["data.json", *CSV_NAMES]
+            n: sha256(out / n) for n in ["data.json", "index.html", *CSV_NAMES]
         }
         report_entry = next(e for e in entries if e.step_key == "deliver:report").data
         assert report_entry["sha256"] == sha256(out / REPORT_FILE)
         evidence = next(e for e in entries if e.step_key == "evidence").data
-        assert evidence["schema"] == "privacykit.access-evidence/1"
+        assert evidence["schema"] == "privacykit.access-evidence/2"
         assert evidence["counts"]["events"] == 153
         assert ledger.verify().ok
         assert ledger.latest_checkpoint() is not None
@@ -370,7 +375,7 @@ def test_missing_out_and_non_empty_out(
     assert mode(busy) == 0o755  # not privacykit's directory: its mode is left alone
 
 
-def test_ledger_checkpointed_even_when_zendesk_refuses(
+def test_wrong_credentials_exit_2_before_anything_is_recorded(
     sandbox: Any,
     zendesk_env: dict[str, str],
     home: Path,
@@ -378,15 +383,19 @@ def test_ledger_checkpointed_even_when_zendesk_refuses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ZENDESK_API_TOKEN", "wrong-token-value-123")
+    out = tmp_path / "x"
     result = CliRunner().invoke(
-        cli, ["access", JANE, "--out", str(tmp_path / "x"), "--playbook", str(PLAYBOOK)]
+        cli, ["access", JANE, "--out", str(out), "--playbook", str(PLAYBOOK)]
     )
-    assert result.exit_code == 1, result.output
-    assert "credentials" in result.output and "wrong-token" not in result.output
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "ZENDESK_API_TOKEN" in result.output and "wrong-token" not in result.output
+    assert [(e["method"], e["path"]) for e in sandbox.request_log()] == [
+        ("GET", "/api/v2/users/me")
+    ]
+    assert not out.exists()
     with Ledger.open(home) as ledger:
-        [req] = ledger.list_requests(kind="access")
-        assert req.status == "failed"
-        assert ledger.latest_checkpoint() is not None
+        assert ledger.list_requests(kind="access") == []
 
 
 def test_the_playbook_steps_drive_the_run(
@@ -397,10 +406,14 @@ def test_the_playbook_steps_drive_the_run(
     seed_person(sandbox.state, events=5)
     lite = tmp_path / "access-lite.yaml"
     text = PLAYBOOK.read_text(encoding="utf-8")
+    # Drop the events step and the ticket steps (collect_tickets with its options, and
+    # collect_attachments, which needs it).
+    start = text.index("  - step: collect_tickets")
+    end = text.index("  - collect_organizations")
     lite.write_text(
-        text.replace("name: access\n", "name: access-lite\n")
-        .replace("  - collect_events ", "  # - collect_events ")
-        .replace("  - collect_tickets ", "  # - collect_tickets "),
+        (text[:start] + text[end:])
+        .replace("name: access\n", "name: access-lite\n")
+        .replace("  - collect_events ", "  # - collect_events "),
         encoding="utf-8",
     )
     out = tmp_path / "lite"
@@ -410,8 +423,9 @@ def test_the_playbook_steps_drive_the_run(
     assert export["events"] == [] and export["tickets"] == []
     assert export["counts"]["profiles"] == 2
     assert "Sunshine profile events" not in export["searched"]["systems"]
+    assert "Support tickets and their comments (not in this playbook)" in export["not_covered"]
     paths = [entry["path"] for entry in sandbox.request_log()]
-    assert not any(p.endswith("/events") or p.endswith("/tickets/requested") for p in paths)
+    assert not any(p.endswith("/events") or "/tickets" in p for p in paths)
     assert any(p.endswith("/compliance_deletion_statuses") for p in paths)
     with Ledger.open(home) as ledger:
         [req] = ledger.list_requests(kind="access")
@@ -426,10 +440,12 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import privacykit.playbooks.access.runner as access_module
+    """Killed while the second answer was being written: that request is still open, the
+    next run answers it under the same id, and no work files are left behind."""
+    import privacykit.playbooks.access.runner as runner
 
     people = seed_person(sandbox.state, events=2)
-    real = access_module.produce_report
+    real = runner.deliver
     calls = {"n": 0}
 
     def crash_on_second(*args: Any, **kwargs: Any) -> Any:
@@ -438,7 +454,7 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
             raise RuntimeError("power cut")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(access_module, "produce_report", crash_on_second)
+    monkeypatch.setattr(runner, "deliver", crash_on_second)
     out = tmp_path / "resume"
     other = f"user:{people['other']['id']}"
     with pytest.raises(RuntimeError, match="power cut"):
@@ -448,8 +464,9 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
         assert (first.status, second.status) == ("completed", "in_progress")
         assert ledger.latest_checkpoint() is not None  # checkpointed despite the crash
     assert not (out / second.request_id / REPORT_FILE).exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no work files left
 
-    monkeypatch.setattr(access_module, "produce_report", real)
+    monkeypatch.setattr(runner, "deliver", real)
     rerun = invoke(JANE, other, "--out", str(out), "--force", "--json", "--playbook", str(PLAYBOOK))
     assert rerun.exit_code == 0, rerun.output
     ids = [r["request_id"] for r in json.loads(rerun.output)["requests"]]
@@ -458,6 +475,43 @@ def test_crash_mid_batch_then_rerun_resumes_the_open_request(
     check_delivery(out / second.request_id, home)
     with Ledger.open(home) as ledger:
         assert ledger.get_request(second.request_id).status == "completed"
+        assert ledger.verify().ok
+
+
+def test_killed_while_signing_the_report_is_signed_by_the_next_run(
+    sandbox: Any,
+    zendesk_env: dict[str, str],
+    home: Path,
+    evidence_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The final status is written before the report is signed (the report states it); a
+    run killed in between owes the report, and the next run signs it from the ledger."""
+    import privacykit.evidence as evidence
+
+    seed_person(sandbox.state, events=1)
+    real = evidence.produce_report
+
+    def power_cut(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(evidence, "produce_report", power_cut)
+    out = tmp_path / "owed"
+    with pytest.raises(RuntimeError, match="power cut"):
+        invoke(JANE, "--out", str(out), "--playbook", str(PLAYBOOK))
+    with Ledger.open(home) as ledger:
+        [req] = ledger.list_requests(kind="access")
+        assert req.status == "completed"
+        assert [a for a in ledger.artifacts(req.request_id) if a.kind == "report"] == []
+    assert not (out / REPORT_FILE).exists()
+
+    monkeypatch.setattr(evidence, "produce_report", real)
+    again = invoke(JANE, "--out", str(tmp_path / "again"), "--playbook", str(PLAYBOOK))
+    assert again.exit_code == 0, again.output
+    with Ledger.open(home) as ledger:
+        reports = [a for a in ledger.artifacts(req.request_id) if a.kind == "report"]
+        assert len(reports) == 1  # the owed report, signed from the ledger's evidence
         assert ledger.verify().ok
 
 

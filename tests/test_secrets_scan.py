@@ -5,7 +5,8 @@ Produced means: every file under ``PRIVACYKIT_HOME`` (raw bytes, so SQLite pages
 journal files too; PDFs also as pypdf-extracted text), the evidence bundle's members
 (unzipped, PDFs extracted), the access export directory, each command's stdout/stderr and
 a DEBUG log of every logger. Nothing may contain the token (nor the Basic credential built
-from it); only the access export's ``data.json`` and CSVs may contain the subject's data.
+from it); only the access export's ``data.json``, ``index.html``, CSVs and attachments may
+contain the subject's data.
 """
 
 from __future__ import annotations
@@ -155,7 +156,13 @@ def test_no_token_anywhere_and_subject_data_only_in_the_access_export(
     assert any(p.suffix == ".pdf" for p in home.rglob("*"))
     assert any(p.name.endswith(("-wal", ".db", ".sqlite", ".sqlite3")) for p in home.rglob("*"))
 
-    export_files = {p for p in out.rglob("*") if p.name == "data.json" or p.suffix == ".csv"}
+    export_files = {
+        p
+        for p in out.rglob("*")
+        if p.name in ("data.json", "index.html")
+        or p.suffix == ".csv"
+        or p.relative_to(out).parts[0] == "attachments"
+    }
     # The positive control: the scanner finds the subject where it must be.
     assert _hits((out / "data.json").read_bytes(), SUBJECT_NEEDLES)
 

@@ -1,7 +1,7 @@
 """`privacykit access`: answer access requests (GDPR Art. 15/20) from Zendesk, read-only.
 
 Thin: one call to :func:`privacykit.playbooks.access.access_request`; this module only
-turns options into arguments, draws progress and prints the result.
+turns options into arguments, draws progress and prints the lines the result gives.
 """
 
 from __future__ import annotations
@@ -13,29 +13,9 @@ from typing import Any
 import click
 
 from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
-from privacykit.playbooks.access import AccessRun, SubjectResult, access_request
+from privacykit.playbooks.access import SubjectResult, access_request
 
 __all__ = ["register"]
-
-
-def _line(result: SubjectResult) -> str:
-    counts = result.counts
-    found = ", ".join(
-        f"{counts.get(key, 0)} {key}" for key in ("users", "profiles", "events", "tickets")
-    )
-    head = f"#{result.position} {result.request_id}: {result.outcome.replace('_', ' ')}"
-    if result.outcome in ("data_found", "no_data_found"):
-        where = click.format_filename(result.out_dir) if result.out_dir else "-"
-        return f"{head} ({found}) -> {where}"
-    return f"{head}: " + "; ".join(result.reasons)
-
-
-def _print(run: AccessRun) -> None:
-    for result in run.results:
-        click.echo(safe_text(_line(result)))
-    totals = run.as_dict()["outcomes"]
-    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(totals.items()))
-    click.echo(safe_text(f"{len(run.results)} request(s): {summary}"))
 
 
 @click.command("access", short_help="Export a person's data, read-only (GDPR Art. 15/20).")
@@ -46,7 +26,7 @@ def _print(run: AccessRun) -> None:
     "out",
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory for the answer (created owner-only). Several subjects: one "
-    "subdirectory per request id.",
+    "subdirectory per request id (or case reference).",
 )
 @click.option(
     "--from-file",
@@ -92,10 +72,11 @@ def access(
       privacykit access --from-file - --out DIR < subjects.txt
 
     SUBJECT is an email address, user:<zendesk id>, ext:<external_id> or a profile
-    identifier query source:type:identifier_type:value. Writes data.json (schema
-    privacykit.access-export/1), one CSV per record type and the signed access report
-    into --out. Only GET requests are sent to Zendesk. Exit 0 when every subject got an
-    answer (including "nothing found"), 1 when some need review or failed.
+    identifier query source:type:identifier_type:value. Prepares in --out: index.html
+    (the answer to read), data.json (schema privacykit.access-export/2), one CSV per
+    record type, the attached files and the signed access report. Only GET requests are
+    sent to Zendesk. Exit 0 when every subject got an answer (including "nothing
+    found"), 1 when some need review or failed.
     """
     with ExitStack() as stack:
         bar: dict[str, Any] = {}
@@ -125,7 +106,8 @@ def access(
     if as_json:
         echo_json(run.as_dict())
     else:
-        _print(run)
+        for line in run.lines():
+            click.echo(safe_text(line))
     raise click.exceptions.Exit(run.exit_code)
 
 

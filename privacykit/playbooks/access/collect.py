@@ -1,23 +1,29 @@
 """Collection: the read-only steps of the access playbook (GET requests only).
 
 Owns :class:`Collector` (the step functions ``resolve_subject`` .. ``collect_compliance``
-as the step engine calls them), the :class:`AccessClient` protocol they need, what they
-report as searched (:data:`ACCESS_ENDPOINTS`, :data:`ACCESS_SYSTEMS`), and :func:`collect`,
-which runs them outside a request (tests, tools). Discovery itself is the shared
+as the step engine calls them; the ticket steps live in :mod:`.tickets`), the
+:class:`AccessClient` protocol they need, what they report as searched
+(:data:`ACCESS_ENDPOINTS`, :data:`ACCESS_SYSTEMS`), and :func:`collect`, which runs them
+outside a request (tests, tools). Discovery itself is the shared
 :mod:`privacykit.playbooks.discovery`, never a copy of it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from privacykit.errors import NotFoundError
 from privacykit.playbooks.access.job import AccessJob, Collected, as_int, without
 from privacykit.playbooks.access.kind import AccessPolicy, default_steps
-from privacykit.playbooks.discovery import Discovery, DiscoveryClient, DiscoveryRun
+from privacykit.playbooks.access.tickets import TicketClient, TicketCollector
+from privacykit.playbooks.discovery import Discovery, DiscoveryClient
 from privacykit.playbooks.engine import Halt
 from privacykit.playbooks.loader import Step
+from privacykit.playbooks.person import PersonSteps, incomplete_reason
 from privacykit.playbooks.subjects import Subject
 
 __all__ = ["ACCESS_ENDPOINTS", "ACCESS_SYSTEMS", "AccessClient", "Collector", "collect"]
@@ -25,21 +31,23 @@ __all__ = ["ACCESS_ENDPOINTS", "ACCESS_SYSTEMS", "AccessClient", "Collector", "c
 ACCESS_ENDPOINTS = {
     "related": "GET /api/v2/users/{id}/related",
     "events": "GET /api/v2/user_profiles/{id}/events",
-    "tickets": "GET /api/v2/users/{id}/tickets/requested",
+    "organizations": "GET /api/v2/users/{id}/organizations",
+    "memberships": "GET /api/v2/users/{id}/organization_memberships",
     "compliance": "GET /api/v2/users/{id}/compliance_deletion_statuses",
 }
 ACCESS_SYSTEMS = {
     "events": "Sunshine profile events",
-    "tickets": "Zendesk Support tickets (requested)",
+    "organizations": "Zendesk organizations and organization memberships",
     "compliance": "Zendesk compliance deletion statuses",
 }
 
 
-class AccessClient(DiscoveryClient, Protocol):
+class AccessClient(DiscoveryClient, TicketClient, Protocol):
     """The read-only part of :class:`privacykit.zendesk.ZendeskClient` access uses."""
 
     def user_related(self, user_id: int) -> dict[str, Any]: ...
-    def requested_tickets(self, user_id: int) -> list[dict[str, Any]]: ...
+    def user_organizations(self, user_id: int) -> list[dict[str, Any]]: ...
+    def user_organization_memberships(self, user_id: int) -> list[dict[str, Any]]: ...
     def compliance_deletion_statuses(
         self, user_id: int, application: str | None = None
     ) -> list[dict[str, Any]]: ...
@@ -50,37 +58,31 @@ class Collector:
     """The read-only steps of the access playbook (GET requests only). Each takes the job
     and its playbook step, as :class:`~privacykit.playbooks.engine.Engine` calls them."""
 
-    def __init__(self, client: AccessClient, policy: AccessPolicy) -> None:
+    def __init__(self, client: AccessClient, policy: AccessPolicy, out: Path) -> None:
         self.client = client
         self.policy = policy
+        self.tickets = TicketCollector(client, policy, out)
+        self.person = PersonSteps(client, policy.discovery)
 
     def functions(self) -> dict[str, Callable[[AccessJob, Step], Halt | None]]:
         return {
-            "resolve_subject": self.step_resolve_subject,
+            "resolve_subject": self.person.resolve_subject,
             "discover": self.step_discover,
             "collect_records": self.step_collect_records,
             "collect_events": self.step_collect_events,
-            "collect_tickets": self.step_collect_tickets,
+            **self.tickets.functions(),
+            "collect_organizations": self.step_collect_organizations,
             "collect_compliance": self.step_collect_compliance,
         }
 
-    def step_resolve_subject(self, job: AccessJob, step: Step) -> Halt | None:
-        """The users the subject names directly (shared discovery)."""
-        job.run = DiscoveryRun(self.client, job.subject, self.policy.discovery)
-        job.run.resolve()
-        return None
-
     def step_discover(self, job: AccessJob, step: Step) -> Halt | None:
-        """Every user, identity and profile of the person, to a fixed point."""
-        if job.run is None:
-            raise RuntimeError("discover needs resolve_subject first")
-        job.discovery = job.run.expand()
-        if job.discovery.limit_reached:
-            job.incomplete.append(
-                f"discovery stopped at a bound: {job.discovery.limit_reached}; "
-                "the export would be incomplete"
-            )
-        return None
+        """Every user, identity and profile of the person (the shared person steps); a
+        discovery stopped by a bound makes the export incomplete."""
+        halt = self.person.discover(job, step)
+        reason = incomplete_reason(job.discovery) if job.discovery is not None else None
+        if reason is not None:
+            job.incomplete.append(reason)
+        return halt
 
     def _found(self, job: AccessJob) -> Discovery:
         if job.discovery is None:
@@ -127,21 +129,47 @@ class Collector:
             job.events_per_profile[pid] = count
         return None
 
-    def step_collect_tickets(self, job: AccessJob, step: Step) -> Halt | None:
-        """The tickets each user requested."""
+    def step_collect_organizations(self, job: AccessJob, step: Step) -> Halt | None:
+        """The organizations each user belongs to, and the memberships themselves."""
         found = self._found(job)
-        job.systems.append(ACCESS_SYSTEMS["tickets"])
-        job.endpoints.add(ACCESS_ENDPOINTS["tickets"])
+        job.systems.append(ACCESS_SYSTEMS["organizations"])
+        job.endpoints.update((ACCESS_ENDPOINTS["organizations"], ACCESS_ENDPOINTS["memberships"]))
+        excluded = self.policy.organization_exclude_fields
         for uid in found.user_ids():
             try:
-                requested = self.client.requested_tickets(uid)
+                organizations = self.client.user_organizations(uid)
+                memberships = self.client.user_organization_memberships(uid)
             except NotFoundError:
-                requested = []
-            for ticket in requested:
-                job.tickets.append(
-                    {**without(ticket, self.policy.ticket_exclude_fields), "user_id": uid}
+                # Gone since discovery, or no such endpoint: nothing may be concluded.
+                job.incomplete.append(
+                    f"the organizations of user {uid} answered 404; the export would be incomplete"
                 )
+                continue
+            for organization in organizations:
+                oid = as_int(organization.get("id"))
+                if oid is None:
+                    job.incomplete.append(
+                        "an organization without a valid id; the export would be incomplete"
+                    )
+                    continue
+                job.organizations.setdefault(oid, without(organization, excluded))
+            for membership in memberships:
+                mid = as_int(membership.get("id"))
+                if mid is None:
+                    job.incomplete.append(
+                        "an organization membership without a valid id; "
+                        "the export would be incomplete"
+                    )
+                    continue
+                job.memberships.setdefault(mid, without(membership, {"url"}))
         return None
+
+    def finish(self, job: AccessJob) -> None:
+        """After the read-only steps: the conversations as the answer shows them (the
+        ``others`` policy applied), in a second spool, in the collecting thread."""
+        talk = job.conversations
+        if talk.spool is not None:
+            talk.present(talk.spool.directory / "presented")
 
     def step_collect_compliance(self, job: AccessJob, step: Step) -> Halt | None:
         """Zendesk's compliance deletion history of each user, if any."""
@@ -158,14 +186,41 @@ class Collector:
         return None
 
 
-def collect(client: AccessClient, subject: Subject, policy: AccessPolicy) -> Collected:
+def collect(
+    client: AccessClient, subject: Subject, policy: AccessPolicy, *, work: Path | None = None
+) -> Collected:
     """Discover the person (shared discovery) and gather every record Zendesk holds on
     them, with the steps ``policy`` enables, in the default order. Read-only: GET requests
-    only. Zendesk errors other than "not found" propagate."""
-    collector = Collector(client, policy)
-    job = AccessJob(subject)
+    only. Zendesk errors other than "not found" propagate.
+
+    With ``work`` (an owner-only directory), tickets are spooled there as in a request and
+    attachments downloaded; ``result.conversations.remove()`` cleans up. Without it (tests,
+    tools), the spool is temporary, the presented tickets are returned as a list and
+    attachments are listed, not downloaded."""
+    if work is not None:
+        return _collect(client, subject, policy, work)
+    with tempfile.TemporaryDirectory(prefix="privacykit-collect-") as tmp:
+        lean = replace(policy, collect_attachments=False, playbook=None)
+        collected = _collect(client, subject, lean, Path(tmp))
+        try:
+            collected.gathered.counts()  # while the spool is there
+            collected.gathered.tickets = list(collected.gathered.tickets)
+        finally:
+            if collected.conversations is not None:
+                collected.conversations.remove()
+        return collected
+
+
+def _collect(client: AccessClient, subject: Subject, policy: AccessPolicy, work: Path) -> Collected:
+    collector = Collector(client, policy, work)
+    job = AccessJob(subject, request_id="collect")
     functions = collector.functions()
-    for name in default_steps(policy):
-        if name in functions:
-            functions[name](job, Step(name, {}))
+    try:
+        for name in default_steps(policy):
+            if name in functions:
+                functions[name](job, Step(name, {}))
+        collector.finish(job)
+    except BaseException:
+        job.conversations.remove()
+        raise
     return job.collected(policy)

@@ -1,23 +1,29 @@
 """The access evidence record: what the ledger and the signed report say about an answer.
 
-Owns :func:`evidence_record` (``privacykit.access-evidence/1``: what was searched, what
-was found as counts, categories and Zendesk ids, the Art. 15 facts, and the sha256 of
-every delivered file -- never the data itself), :func:`categories` (Art. 15(1)(b): the
-kinds of personal data found, by name) and :func:`ledger_view` (the record as the ledger
-keeps it).
+Owns :func:`evidence_record` (``privacykit.access-evidence/2``: what was searched and what
+is not covered, what was found as counts, categories and Zendesk ids, how other people in
+the conversations appear, the Art. 15 facts, and the sha256 of every prepared file --
+never the data itself) and :func:`categories` (Art. 15(1)(b): the
+kinds of personal data found, by name). The ledger keeps the record in the one redacted
+shape of :func:`privacykit.playbooks.request.ledger_view`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from privacykit import __version__
-from privacykit.ledger.guard import looks_personal
-from privacykit.playbooks.access.export import DATA_FILE
+from privacykit.playbooks.access.export import DATA_FILE, INDEX_FILE
 from privacykit.playbooks.access.files import DeliveredFile
-from privacykit.playbooks.access.job import SEARCHED_KEYS, Collected, Gathered, Outcome, as_int
+from privacykit.playbooks.access.job import (
+    SEARCHED_KEYS,
+    Collected,
+    Gathered,
+    Outcome,
+    as_int,
+    not_covered,
+)
 from privacykit.playbooks.access.kind import ART15_FIELDS, AccessPolicy
 from privacykit.playbooks.access.schema import EXPORT_SCHEMA_ID
 
@@ -26,10 +32,9 @@ __all__ = [
     "REPORT_FILE",
     "categories",
     "evidence_record",
-    "ledger_view",
 ]
 
-EVIDENCE_SCHEMA_ID = "privacykit.access-evidence/1"
+EVIDENCE_SCHEMA_ID = "privacykit.access-evidence/2"
 REPORT_FILE = "access-report.pdf"
 
 
@@ -87,10 +92,43 @@ def categories(gathered: Gathered) -> list[dict[str, Any]]:
         len(gathered.events),
         sorted({f"{e.get('source')}:{e.get('type')}" for e in gathered.events}),
     )
+    counts = gathered.counts()
+    ticket_fields: set[str] = set()
+    comment_fields: set[str] = set()
+    attachment_types: set[str] = set()
+    rating_fields: set[str] = set()
+    for ticket in gathered.tickets:
+        ticket_fields.update(_field_names([ticket], skip=("id", "comments", "relations")))
+        rating = ticket.get("satisfaction_rating")
+        if isinstance(rating, Mapping):
+            rating_fields.update(_field_names([rating], skip=("id", "url")))
+        for comment in ticket.get("comments") or []:
+            comment_fields.update(_field_names([comment], skip=("id", "attachments")))
+            for attachment in comment.get("attachments") or []:
+                attachment_types.add(str(attachment.get("content_type") or "unknown"))
     add(
-        "Support tickets requested",
-        len(gathered.tickets),
-        _field_names(gathered.tickets, skip=("id", "user_id")),
+        "Support tickets (requested, CC'd or followed)",
+        counts["tickets"],
+        sorted(ticket_fields),
+    )
+    add("Ticket comments written by the person", counts["comments_by_you"], sorted(comment_fields))
+    add(
+        "Ticket comments by agents and others in the person's conversations",
+        counts["comments"] - counts["comments_by_you"],
+        sorted(comment_fields),
+    )
+    add("Internal notes on the person's tickets", counts["internal_notes"], ["body"])
+    add("Satisfaction ratings", counts["satisfaction_ratings"], sorted(rating_fields))
+    add("Files attached to ticket comments", counts["attachments"], sorted(attachment_types))
+    add(
+        "Organizations",
+        len(gathered.organizations),
+        _field_names(gathered.organizations, skip=("id",)),
+    )
+    add(
+        "Organization memberships",
+        len(gathered.organization_memberships),
+        _field_names(gathered.organization_memberships, skip=("id",)),
     )
     add(
         "Compliance deletion history",
@@ -108,21 +146,24 @@ def evidence_record(
     reasons: Sequence[str],
     collected: Collected | None,
     policy: AccessPolicy,
-    delivered: Sequence[DeliveredFile],
+    prepared: Sequence[DeliveredFile],
     operator: str | None,
     started_at: str,
     completed_at: str,
 ) -> dict[str, Any]:
-    """The access evidence record (``privacykit.access-evidence/1``): what was searched,
-    what was found (counts, categories, Zendesk ids), the Art. 15 facts, and the sha256 of
-    every delivered file. No personal data: ids, counts, field names and hashes only."""
+    """The access evidence record (:data:`EVIDENCE_SCHEMA_ID`): what was searched and what
+    was not, what was found (counts, categories, Zendesk ids), how other people in the
+    conversations appear, the Art. 15 facts, and the sha256 of every prepared file. No
+    personal data: ids, counts, field names and hashes only."""
     gathered = collected.gathered if collected else None
     found = collected.discovery if collected else None
+    talk = collected.conversations if collected else None
+    per_user = talk.per_user if talk is not None else {}
     users = []
     if gathered is not None and found is not None:
         for user in gathered.users:
             uid = int(user["id"])
-            related = user.get("related") or {}
+            relations = per_user.get(uid, {})
             users.append(
                 {
                     "user_id": uid,
@@ -130,11 +171,9 @@ def evidence_record(
                     "organization_id": user.get("organization_id"),
                     "identities": len(found.identities.get(uid, [])),
                     "profiles": len(found.profiles_of(uid)),
-                    "tickets_requested_assigned_ccd": "/".join(
-                        str(related.get(k, "-"))
-                        for k in ("requested_tickets", "assigned_tickets", "ccd_tickets")
-                    ),
-                    "tickets_exported": sum(1 for t in gathered.tickets if t["user_id"] == uid),
+                    "tickets_requested": relations.get("requested", 0),
+                    "tickets_ccd": relations.get("ccd", 0),
+                    "tickets_followed": relations.get("followed", 0),
                     "found_via": found.via.get(uid),
                 }
             )
@@ -181,12 +220,16 @@ def evidence_record(
         "processing": {
             ART15_FIELDS[name][1]: value for name, value in policy.facts.as_dict().items()
         },
+        "not_covered": list(gathered.not_covered if gathered else not_covered(policy)),
+        "others": _others(policy, gathered),
+        "attachments": _attachments(policy, gathered),
         "export": {
-            "format": f"{DATA_FILE} ({EXPORT_SCHEMA_ID}) and one CSV per record type",
-            "files": len(delivered),
-            "delivered": bool(delivered),
+            "format": f"{DATA_FILE} ({EXPORT_SCHEMA_ID}), one CSV per record type and "
+            f"{INDEX_FILE} (readable in a browser)",
+            "files": len(prepared),
+            "prepared": bool(prepared),
         },
-        "delivered_files": [f.as_dict() for f in delivered],
+        "prepared_files": [f.as_dict() for f in prepared],
         "users": users,
         "profiles": profiles,
         "compliance": compliance,
@@ -198,24 +241,35 @@ def evidence_record(
     }
 
 
-def _withhold(value: Any) -> Any:
-    if isinstance(value, str):
-        if looks_personal(value) is None:
-            return value
-        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
-        return f"[not kept in the ledger; sha256 {digest}]"
-    if isinstance(value, Mapping):
-        return {key: _withhold(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_withhold(item) for item in value]
-    return value
+def _others(policy: AccessPolicy, gathered: Gathered | None) -> dict[str, Any]:
+    counts = gathered.counts() if gathered else {}
+    if policy.others == "pseudonymise":
+        how = (
+            "Other customers in the person's conversations appear as 'another customer #n'; "
+            "their names, addresses and Zendesk ids are withheld (Art. 15(4)). Comment "
+            "bodies are not rewritten: what others wrote appears as the person received it."
+        )
+    else:
+        how = (
+            "Other people in the person's conversations appear by name, as Zendesk holds "
+            "them (playbook policy 'others: keep'). Comment bodies are not rewritten."
+        )
+    return {
+        "policy": policy.others,
+        "other_customers": counts.get("other_customers", 0),
+        "bodies_rewritten": False,
+        "how": how,
+        "internal_notes": "included" if policy.include_internal_notes else "withheld",
+    }
 
 
-def ledger_view(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The evidence record as the ledger keeps it: every text that looks like an address,
-    a phone number or a token is replaced by its sha256. The record holds no subject data,
-    but some texts are free-form -- the Art. 15 facts (a DPO's contact address), profile
-    attribute keys and event types named by whoever set up the account -- and the ledger's
-    privacy guard rightly refuses such strings. The report is rendered from the full
-    record; the playbook (whose hash the request carries) holds the facts verbatim."""
-    return {key: _withhold(value) for key, value in record.items()}
+def _attachments(policy: AccessPolicy, gathered: Gathered | None) -> dict[str, Any]:
+    counts = gathered.counts() if gathered else {}
+    return {
+        "downloaded": counts.get("attachments_downloaded", 0),
+        "listed_not_downloaded": counts.get("attachments_not_downloaded", 0),
+        "bytes": counts.get("attachment_bytes", 0),
+        "max_file_bytes": policy.max_attachment_bytes if policy.collect_attachments else 0,
+        "max_total_bytes": policy.max_total_attachment_bytes if policy.collect_attachments else 0,
+        "hashes": f"the sha256 of every downloaded file is in {DATA_FILE}",
+    }

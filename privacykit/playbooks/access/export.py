@@ -1,42 +1,37 @@
-"""The exported data: ``data.json`` and one CSV per record type.
+"""The answer's files: ``data.json``, one CSV per record type, ``index.html``, attachments.
 
 Owns the export document (:func:`build_export`, schema
-:data:`~privacykit.playbooks.access.schema.EXPORT_SCHEMA_ID`), how records become CSV
-tables and cells (:data:`CSV_TABLES`, :func:`csv_tables`, :func:`csv_cell` with its
-formula-injection defence, :func:`render_csv`), and :func:`deliver`, which writes them
-into the subject's folder. The format is documented in ``docs/access-export.md``.
+:data:`~privacykit.playbooks.access.schema.EXPORT_SCHEMA_ID`), :func:`write_json` (the
+document streamed to disk, tickets one at a time, each checked against the schema first)
+and :func:`deliver`, which writes every file of the answer into the subject's folder and
+moves the downloaded attachments in. CSVs are :mod:`.csvs`, the page :mod:`.html`. The
+format is documented in ``docs/access-export.md``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from privacykit import __version__
 from privacykit.errors import EvidenceError
-from privacykit.playbooks.access.files import DeliveredFile, write_private_file
+from privacykit.playbooks.access.conversations import Conversations
+from privacykit.playbooks.access.csvs import CSV_TABLES, write_csv
+from privacykit.playbooks.access.files import DeliveredFile, PrivateWriter, subject_dir
+from privacykit.playbooks.access.html import write_html
 from privacykit.playbooks.access.job import SEARCHED_KEYS, Collected, Gathered, now
 from privacykit.playbooks.access.kind import AccessPolicy, ProcessingFacts
 from privacykit.playbooks.access.schema import EXPORT_SCHEMA_ID, SchemaViolation, validate
 from privacykit.playbooks.subjects import Subject
 
-__all__ = [
-    "CSV_FORMULA_TRIGGERS",
-    "CSV_TABLES",
-    "DATA_FILE",
-    "build_export",
-    "csv_cell",
-    "csv_tables",
-    "deliver",
-    "render_csv",
-]
+__all__ = ["DATA_FILE", "INDEX_FILE", "OTHERS_NOTES", "build_export", "deliver", "write_json"]
 
 DATA_FILE = "data.json"
+INDEX_FILE = "index.html"
 
 
 def build_export(
@@ -47,8 +42,9 @@ def build_export(
     gathered: Gathered,
     generated_at: str,
 ) -> dict[str, Any]:
-    """The ``data.json`` document (``privacykit.access-export/1``). The subject's own
-    identifier is included: this file goes to the subject, never to the ledger."""
+    """The ``data.json`` document (:data:`EXPORT_SCHEMA_ID`). The subject's own identifier
+    is included: this file goes to the subject, never to the ledger. ``tickets`` is the
+    gathered (re-iterable) tickets, written by :func:`write_json` one at a time."""
     value = subject.query if subject.kind == "identifier" else subject.value
     return {
         "schema": EXPORT_SCHEMA_ID,
@@ -59,173 +55,99 @@ def build_export(
         "found": gathered.found,
         "processing": facts.as_dict(),
         "searched": {key: list(gathered.searched.get(key, [])) for key in SEARCHED_KEYS},
+        "not_covered": list(gathered.not_covered),
+        "others": {"policy": gathered.others, "note": OTHERS_NOTES[gathered.others]},
         "counts": gathered.counts(),
         "users": gathered.users,
         "identities": gathered.identities,
         "profiles": gathered.profiles,
         "events": gathered.events,
+        "organizations": gathered.organizations,
+        "organization_memberships": gathered.organization_memberships,
+        "people": gathered.people,
         "tickets": gathered.tickets,
         "compliance_deletion_statuses": gathered.compliance_deletion_statuses,
     }
 
 
-# Spreadsheet formula injection (CWE-1236): a cell that starts with one of these is run as a
-# formula by Excel, LibreOffice or Google Sheets. OWASP's list is = + - @ TAB CR; we add LF
-# and the full-width forms, which some spreadsheets normalise to their ASCII twins.
-CSV_FORMULA_TRIGGERS = (
-    "=",
-    "+",
-    "-",
-    "@",
-    "\t",
-    "\r",
-    "\n",
-    "\uff1d",
-    "\uff0b",
-    "\uff0d",
-    "\uff20",
-)
-
-
-def csv_cell(value: Any) -> str:
-    """One CSV cell from one JSON value. ``None`` is empty, booleans are ``true``/``false``,
-    numbers as JSON writes them, objects and arrays as compact JSON, and a string that a
-    spreadsheet would run as a formula is prefixed with ``'``. Numbers are never prefixed:
-    ``-5`` is a number to a spreadsheet, not a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    text = str(value)
-    if text.startswith(CSV_FORMULA_TRIGGERS):
-        return "'" + text
-    return text
-
-
-@dataclass(frozen=True)
-class _Table:
-    """How one record type becomes one CSV: which export list, the columns that always
-    come first (in this order, present even when no record has them), and the nested keys
-    that live in their own table instead."""
-
-    name: str
-    source: str
-    leading: tuple[str, ...]
-    nested: tuple[str, ...] = ()
-
-
-# The CSVs of an export, in the order they are written. ``profile_identifiers`` and
-# ``profile_attributes`` are flattened out of ``profiles``; ``users.related`` becomes
-# ``related_<key>`` columns of users.csv.
-CSV_TABLES: tuple[_Table, ...] = (
-    _Table(
-        "users",
-        "users",
-        (
-            "id",
-            "name",
-            "email",
-            "phone",
-            "external_id",
-            "role",
-            "organization_id",
-            "locale",
-            "time_zone",
-            "created_at",
-            "updated_at",
-            "last_login_at",
-        ),
-        nested=("related",),
+OTHERS_NOTES = {
+    "pseudonymise": (
+        "Other customers in your conversations are shown as 'another customer #n': their "
+        "names, addresses and Zendesk ids are left out to protect them (GDPR Art. 15(4)). "
+        "Messages are not rewritten: what they wrote is shown as you received it."
     ),
-    _Table(
-        "identities",
-        "identities",
-        ("id", "user_id", "type", "value", "verified", "primary", "created_at", "updated_at"),
-    ),
-    _Table(
-        "profiles",
-        "profiles",
-        ("id", "user_id", "source", "type", "name", "created_at", "updated_at"),
-        nested=("identifiers", "attributes"),
-    ),
-    _Table("profile_identifiers", "profile_identifiers", ("profile_id", "type", "value")),
-    _Table("profile_attributes", "profile_attributes", ("profile_id", "key", "value")),
-    _Table(
-        "events",
-        "events",
-        (
-            "id",
-            "profile_id",
-            "source",
-            "type",
-            "description",
-            "created_at",
-            "received_at",
-            "properties",
-        ),
-    ),
-    _Table(
-        "tickets",
-        "tickets",
-        ("id", "user_id", "subject", "description", "status", "created_at", "updated_at"),
-    ),
-    _Table(
-        "compliance_deletion_statuses",
-        "compliance_deletion_statuses",
-        ("user_id", "application", "action", "created_at", "executer_id", "account_subdomain"),
-    ),
-)
+    "keep": "Other people in your conversations are shown by name. Messages are not rewritten.",
+}
 
 
-def _flat_records(export: Mapping[str, Any], table: _Table) -> list[dict[str, Any]]:
-    """The records of one table as flat dicts (column -> JSON value)."""
-    if table.source == "profile_identifiers":
-        return [
-            {"profile_id": profile["id"], **identifier}
-            for profile in export["profiles"]
-            for identifier in profile.get("identifiers") or []
-        ]
-    if table.source == "profile_attributes":
-        return [
-            {"profile_id": profile["id"], "key": key, "value": value}
-            for profile in export["profiles"]
-            for key, value in sorted((profile.get("attributes") or {}).items())
-        ]
-    rows: list[dict[str, Any]] = []
-    for record in export[table.source]:
-        row = {k: v for k, v in record.items() if k not in table.nested}
-        if table.source == "users":
-            for key, value in sorted((record.get("related") or {}).items()):
-                row[f"related_{key}"] = value
-        rows.append(row)
-    return rows
+def _dumps(value: Any, level: int) -> bytes:
+    # JSON strings never hold a raw newline (it is escaped), so every newline here is
+    # structure and can be indented to the nesting level.
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return text.replace("\n", "\n" + "  " * level).encode("utf-8")
 
 
-def csv_tables(export: Mapping[str, Any]) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
-    """Every CSV of ``export`` as ``name -> (columns, flat records)``; records hold JSON
-    values, :func:`csv_cell` turns them into cells. Columns: the table's leading columns,
-    then every other key found, sorted, so no field is ever dropped."""
-    tables: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
-    for table in CSV_TABLES:
-        records = _flat_records(export, table)
-        extra = sorted({key for record in records for key in record} - set(table.leading))
-        tables[table.name] = ([*table.leading, *extra], records)
-    return tables
+def _check(document: Mapping[str, Any]) -> None:
+    """Our own output not matching our own schema is a bug; never deliver it."""
+    try:
+        validate({**document, "tickets": []})
+    except SchemaViolation as exc:
+        raise EvidenceError(f"the export does not match {EXPORT_SCHEMA_ID} at {exc.path}") from None
 
 
-def render_csv(columns: Sequence[str], records: Iterable[Mapping[str, Any]]) -> bytes:
-    """One CSV document: RFC 4180 (CRLF, minimal quoting), UTF-8 with a byte-order mark so
-    spreadsheets detect the encoding (Python reads it back with ``encoding="utf-8-sig"``)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([csv_cell(record.get(column)) for column in columns])
-    return buffer.getvalue().encode("utf-8-sig")
+def write_json(handle: IO[bytes], document: Mapping[str, Any]) -> None:
+    """``document`` as indented JSON, ``tickets`` streamed one at a time (each checked
+    against the schema's ticket definition before it is written)."""
+    _check(document)
+    handle.write(b"{\n")
+    keys = list(document)
+    for index, key in enumerate(keys):
+        handle.write(b"  " + json.dumps(key).encode("utf-8") + b": ")
+        if key == "tickets":
+            written = 0
+            handle.write(b"[")
+            for ticket in document[key]:
+                try:
+                    validate(ticket, definition="ticket")
+                except SchemaViolation as exc:
+                    raise EvidenceError(
+                        f"the export does not match {EXPORT_SCHEMA_ID} at "
+                        f"/tickets/{written}{exc.path}"
+                    ) from None
+                handle.write(b"\n    " if written == 0 else b",\n    ")
+                handle.write(_dumps(ticket, 2))
+                written += 1
+            handle.write(b"\n  ]" if written else b"]")
+        else:
+            handle.write(_dumps(document[key], 1))
+        handle.write(b",\n" if index < len(keys) - 1 else b"\n")
+    handle.write(b"}\n")
+
+
+def _move_attachments(talk: Conversations | None, target: Path) -> None:
+    """Move the downloaded attachments from the spool into ``target/attachments`` (folders
+    created owner-only; an existing ``attachments`` folder from an earlier answer written
+    with ``--force`` is reused, its files replaced one by one)."""
+    if talk is None or talk.spool is None:
+        return
+    source = talk.spool.directory / "attachments"
+    for result in talk.attachments.values():
+        relative = result.get("file")
+        if not result.get("downloaded") or not isinstance(relative, str):
+            continue
+        parts = Path(relative).parts  # attachments/<ticket id>/<safe name>
+        folder = target
+        for part in parts[:-1]:
+            folder = subject_dir(folder, part)
+        os.replace(source.joinpath(*parts[1:]), folder / parts[-1])
+
+
+def _write(target: Path, name: str, write: Callable[[IO[bytes]], int | None]) -> DeliveredFile:
+    writer = PrivateWriter(target, name)
+    with writer as handle:
+        records = write(handle)
+    assert writer.result is not None
+    return replace(writer.result, records=records)
 
 
 def deliver(
@@ -236,10 +158,12 @@ def deliver(
     target: Path,
     policy: AccessPolicy,
 ) -> list[DeliveredFile]:
-    """Write ``data.json`` and every CSV into ``target`` (0600 each) and return them with
-    their sha256. The JSON is validated against its documented schema first. When Zendesk
-    holds nothing on the person, ``data.json`` (which says so, and what was searched) is
-    the whole answer: no empty CSVs."""
+    """Write the answer into ``target`` (files 0600) and return the files with their
+    sha256: ``data.json`` (checked against its documented schema as it is written),
+    ``index.html``, one CSV per record type, and the downloaded attachments (their sha256
+    is in data.json). When Zendesk holds nothing on the person, ``data.json`` and
+    ``index.html`` (which say so, and what was searched) are the whole answer: no empty
+    CSVs."""
     export = build_export(
         request_id=request_id,
         subject=subject,
@@ -247,17 +171,21 @@ def deliver(
         gathered=collected.gathered,
         generated_at=now(),
     )
-    try:
-        validate(export)
-    except SchemaViolation as exc:
-        # Our own output not matching our own schema is a bug; never deliver it.
-        raise EvidenceError(f"the export does not match {EXPORT_SCHEMA_ID} at {exc.path}") from None
-    data = (json.dumps(export, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    written = write_private_file(target, DATA_FILE, data)
-    files = [DeliveredFile(written.name, written.sha256, written.bytes, None)]
+
+    def json_file(handle: IO[bytes]) -> None:
+        write_json(handle, export)
+
+    def html_file(handle: IO[bytes]) -> None:
+        write_html(handle, export)
+
+    files = [_write(target, DATA_FILE, json_file), _write(target, INDEX_FILE, html_file)]
     if not collected.gathered.found:
         return files
-    for name, (columns, records) in csv_tables(export).items():
-        csv_file = write_private_file(target, f"{name}.csv", render_csv(columns, records))
-        files.append(DeliveredFile(csv_file.name, csv_file.sha256, csv_file.bytes, len(records)))
+    for table in CSV_TABLES:
+
+        def csv_file(handle: IO[bytes], table: Any = table) -> int:
+            return write_csv(handle, export, table)
+
+        files.append(_write(target, f"{table.name}.csv", csv_file))
+    _move_attachments(collected.conversations, target)
     return files

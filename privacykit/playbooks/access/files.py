@@ -14,6 +14,7 @@ is owner-only (folders 0700, files 0600) whatever the umask.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -27,7 +28,9 @@ from privacykit.errors import LedgerError, UsageError
 
 __all__ = [
     "DeliveredFile",
+    "PrivateWriter",
     "check_case_refs",
+    "check_output_dir",
     "folder_names",
     "make_private_dir",
     "prepare_output_dir",
@@ -52,28 +55,81 @@ class DeliveredFile:
         return out
 
 
+class _Hashing(io.RawIOBase):
+    """A raw file that hashes and counts what is written through it."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        written = 0
+        while written < len(view):
+            written += os.write(self.fd, view[written:])
+        self.digest.update(view)
+        self.size += len(view)
+        return len(view)
+
+
+class PrivateWriter:
+    """``with PrivateWriter(directory, name) as handle: handle.write(...)`` writes
+    ``directory/name`` owner-only (0600), streamed, atomically (temporary file, fsync,
+    rename; removed on error) and without following a symlink planted at the temporary
+    name. Afterwards :attr:`result` holds its size and sha256."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        self.name = name
+        self.target = directory / name
+        self.temporary = directory / f".{name}.tmp"
+        self.result: DeliveredFile | None = None
+        self._fd: int | None = None
+        self._raw: _Hashing | None = None
+        self._buffer: io.BufferedWriter | None = None
+
+    def __enter__(self) -> io.BufferedWriter:
+        try:
+            self.temporary.unlink()
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        self._fd = os.open(self.temporary, flags, 0o600)
+        os.fchmod(self._fd, 0o600)
+        self._raw = _Hashing(self._fd)
+        self._buffer = io.BufferedWriter(self._raw, buffer_size=1 << 16)
+        return self._buffer
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._fd is not None and self._raw is not None and self._buffer is not None
+        try:
+            if exc_type is None:
+                self._buffer.flush()
+                os.fsync(self._fd)
+        finally:
+            self._buffer.close()  # closes the raw hashing file, not the descriptor
+            os.close(self._fd)
+        if exc_type is not None:
+            self.temporary.unlink(missing_ok=True)
+            return
+        os.replace(self.temporary, self.target)
+        self.result = DeliveredFile(self.name, self._raw.digest.hexdigest(), self._raw.size)
+
+
 def write_private_file(directory: Path, name: str, data: bytes) -> DeliveredFile:
     """Write ``directory/name`` owner-only (0600), atomically (temporary file, fsync,
     rename) and without following a symlink planted at the temporary name."""
-    if "/" in name or name in ("", ".", ".."):
-        raise ValueError(f"not a plain file name: {name!r}")
-    target = directory / name
-    temporary = directory / f".{name}.tmp"
-    try:
-        temporary.unlink()
-    except FileNotFoundError:
-        pass
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb", closefd=False) as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    finally:
-        os.close(fd)
-    os.replace(temporary, target)
-    return DeliveredFile(name, hashlib.sha256(data).hexdigest(), len(data))
+    writer = PrivateWriter(directory, name)
+    with writer as handle:
+        handle.write(data)
+    assert writer.result is not None
+    return writer.result
 
 
 def make_private_dir(path: Path) -> bool:
@@ -103,22 +159,33 @@ def make_private_dir(path: Path) -> bool:
     return path in missing
 
 
-def prepare_output_dir(path: Path, *, force: bool = False) -> Path:
-    """Create (or accept) the output directory.
-
-    A directory privacykit creates is owner-only (0700), and so are missing parents. An
-    existing directory keeps its mode; an existing non-empty one is refused unless
-    ``force``: an export must never be mixed with someone else's files by accident.
-    Raises :class:`UsageError` (exit 2) before anything is sent to Zendesk."""
+def check_output_dir(path: Path, *, force: bool = False) -> None:
+    """Refuse (:class:`UsageError`, exit 2) an output directory that cannot be used, before
+    anything is sent to Zendesk or created on disk: a file, or an existing non-empty
+    directory without ``force`` (an export must never be mixed with someone else's files
+    by accident)."""
     shown = click.format_filename(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {shown} exists and is not a directory")
     try:
         if path.is_dir() and any(path.iterdir()) and not force:
             raise UsageError(f"--out {shown} is not empty (use --force to write into it anyway)")
+    except OSError as exc:
+        raise UsageError(f"--out {shown}: cannot read directory: {exc.strerror}") from None
+
+
+def prepare_output_dir(path: Path, *, force: bool = False) -> Path:
+    """Check (:func:`check_output_dir`) and create (or accept) the output directory.
+
+    A directory privacykit creates is owner-only (0700), and so are missing parents. An
+    existing directory keeps its mode."""
+    check_output_dir(path, force=force)
+    try:
         make_private_dir(path)
     except OSError as exc:
-        raise UsageError(f"--out {shown}: cannot create directory: {exc.strerror}") from None
+        raise UsageError(
+            f"--out {click.format_filename(path)}: cannot create directory: {exc.strerror}"
+        ) from None
     return path
 
 

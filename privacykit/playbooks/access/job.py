@@ -8,20 +8,32 @@ collection steps found, in memory only), the gathered records in export order
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from privacykit import clock
 from privacykit.errors import ZendeskError
+from privacykit.playbooks.access.conversations import (
+    TICKET_COUNT_KEYS,
+    Conversations,
+    PresentedTickets,
+    ticket_stats,
+)
 from privacykit.playbooks.access.files import DeliveredFile
 from privacykit.playbooks.access.kind import AccessPolicy
+from privacykit.playbooks.access.values import as_int, now, without
 from privacykit.playbooks.discovery import Discovery, DiscoveryRun
 from privacykit.playbooks.engine import RunContext
 from privacykit.playbooks.subjects import Subject
 
+if TYPE_CHECKING:
+    from privacykit.playbooks.request import RequestSession
+
 __all__ = [
+    "NOT_COVERED",
+    "not_covered",
     "SEARCHED_KEYS",
     "AccessJob",
     "AccessRun",
@@ -37,42 +49,48 @@ __all__ = [
 Outcome = Literal["data_found", "no_data_found", "needs_review", "failed"]
 
 SEARCHED_KEYS = ("systems", "endpoints", "profile_sources")
+# The counts a terminal line shows.
+SUMMARY_COUNTS = ("users", "profiles", "events", "tickets", "comments", "attachments")
 
-
-def now() -> str:
-    return clock.now_iso()
-
-
-def without(record: Mapping[str, Any], excluded: frozenset[str]) -> dict[str, Any]:
-    """``record`` minus the ``excluded`` keys."""
-    return {key: value for key, value in record.items() if key not in excluded}
-
-
-def as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+# What an access answer never covers, said plainly in data.json, index.html and the report.
+NOT_COVERED = (
+    "Help Center (Guide): articles, posts and comments the person wrote",
+    "Chat and messaging transcripts held outside Support tickets (Zendesk Chat, Messaging)",
+    "Talk call recordings and voicemails",
+    "Tickets the person commented on without being their requester, CC or follower",
+    "Tickets assigned to the person as an agent",
+    "Zendesk audit logs",
+    "Other applications connected to Zendesk (Sell, Explore, apps and integrations)",
+)
 
 
 @dataclass
 class Gathered:
     """Everything found for one person, as Zendesk returned it (plus the link fields we add:
-    ``users[].related``, ``events[].profile_id``, ``tickets[].user_id``)."""
+    ``users[].related``, ``events[].profile_id``). ``tickets`` must be re-iterable (a list,
+    or the spool-backed presented tickets): exports read it more than once."""
 
     users: list[dict[str, Any]]
     identities: list[dict[str, Any]]
     profiles: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    tickets: list[dict[str, Any]]
+    tickets: Iterable[dict[str, Any]]
     compliance_deletion_statuses: list[dict[str, Any]]
     searched: dict[str, list[str]]
+    organizations: list[dict[str, Any]] = field(default_factory=list)
+    organization_memberships: list[dict[str, Any]] = field(default_factory=list)
+    people: list[dict[str, Any]] = field(default_factory=list)
+    not_covered: list[str] = field(default_factory=lambda: list(NOT_COVERED))
+    others: str = "pseudonymise"
+    ticket_counts: dict[str, int] | None = None
 
     @property
     def found(self) -> bool:
         return bool(self.users or self.profiles)
 
     def counts(self) -> dict[str, int]:
+        if self.ticket_counts is None:
+            self.ticket_counts = ticket_stats(self.tickets)
         return {
             "users": len(self.users),
             "identities": len(self.identities),
@@ -80,7 +98,10 @@ class Gathered:
             "profile_identifiers": sum(len(p.get("identifiers") or []) for p in self.profiles),
             "profile_attributes": sum(len(p.get("attributes") or {}) for p in self.profiles),
             "events": len(self.events),
-            "tickets": len(self.tickets),
+            **{key: self.ticket_counts.get(key, 0) for key in TICKET_COUNT_KEYS},
+            "organizations": len(self.organizations),
+            "organization_memberships": len(self.organization_memberships),
+            "other_customers": sum(1 for p in self.people if p.get("kind") == "another_customer"),
             "compliance_deletion_statuses": len(self.compliance_deletion_statuses),
         }
 
@@ -88,14 +109,15 @@ class Gathered:
 @dataclass
 class Collected:
     """One subject's discovery and what was gathered on top of it. ``incomplete`` says why
-    the export would miss records (a discovery bound, an event bound): such an export is
-    never delivered. Ambiguities (``discovery.ambiguities``) may be waived by an operator
-    who checked that every user found is the same person."""
+    the export would miss records (a discovery bound, an event or ticket bound, a failed
+    download): such an export is never delivered. Ambiguities (``discovery.ambiguities``)
+    may be waived by an operator who checked that every user found is the same person."""
 
     discovery: Discovery
     gathered: Gathered
     incomplete: list[str]
     events_per_profile: dict[str, int]
+    conversations: Conversations | None = None
 
 
 class AccessJob(RunContext):
@@ -107,12 +129,17 @@ class AccessJob(RunContext):
         subject: Subject,
         *,
         position: int = 1,
+        session: RequestSession | None = None,
         request_id: str = "",
         subject_ref: str = "",
     ) -> None:
         super().__init__()
-        self.subject = subject
+        self.subject: Subject | None = subject
         self.position = position
+        self._session = session
+        if session is not None:
+            request_id = session.request_id or request_id
+            subject_ref = session.subject_ref
         self.request_id = request_id
         self.subject_ref = subject_ref
         # The batch folder this subject's answer goes to (case reference or request id).
@@ -121,7 +148,9 @@ class AccessJob(RunContext):
         self.run: DiscoveryRun | None = None
         self.discovery: Discovery | None = None
         self.users: list[dict[str, Any]] = []
-        self.tickets: list[dict[str, Any]] = []
+        self.conversations = Conversations()
+        self.organizations: dict[int, dict[str, Any]] = {}
+        self.memberships: dict[int, dict[str, Any]] = {}
         self.compliance: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.events_per_profile: dict[str, int] = {}
@@ -131,11 +160,24 @@ class AccessJob(RunContext):
         self.error: ZendeskError | None = None
         self.result = SubjectResult(position, subject_ref, request_id, "failed")
 
+    @property
+    def session(self) -> RequestSession:
+        """The request in the ledger (a job run by :func:`collect` alone has none)."""
+        if self._session is None:
+            raise RuntimeError("this job records nothing: it has no request session")
+        return self._session
+
+    def needs_discovery(self) -> bool:
+        """Access always discovers afresh: an answer is about what Zendesk holds now."""
+        return True
+
     def collected(self, policy: AccessPolicy) -> Collected:
-        """Everything gathered so far, in the export's order."""
+        """Everything gathered so far, in the export's order (tickets as presented by
+        :meth:`Conversations.present`, read from the spool)."""
         found = self.discovery
         if found is None:
             raise RuntimeError("discovery has not run")
+        talk = self.conversations
         identities = [
             without(identity, policy.identity_exclude_fields)
             for uid in found.user_ids()
@@ -148,7 +190,7 @@ class AccessJob(RunContext):
             identities=identities,
             profiles=[dict(found.profiles[pid]) for pid in sorted(found.profiles)],
             events=list(self.events),
-            tickets=sorted(self.tickets, key=lambda t: (t["user_id"], as_int(t.get("id")) or 0)),
+            tickets=PresentedTickets(talk.presented) if talk.presented is not None else [],
             compliance_deletion_statuses=sorted(
                 self.compliance, key=lambda c: (c["user_id"], str(c.get("created_at") or ""))
             ),
@@ -157,8 +199,37 @@ class AccessJob(RunContext):
                 "endpoints": sorted(set(found.searched()["endpoints"]) | self.endpoints),
                 "profile_sources": list(found.profile_sources),
             },
+            organizations=[self.organizations[k] for k in sorted(self.organizations)],
+            organization_memberships=[self.memberships[k] for k in sorted(self.memberships)],
+            people=talk.people.legend() if talk.people is not None else [],
+            not_covered=not_covered(policy),
+            others=policy.others,
+            ticket_counts=talk.stats if talk.presented is not None else None,
         )
-        return Collected(found, gathered, list(self.incomplete), dict(self.events_per_profile))
+        return Collected(
+            found,
+            gathered,
+            list(self.incomplete),
+            dict(self.events_per_profile),
+            conversations=talk,
+        )
+
+
+def not_covered(policy: AccessPolicy) -> list[str]:
+    """What this answer does not cover: :data:`NOT_COVERED`, plus what the playbook left
+    out."""
+    skipped = []
+    if not policy.collect_tickets:
+        skipped.append("Support tickets and their comments (not in this playbook)")
+    elif policy.collect_tickets and not policy.collect_attachments:
+        skipped.append("Files attached to ticket comments (listed, not downloaded)")
+    if policy.collect_tickets and not policy.include_internal_notes:
+        skipped.append("Internal notes by agents (withheld by the controller's playbook)")
+    if not policy.collect_events:
+        skipped.append("Sunshine profile events (not in this playbook)")
+    if not policy.collect_organizations:
+        skipped.append("Organizations and memberships (not in this playbook)")
+    return [*skipped, *NOT_COVERED]
 
 
 @dataclass
@@ -180,6 +251,17 @@ class SubjectResult:
     @property
     def ok(self) -> bool:
         return self.outcome in ("data_found", "no_data_found")
+
+    def line(self) -> str:
+        """One line for the terminal: position, request, outcome, what was found and where
+        the answer was prepared, or why not (ids and counts only, no personal data)."""
+        counts = self.counts
+        found = ", ".join(f"{counts.get(key, 0)} {key}" for key in SUMMARY_COUNTS)
+        head = f"#{self.position} {self.request_id}: {self.outcome.replace('_', ' ')}"
+        if self.ok:
+            where = os.fsdecode(self.out_dir) if self.out_dir else "-"
+            return f"{head} ({found}) -> prepared in {where}"
+        return f"{head}: " + "; ".join(self.reasons)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -208,6 +290,12 @@ class AccessRun:
     def exit_code(self) -> int:
         """0 when every subject got an answer (data or "nothing found"), else 1."""
         return 0 if all(r.ok for r in self.results) else 1
+
+    def lines(self) -> list[str]:
+        """What the terminal shows: one line per request, then the totals."""
+        totals = self.as_dict()["outcomes"]
+        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(totals.items()))
+        return [*(r.line() for r in self.results), f"{len(self.results)} request(s): {summary}"]
 
     def as_dict(self) -> dict[str, Any]:
         totals: dict[str, int] = {}

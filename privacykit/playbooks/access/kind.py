@@ -14,6 +14,7 @@ from typing import Any
 
 from privacykit.errors import PlaybookError
 from privacykit.playbooks.loader import (
+    Bool,
     Field,
     Int,
     KindSchema,
@@ -31,6 +32,8 @@ __all__ = [
     "ACCESS_KIND",
     "ACCESS_STEPS",
     "ART15_FIELDS",
+    "OTHERS_POLICIES",
+    "TICKET_RELATIONS",
     "AccessPolicy",
     "ProcessingFacts",
     "default_steps",
@@ -57,6 +60,10 @@ ART15_FIELDS: dict[str, tuple[bool, str]] = {
 
 # --- the access playbook kind ------------------------------------------------------------
 
+TICKET_RELATIONS = ("requested", "ccd", "followed")
+OTHERS_POLICIES = ("pseudonymise", "keep")
+MB = 1024**2
+
 _FIELD_NAME = Str(pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="a field name")
 
 ACCESS_STEPS: dict[str, StepSchema] = {
@@ -74,8 +81,39 @@ ACCESS_STEPS: dict[str, StepSchema] = {
     ),
     "collect_tickets": StepSchema(
         needs=("discover",),
+        after=("collect_records", "collect_events"),
+        options=Struct(
+            {
+                "relations": Field(
+                    ListOf(Str(choices=TICKET_RELATIONS), min_items=1, unique=True),
+                    default=list(TICKET_RELATIONS),
+                ),
+                # Internal notes about the person are personal data Zendesk holds on them
+                # (Art. 15); a DPO who withholds them under an exemption says so here, and
+                # the report states it.
+                "include_internal_notes": Field(Bool(), default=True),
+                "max_tickets": Field(Int(min=1, max=10_000_000), default=100_000),
+            }
+        ),
+        doc="the tickets the person requested, is CC'd on or follows, with every comment "
+        "(all pages), satisfaction ratings, and who took part (agents or other customers)",
+    ),
+    "collect_attachments": StepSchema(
+        needs=("collect_tickets",),
+        after=("collect_tickets",),
+        options=Struct(
+            {
+                "max_file_bytes": Field(Int(min=0, max=10 * 1024**3), default=50 * 1024**2),
+                "max_total_bytes": Field(Int(min=0, max=1024**4), default=2 * 1024**3),
+            }
+        ),
+        doc="the files attached to those comments, downloaded into the answer up to a size "
+        "cap per file and in total (over a cap: listed, not downloaded)",
+    ),
+    "collect_organizations": StepSchema(
+        needs=("discover",),
         after=("collect_records",),
-        doc="the tickets the person requested (GET /api/v2/users/{id}/tickets/requested)",
+        doc="the person's organizations and organization memberships",
     ),
     "collect_compliance": StepSchema(
         needs=("discover",),
@@ -85,7 +123,13 @@ ACCESS_STEPS: dict[str, StepSchema] = {
     "export": StepSchema(
         required=True,
         needs=("collect_records",),
-        after=("collect_events", "collect_tickets", "collect_compliance"),
+        after=(
+            "collect_events",
+            "collect_tickets",
+            "collect_attachments",
+            "collect_organizations",
+            "collect_compliance",
+        ),
         options=Struct(
             {
                 # Fields that describe Zendesk's API rather than the person (the record's
@@ -95,9 +139,12 @@ ACCESS_STEPS: dict[str, StepSchema] = {
                 ),
                 "ticket_exclude_fields": Field(ListOf(_FIELD_NAME, unique=True), default=["url"]),
                 "identity_exclude_fields": Field(ListOf(_FIELD_NAME, unique=True), default=["url"]),
+                "organization_exclude_fields": Field(
+                    ListOf(_FIELD_NAME, unique=True), default=["url"]
+                ),
             }
         ),
-        doc="data.json (privacykit.access-export/1) and one CSV per record type",
+        doc="data.json, one CSV per record type and index.html (readable by the person)",
     ),
     "evidence": StepSchema(
         required=True, last=True, doc="the evidence record and the signed access report"
@@ -116,7 +163,15 @@ PROCESSING_SCHEMA = Struct(
 ACCESS_KIND = KindSchema(
     kind="access",
     steps=ACCESS_STEPS,
-    policy=Struct(dict(DISCOVERY_POLICY_FIELDS)),
+    policy=Struct(
+        {
+            **DISCOVERY_POLICY_FIELDS,
+            # Art. 15(4): the copy must not adversely affect the rights of others. Other
+            # customers in the person's conversations appear as "another customer #n"
+            # (their names, addresses and ids withheld) unless the DPO decides to keep them.
+            "others": Field(Str(choices=OTHERS_POLICIES), default="pseudonymise"),
+        }
+    ),
     extra={
         "gdpr": Field(Struct({"ground": Field(Str(), default="Art. 15 and Art. 20")})),
         "processing": Field(PROCESSING_SCHEMA, required=True),
@@ -175,10 +230,19 @@ class AccessPolicy:
     collect_events: bool = True
     max_events_per_profile: int = 1_000_000
     collect_tickets: bool = True
+    ticket_relations: tuple[str, ...] = TICKET_RELATIONS
+    include_internal_notes: bool = True
+    max_tickets: int = 100_000
+    collect_attachments: bool = True
+    max_attachment_bytes: int = 50 * MB
+    max_total_attachment_bytes: int = 2048 * MB
+    collect_organizations: bool = True
     collect_compliance: bool = True
+    others: str = "pseudonymise"
     user_exclude_fields: frozenset[str] = frozenset({"url", "report_csv"})
     ticket_exclude_fields: frozenset[str] = frozenset({"url"})
     identity_exclude_fields: frozenset[str] = frozenset({"url"})
+    organization_exclude_fields: frozenset[str] = frozenset({"url"})
     playbook: Playbook | None = None
 
     @classmethod
@@ -192,6 +256,10 @@ class AccessPolicy:
         events = playbook.step("collect_events")
         export = playbook.step("export")
         export_options: Mapping[str, Any] = export.options if export else {}
+        tickets = playbook.step("collect_tickets")
+        ticket_options: Mapping[str, Any] = tickets.options if tickets else {}
+        attachments = playbook.step("collect_attachments")
+        attachment_options: Mapping[str, Any] = attachments.options if attachments else {}
         return cls(
             name=playbook.name,
             sha256=playbook.sha256,
@@ -202,11 +270,26 @@ class AccessPolicy:
             max_events_per_profile=int(
                 events.options["max_per_profile"] if events else cls.max_events_per_profile
             ),
-            collect_tickets=playbook.has_step("collect_tickets"),
+            collect_tickets=tickets is not None,
+            ticket_relations=tuple(ticket_options.get("relations", TICKET_RELATIONS)),
+            include_internal_notes=bool(ticket_options.get("include_internal_notes", True)),
+            max_tickets=int(ticket_options.get("max_tickets", cls.max_tickets)),
+            collect_attachments=attachments is not None,
+            max_attachment_bytes=int(
+                attachment_options.get("max_file_bytes", cls.max_attachment_bytes)
+            ),
+            max_total_attachment_bytes=int(
+                attachment_options.get("max_total_bytes", cls.max_total_attachment_bytes)
+            ),
+            collect_organizations=playbook.has_step("collect_organizations"),
             collect_compliance=playbook.has_step("collect_compliance"),
+            others=str(playbook.policy.get("others", "pseudonymise")),
             user_exclude_fields=frozenset(export_options.get("user_exclude_fields", ())),
             ticket_exclude_fields=frozenset(export_options.get("ticket_exclude_fields", ())),
             identity_exclude_fields=frozenset(export_options.get("identity_exclude_fields", ())),
+            organization_exclude_fields=frozenset(
+                export_options.get("organization_exclude_fields", ())
+            ),
             playbook=playbook,
         )
 
@@ -218,6 +301,10 @@ def default_steps(policy: AccessPolicy) -> list[str]:
         steps.append("collect_events")
     if policy.collect_tickets:
         steps.append("collect_tickets")
+        if policy.collect_attachments:
+            steps.append("collect_attachments")
+    if policy.collect_organizations:
+        steps.append("collect_organizations")
     if policy.collect_compliance:
         steps.append("collect_compliance")
     return [*steps, "export", "evidence"]

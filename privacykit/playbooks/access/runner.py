@@ -1,9 +1,15 @@
 """The access run: one request per subject, read-only steps in threads, delivery in order.
 
-Owns :func:`access_request` (what the CLI calls: validate everything, then run),
-:func:`run_access` (the batch pipeline: read-only steps on a bounded window of worker
-threads, ``export`` and ``evidence`` on the calling thread in input order) and the two
-writing steps (:class:`Deliverer`: the files, the ledger entries, the signed report).
+Owns :func:`access_request` (what the CLI calls: validate everything, preflight, then
+run), :func:`run_access` (the batch pipeline: read-only steps on a bounded window of
+worker threads, ``export`` and ``evidence`` on the calling thread in input order) and the
+two writing steps (:class:`Deliverer`: the files, the ledger entries, the signed report).
+
+Every request goes through :class:`~privacykit.playbooks.request.RequestSession`: opened
+or resumed with the operator and received date, entries through the ledger's guard, and
+finished by storing the evidence record, writing the final status, and only then signing
+the report (so the report states the final status). Zendesk is read through the
+read-only transport: a request other than GET never leaves the process.
 """
 
 from __future__ import annotations
@@ -13,23 +19,26 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from privacykit import clock
-from privacykit.config import ZendeskConfig, privacykit_home
 from privacykit.errors import (
     AuthenticationError,
     EvidenceError,
     ForbiddenError,
+    HTTPStatusError,
+    MalformedResponseError,
+    RateLimitWaitExceeded,
+    ResponseTooLarge,
     SubjectError,
     UsageError,
     ZendeskError,
 )
 from privacykit.playbooks.access.collect import AccessClient, Collector
-from privacykit.playbooks.access.evidence import REPORT_FILE, evidence_record, ledger_view
+from privacykit.playbooks.access.evidence import REPORT_FILE, evidence_record
 from privacykit.playbooks.access.export import deliver
 from privacykit.playbooks.access.files import (
     check_case_refs,
+    check_output_dir,
     folder_names,
     prepare_output_dir,
     subject_dir,
@@ -39,67 +48,62 @@ from privacykit.playbooks.access.job import AccessJob, AccessRun, Outcome, Subje
 from privacykit.playbooks.access.kind import AccessPolicy, engine_playbook
 from privacykit.playbooks.engine import Engine, Halt
 from privacykit.playbooks.loader import Step, load_playbook, resolve_playbook
+from privacykit.playbooks.ports import RequestLedger
+from privacykit.playbooks.request import RequestSession, parse_received, settle_owed_reports
 from privacykit.playbooks.subjects import Subject, read_subjects
 
-__all__ = ["Deliverer", "access_request", "produce_report", "run_access"]
+__all__ = ["Deliverer", "access_request", "run_access"]
+
+KIND = "access"
 
 
-def produce_report(
-    ledger: Any, request_id: str, kind: str, record: Mapping[str, Any], *, home: Path
-) -> tuple[Path, str]:
-    """Render, sign and store the access report (the PDF stack is imported only here)."""
-    from privacykit.evidence import produce_report as produce
+class AccessLedger(RequestLedger, Protocol):
+    """The ledger as an access run uses it: one request's part, and the run's checkpoint."""
 
-    report = produce(ledger, request_id, kind, dict(record), home=home)
-    return report.path, report.sha256
+    def checkpoint(self) -> Any: ...
 
 
 class Deliverer:
     """The steps that write: ``export`` (files into the output directory) and ``evidence``
-    (the record in the ledger, the signed report). They run on the calling thread."""
+    (the record in the ledger, the final status, the signed report). They run on the
+    calling thread."""
 
     def __init__(
         self,
         *,
         policy: AccessPolicy,
-        ledger: Any,
-        home: Path,
         out: Path,
         batch: bool,
         confirm_ambiguous: bool,
-        operator: str | None,
         produce_reports: bool = True,
     ) -> None:
         self.policy = policy
-        self.ledger = ledger
-        self.home = home
         self.out = out
         self.batch = batch
         self.confirm_ambiguous = confirm_ambiguous
-        self.operator = operator
         self.produce_reports = produce_reports
 
     def functions(self) -> dict[str, Callable[[AccessJob, Step], Halt | None]]:
         return {"export": self.step_export, "evidence": self.step_evidence}
 
     def step_export(self, job: AccessJob, step: Step) -> Halt | None:
-        """data.json and the CSVs, unless the discovery is ambiguous (and not confirmed)
-        or the collection incomplete: then nothing goes out and a person must look."""
+        """The answer's files, unless the discovery is ambiguous (and not confirmed) or
+        the collection incomplete: then nothing goes out and a person must look."""
+        session = job.session
         collected = job.collected(self.policy)
         found = collected.discovery
-        ledger, rid = self.ledger, job.request_id
-        ledger.record(rid, "discover", "info", found.summary())
-        ledger.record(
-            rid,
+        session.info("discover", found.summary())
+        counts = collected.gathered.counts()
+        session.info(
             "collect",
-            "info",
             {
-                "counts": collected.gathered.counts(),
+                "counts": counts,
                 "events_per_profile": dict(sorted(collected.events_per_profile.items())),
-                "ticket_ids": [t.get("id") for t in collected.gathered.tickets],
+                "ticket_ids": job.conversations.ticket_ids(),
+                "organization_ids": sorted(job.organizations),
             },
         )
-        job.result.counts = collected.gathered.counts()
+        job.result.counts = counts
         reasons = list(collected.incomplete)
         if found.ambiguities and not self.confirm_ambiguous:
             reasons += found.ambiguities
@@ -107,76 +111,79 @@ class Deliverer:
                 "check that every user found is the person, then re-run with --confirm-ambiguous"
             )
         elif found.ambiguities:
-            ledger.record(rid, "confirm_ambiguous", "info", {"ambiguities": len(found.ambiguities)})
+            session.info("confirm_ambiguous", {"ambiguities": len(found.ambiguities)})
         if reasons:
             return Halt("needs_review", "needs_review", tuple(reasons))
 
         target = subject_dir(self.out, job.folder) if self.batch else self.out
+        assert job.subject is not None  # access jobs always carry their subject
         try:
-            delivered = deliver(
-                collected, subject=job.subject, request_id=rid, target=target, policy=self.policy
+            prepared = deliver(
+                collected,
+                subject=job.subject,
+                request_id=job.request_id,
+                target=target,
+                policy=self.policy,
             )
         except EvidenceError as exc:
-            # Zendesk sent something the documented format cannot hold: deliver nothing for
-            # this subject, say why, carry on with the others.
-            ledger.record(rid, "deliver", "info", {"error": "export_schema"})
+            # Zendesk sent something the documented format cannot hold: prepare nothing
+            # for this subject, say why, carry on with the others.
+            session.info("deliver", {"error": "export_schema"})
             return Halt("failed", "failed", (str(exc),))
-        ledger.record(rid, "deliver", "info", {"files": [f.as_dict() for f in delivered]})
+        session.info("deliver", {"files": [f.as_dict() for f in prepared]})
         job.result.out_dir = target
-        job.result.files = delivered
+        job.result.files = prepared
         return None
 
     def step_evidence(self, job: AccessJob, step: Step) -> Halt | None:
-        """The evidence record (ledger), the final status, the signed report (delivered
-        next to the data when there is data to deliver; skipped when ``produce_reports``
-        is off, which only tests and benches do)."""
-        ledger, rid, halt = self.ledger, job.request_id, job.halt
+        """The evidence record, the final status, then the signed report (copied next to
+        the answer when there is one; skipped when ``produce_reports`` is off, which only
+        tests and benches do)."""
+        session, halt = job.session, job.halt
         if halt is not None:
             outcome = cast(Outcome, halt.outcome)
             reasons = list(halt.reasons)
+            status = halt.status
         else:
             found = job.discovery is not None and job.discovery.found
             outcome = "data_found" if found else "no_data_found"
             reasons = []
+            status = "completed"
         record = evidence_record(
-            request_id=rid,
+            request_id=job.request_id,
             subject_ref=job.subject_ref,
             outcome=outcome,
             reasons=reasons,
-            collected=job.collected(self.policy),
+            collected=job.collected(self.policy) if job.discovery is not None else None,
             policy=self.policy,
-            delivered=job.result.files,
-            operator=self.operator,
+            prepared=job.result.files,
+            operator=session.operator,
             started_at=job.started_at,
             completed_at=now(),
         )
-        ledger.record(rid, "evidence", "info", ledger_view(record))
-        if self.produce_reports:
-            self._report(job, record)
-        # The final status comes last (as in erasure): a run interrupted before the report
-        # was delivered leaves the request open, and the next run resumes it under the same
-        # id. The report states the outcome; its status line says the request was still
-        # being answered when it was signed.
-        if halt is not None:
-            ledger.set_status(rid, halt.status, reason="; ".join(reasons)[:1000])
-        else:
-            ledger.set_status(rid, "completed", reason=outcome)
+        finished = session.finish(
+            status,
+            record,
+            reason="; ".join(reasons) if reasons else outcome,
+            produce_report=self.produce_reports,
+        )
         job.result.outcome = outcome
         job.result.reasons = reasons
+        if finished.report_path is not None and finished.report_sha256 is not None:
+            self._copy_report(job, finished.report_path, finished.report_sha256)
         return None
 
-    def _report(self, job: AccessJob, record: Mapping[str, Any]) -> None:
-        ledger, rid = self.ledger, job.request_id
-        stored, sha256 = produce_report(ledger, rid, "access", record, home=self.home)
+    def _copy_report(self, job: AccessJob, stored: Path, sha256: str) -> None:
         job.result.report_sha256 = sha256
         job.result.report_path = stored
-        if job.result.out_dir is not None:
-            copy = write_private_file(job.result.out_dir, REPORT_FILE, stored.read_bytes())
-            if copy.sha256 != sha256:
-                raise EvidenceError("the access report changed while it was being delivered")
-            ledger.record(rid, "deliver:report", "info", copy.as_dict())
-            job.result.files = [*job.result.files, copy]
-            job.result.report_path = job.result.out_dir / REPORT_FILE
+        if job.result.out_dir is None:
+            return
+        copy = write_private_file(job.result.out_dir, REPORT_FILE, stored.read_bytes())
+        if copy.sha256 != sha256:
+            raise EvidenceError("the access report changed while it was being copied")
+        job.session.info("deliver:report", copy.as_dict())
+        job.result.files = [*job.result.files, copy]
+        job.result.report_path = job.result.out_dir / REPORT_FILE
 
 
 def run_access(
@@ -185,7 +192,7 @@ def run_access(
     *,
     policy: AccessPolicy,
     client: AccessClient,
-    ledger: Any,
+    ledger: AccessLedger,
     home: Path,
     confirm_ambiguous: bool = False,
     received_at: date | None = None,
@@ -212,58 +219,43 @@ def run_access(
     if len(cases) != len(subjects):
         raise ValueError("case_refs must be parallel to subjects")
     check_case_refs(cases)  # before any request is opened
-    received = received_at or clock.today()
+    playbook = engine_playbook(policy)
+    extra: dict[str, Any] = {"operator": operator} if operator is not None else {}
     jobs: list[AccessJob] = []
     results: list[SubjectResult] = []
     checkpoint_size: int | None = None
     try:
+        if produce_reports:
+            settle_owed_reports(ledger, home=home)
         for position, subject in enumerate(subjects, start=1):
-            ref = ledger.subject_ref(subject.key)
-            existing = ledger.find_open_request("access", ref)
-            if existing is not None:
-                request_id = existing.request_id  # an interrupted run: answer the same request
-            else:
-                request_id = ledger.create_request(
-                    "access",
-                    ref,
-                    received_at=received,
-                    playbook_name=policy.name,
-                    playbook_sha256=policy.sha256,
-                    operator=operator,
-                )
-            ledger.set_status(request_id, "in_progress")
-            jobs.append(
-                AccessJob(subject, position=position, request_id=request_id, subject_ref=ref)
+            session = RequestSession.for_subject(
+                ledger, KIND, playbook, subject.key, received_at=received_at, home=home, **extra
             )
+            request_id = session.open()  # an interrupted run's request is answered again
+            jobs.append(AccessJob(subject, position=position, session=session))
+            assert request_id == jobs[-1].request_id
         names = folder_names((j.request_id, case) for j, case in zip(jobs, cases, strict=True))
         for each, name in zip(jobs, names, strict=True):
             each.folder = name
-        # The ledger fills in the operator when none is given; the evidence repeats it.
-        if operator is None:
-            operator = ledger.get_request(jobs[0].request_id).operator
 
         deliverer = Deliverer(
             policy=policy,
-            ledger=ledger,
-            home=home,
             out=out,
             batch=len(jobs) > 1,
             confirm_ambiguous=confirm_ambiguous,
-            operator=operator,
             produce_reports=produce_reports,
         )
-        engine = Engine(
-            engine_playbook(policy),
-            {**Collector(client, policy).functions(), **deliverer.functions()},
-        )
+        collector = Collector(client, policy, out)
+        engine = Engine(playbook, {**collector.functions(), **deliverer.functions()})
 
         def read_only_steps(job: AccessJob) -> AccessJob:
             engine.run(job, pause_before={"export"})
+            collector.finish(job)
             return job
 
         pool_size = max(1, min(workers, len(jobs)))
-        # Collected data waits in memory until its turn to be delivered; a bounded window of
-        # jobs in flight keeps a batch of thousands from holding everyone's data at once.
+        # Collected data waits until its turn to be delivered; a bounded window of jobs in
+        # flight keeps a batch of thousands from holding everyone's data at once.
         window = pool_size * 4
         with ThreadPoolExecutor(max_workers=pool_size) as pool:
             pending: deque[tuple[AccessJob, Future[AccessJob]]] = deque()
@@ -278,39 +270,72 @@ def run_access(
                     if not pending:
                         break
                     job, future = pending.popleft()
-                    _finish(job, future, engine, ledger)
+                    try:
+                        _finish(job, future, engine)
+                    finally:
+                        # Whatever happened, the work files go: the answer (if any) has
+                        # been written, and nothing is delivered for the others.
+                        job.conversations.remove()
                     results.append(job.result)
                     if on_result is not None:
                         on_result(job.result)
             finally:
-                for _job, future in pending:
+                for waiting, future in pending:
                     future.cancel()
+                    try:
+                        future.result()
+                    except Exception:  # noqa: S110 - its own failure is not ours to raise
+                        pass
+                    waiting.conversations.remove()
     finally:
         if jobs:
             checkpoint_size = ledger.checkpoint().size
     return AccessRun(out, results, checkpoint_size)
 
 
-def _finish(job: AccessJob, future: Future[AccessJob], engine: Engine, ledger: Any) -> None:
-    """Wait for one job's read-only steps, then run its export and evidence steps."""
-    rid = job.request_id
+def _finish(job: AccessJob, future: Future[AccessJob], engine: Engine) -> None:
+    """Wait for one job's read-only steps, then run its export and evidence steps. A
+    Zendesk answer nothing may be concluded from halts the job (needs review, or failed),
+    and its evidence and report say why; nothing is delivered for it."""
     try:
         future.result()
     except (AuthenticationError, ForbiddenError) as exc:
         # Every other subject would fail the same way: stop the run, say why.
-        ledger.record(rid, "collect", "info", {"error": type(exc).__name__})
-        ledger.set_status(
-            rid, "failed", reason=f"Zendesk refused the credentials ({exc.status_code})"
+        job.session.info("collect", {"error": type(exc).__name__})
+        job.session.set_status(
+            "failed", f"Zendesk refused the credentials ({exc.status_code}) during the run"
         )
         raise
+    except RateLimitWaitExceeded:
+        # Stop cleanly: the request stays open and the next run answers it afresh.
+        job.session.info("collect", {"error": "RateLimitWaitExceeded"})
+        raise
     except ZendeskError as exc:
-        status = getattr(exc, "status_code", None)
-        reason = f"Zendesk error {type(exc).__name__}" + (f" ({status})" if status else "")
-        ledger.record(rid, "collect", "info", {"error": type(exc).__name__, "status": status})
-        ledger.set_status(rid, "failed", reason=reason)
-        job.result.reasons = [reason]
-        return
+        job.session.info("collect", _error_data(exc))
+        job.halt = _halt_for(exc)
     engine.run(job)
+
+
+def _error_data(exc: ZendeskError) -> dict[str, Any]:
+    data: dict[str, Any] = {"error": type(exc).__name__}
+    if isinstance(exc, HTTPStatusError):
+        data["status"] = exc.status_code
+    endpoint = getattr(exc, "endpoint", None)
+    if isinstance(endpoint, str):
+        data["endpoint"] = endpoint
+    return data
+
+
+def _halt_for(exc: ZendeskError) -> Halt:
+    """How a Zendesk error ends a subject's request: an answer that does not match what
+    the endpoint documents, or one too large to read, needs a person to look (needs
+    review, naming the endpoint, never the body); anything else failed."""
+    if isinstance(exc, MalformedResponseError | ResponseTooLarge):
+        reason = f"Zendesk sent an answer that cannot be relied on ({exc.endpoint}): {exc}"
+        return Halt("needs_review", "needs_review", (reason,))
+    status = exc.status_code if isinstance(exc, HTTPStatusError) else None
+    reason = f"Zendesk error {type(exc).__name__}" + (f" ({status})" if status else "")
+    return Halt("failed", "failed", (reason,))
 
 
 def access_request(
@@ -329,42 +354,37 @@ def access_request(
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[SubjectResult], None] | None = None,
 ) -> AccessRun:
-    """``privacykit access``: validate everything (subjects, playbook, configuration, output
+    """``privacykit access``: validate everything (subjects, dates, playbook, output
     directory -- any problem is a :class:`UsageError` before a single request is sent),
-    then answer one access request per subject with :func:`run_access`."""
+    check the credentials (one ``GET /api/v2/users/me``), then answer one access request
+    per subject with :func:`run_access`, through the read-only transport."""
+    from privacykit.app import Home, open_app
+
     if out is None:
         raise UsageError("--out DIR is required: where the answer is written")
     subjects = read_subjects(subject_args, from_file)
     if not subjects:
         raise SubjectError("give at least one SUBJECT or --from-file with subjects")
-    from privacykit.ledger import Ledger
-    from privacykit.ledger.dates import parse_date
-    from privacykit.zendesk import ZendeskClient
-
-    received_at = parse_date(received, "--received") if received else None
-    home = privacykit_home(env)
-    book = load_playbook(resolve_playbook(playbook or "access", home=home))
+    received_at = parse_received(received)
+    home = Home.from_env(env)
+    book = load_playbook(resolve_playbook(playbook or "access", home=home.path))
     policy = AccessPolicy.from_playbook(book)
-    config = ZendeskConfig.from_env(env)
-    prepare_output_dir(out, force=force)
-    ledger = Ledger.open(home)
-    if on_start is not None:
-        on_start(len(subjects))
-    try:
-        with ZendeskClient(config) as client:
-            return run_access(
-                subjects,
-                out,
-                policy=policy,
-                client=client,
-                ledger=ledger,
-                home=home,
-                confirm_ambiguous=confirm_ambiguous,
-                received_at=received_at,
-                workers=workers,
-                produce_reports=produce_reports,
-                case_refs=case_refs,
-                on_result=on_result,
-            )
-    finally:
-        ledger.close()
+    check_output_dir(out, force=force)
+    with open_app(env, command="access", read_only=True) as app:
+        prepare_output_dir(out, force=force)
+        if on_start is not None:
+            on_start(len(subjects))
+        return run_access(
+            subjects,
+            out,
+            policy=policy,
+            client=app.client,
+            ledger=app.ledger,
+            home=app.home.path,
+            confirm_ambiguous=confirm_ambiguous,
+            received_at=received_at,
+            workers=workers,
+            produce_reports=produce_reports,
+            case_refs=case_refs,
+            on_result=on_result,
+        )

@@ -1,4 +1,4 @@
-"""The documented, versioned schema of an access export's ``data.json`` (version 1).
+"""The documented, versioned schema of an access export's ``data.json`` (version 2).
 
 Owns :data:`EXPORT_SCHEMA` (a JSON Schema, draft 2020-12, that anyone can feed to their
 own validator; ``docs/access-export.md`` explains every field) and :func:`validate`, a
@@ -6,8 +6,11 @@ small validator for exactly the JSON Schema keywords that schema uses. privacyki
 ``jsonschema`` dependency, and the subset is small enough to check by hand; a keyword the
 validator does not know is an error, so the schema cannot silently outgrow its checker.
 
-Compatibility promise: within ``privacykit.access-export/1`` fields are only ever added,
-never removed, renamed or retyped. Anything else bumps the version.
+Compatibility promise: within ``privacykit.access-export/2`` fields are only ever added,
+never removed, renamed or retyped. Anything else bumps the version. Version 2 (issue #16)
+replaced version 1's ``tickets`` (requested only, no comments, with a ``user_id`` link
+field) by the person's conversations and added ``not_covered``, ``others``,
+``organizations``, ``organization_memberships`` and ``people``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ from typing import Any
 
 __all__ = ["EXPORT_SCHEMA", "EXPORT_SCHEMA_ID", "SchemaViolation", "validate"]
 
-EXPORT_SCHEMA_ID = "privacykit.access-export/1"
+EXPORT_SCHEMA_ID = "privacykit.access-export/2"
 
 _TIMESTAMP = {"type": ["string", "null"]}
 _SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
 
 EXPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://privacykit.invalid/schemas/access-export-1.json",
-    "title": "privacykit access export, version 1 (data.json)",
+    "$id": "https://privacykit.invalid/schemas/access-export-2.json",
+    "title": "privacykit access export, version 2 (data.json)",
     "type": "object",
     "required": [
         "schema",
@@ -36,11 +39,16 @@ EXPORT_SCHEMA: dict[str, Any] = {
         "found",
         "processing",
         "searched",
+        "not_covered",
+        "others",
         "counts",
         "users",
         "identities",
         "profiles",
         "events",
+        "organizations",
+        "organization_memberships",
+        "people",
         "tickets",
         "compliance_deletion_statuses",
     ],
@@ -71,6 +79,16 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 "profile_sources": {"$ref": "#/$defs/strings"},
             },
         },
+        "not_covered": {"$ref": "#/$defs/strings"},
+        "others": {
+            "type": "object",
+            "required": ["policy", "note"],
+            "additionalProperties": False,
+            "properties": {
+                "policy": {"enum": ["pseudonymise", "keep"]},
+                "note": {"type": "string"},
+            },
+        },
         "counts": {
             "type": "object",
             "required": [
@@ -81,6 +99,20 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 "profile_attributes",
                 "events",
                 "tickets",
+                "tickets_requested",
+                "tickets_ccd",
+                "tickets_followed",
+                "comments",
+                "comments_by_you",
+                "internal_notes",
+                "satisfaction_ratings",
+                "attachments",
+                "attachments_downloaded",
+                "attachments_not_downloaded",
+                "attachment_bytes",
+                "organizations",
+                "organization_memberships",
+                "other_customers",
                 "compliance_deletion_statuses",
             ],
             "additionalProperties": {"type": "integer", "minimum": 0},
@@ -89,6 +121,12 @@ EXPORT_SCHEMA: dict[str, Any] = {
         "identities": {"type": "array", "items": {"$ref": "#/$defs/identity"}},
         "profiles": {"type": "array", "items": {"$ref": "#/$defs/profile"}},
         "events": {"type": "array", "items": {"$ref": "#/$defs/event"}},
+        "organizations": {"type": "array", "items": {"$ref": "#/$defs/organization"}},
+        "organization_memberships": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/organization_membership"},
+        },
+        "people": {"type": "array", "items": {"$ref": "#/$defs/person"}},
         "tickets": {"type": "array", "items": {"$ref": "#/$defs/ticket"}},
         "compliance_deletion_statuses": {
             "type": "array",
@@ -203,15 +241,104 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 "received_at": _TIMESTAMP,
             },
         },
-        "ticket": {
+        "person": {
+            "description": "Someone who appears in the person's conversations, in order of "
+            "first appearance: the person ('you'), an agent of the organisation, or another "
+            "customer (user_id null when pseudonymised).",
             "type": "object",
-            "required": ["id", "user_id"],
+            "required": ["shown_as", "kind", "user_id"],
+            "additionalProperties": False,
+            "properties": {
+                "shown_as": {"type": "string"},
+                "kind": {"enum": ["you", "agent", "another_customer"]},
+                "user_id": {"type": ["integer", "null"]},
+            },
+        },
+        "person_ref": {
+            "description": "A user id, or (another customer, pseudonymised) the label the "
+            "people list shows.",
+            "type": ["integer", "string", "null"],
+        },
+        "person_refs": {"type": ["array", "null"], "items": {"$ref": "#/$defs/person_ref"}},
+        "ticket": {
+            "description": "A ticket as Zendesk returned it (minus excluded fields, with the "
+            "'others' policy applied), the person's relations to it, and every comment.",
+            "type": "object",
+            "required": ["id", "relations", "comments"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "relations": {
+                    "type": "array",
+                    "items": {"enum": ["requested", "ccd", "followed"]},
+                },
+                "subject": {"type": ["string", "null"]},
+                "description": {"type": ["string", "null"]},
+                "status": {"type": ["string", "null"]},
+                "requester_id": {"$ref": "#/$defs/person_ref"},
+                "submitter_id": {"$ref": "#/$defs/person_ref"},
+                "assignee_id": {"$ref": "#/$defs/person_ref"},
+                "collaborator_ids": {"$ref": "#/$defs/person_refs"},
+                "email_cc_ids": {"$ref": "#/$defs/person_refs"},
+                "follower_ids": {"$ref": "#/$defs/person_refs"},
+                "satisfaction_rating": {"type": ["object", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+                "comments": {"type": "array", "items": {"$ref": "#/$defs/comment"}},
+            },
+        },
+        "comment": {
+            "type": "object",
+            "required": ["id", "author", "author_kind"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "author": {"type": ["string", "null"]},
+                "author_kind": {"enum": ["you", "agent", "another_customer", None]},
+                "author_id": {"$ref": "#/$defs/person_ref"},
+                "public": {"type": ["boolean", "null"]},
+                "body": {"type": ["string", "null"]},
+                "plain_body": {"type": ["string", "null"]},
+                "html_body": {"type": ["string", "null"]},
+                "created_at": _TIMESTAMP,
+                "attachments": {"type": "array", "items": {"$ref": "#/$defs/attachment"}},
+            },
+        },
+        "attachment": {
+            "type": "object",
+            "required": ["id", "downloaded", "file"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "file_name": {"type": ["string", "null"]},
+                "content_type": {"type": ["string", "null"]},
+                "size": {"type": ["integer", "null"]},
+                "downloaded": {"type": "boolean"},
+                "file": {"type": ["string", "null"]},
+                "sha256": {"type": "string"},
+                "bytes": {"type": "integer", "minimum": 0},
+                "not_downloaded_reason": {"type": "string"},
+            },
+        },
+        "organization": {
+            "type": "object",
+            "required": ["id"],
+            "additionalProperties": True,
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": ["string", "null"]},
+                "created_at": _TIMESTAMP,
+                "updated_at": _TIMESTAMP,
+            },
+        },
+        "organization_membership": {
+            "type": "object",
+            "required": ["id", "user_id", "organization_id"],
             "additionalProperties": True,
             "properties": {
                 "id": {"type": "integer"},
                 "user_id": {"type": "integer"},
-                "subject": {"type": ["string", "null"]},
-                "status": {"type": ["string", "null"]},
+                "organization_id": {"type": "integer"},
                 "created_at": _TIMESTAMP,
                 "updated_at": _TIMESTAMP,
             },
@@ -320,8 +447,12 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
             _check(item, schema["items"], root, f"{path}/{index}")
 
 
-def validate(instance: Any, schema: dict[str, Any] | None = None) -> None:
+def validate(
+    instance: Any, schema: dict[str, Any] | None = None, *, definition: str | None = None
+) -> None:
     """Raise :class:`SchemaViolation` (naming a JSON pointer) unless ``instance`` matches
-    ``schema`` (default: :data:`EXPORT_SCHEMA`)."""
+    ``schema`` (default: :data:`EXPORT_SCHEMA`), or only its ``$defs`` entry
+    ``definition`` (e.g. one ``ticket`` while the export is streamed)."""
     root = EXPORT_SCHEMA if schema is None else schema
-    _check(instance, root, root, "")
+    target = root if definition is None else _resolve(f"#/$defs/{definition}", root)
+    _check(instance, target, root, "")
