@@ -26,11 +26,13 @@ BENCHES = [
     "ledger_bench",
     "erasure_throughput",
     "evidence_bench",
+    "access_bench",
     "startup",
 ]
 
 # Smaller sizes for ``--quick``: same measurements, minutes instead of tens of minutes.
 QUICK_ARGS: dict[str, list[str]] = {
+    "access_bench": ["--tickets", "500", "--small", "20"],
     "client_overhead": ["--requests", "1500", "--rounds", "1"],
     "governor_at_limit": ["--windows", "3"],
     "ledger_bench": ["--entries", "100000"],
@@ -146,6 +148,19 @@ def summary(all_figures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]
                 f"produce_report (checkpoint, render, sign, store) "
                 f"{_fmt(evidence.get('produce_ms'), ',.0f')} ms; bundle verify "
                 f"{_fmt(evidence.get('verify_bundle_ms'), ',.0f')} ms",
+            )
+        )
+    access = all_figures.get("access_bench", {})
+    if access:
+        rows.append(
+            (
+                f"access, one person with {access.get('tickets')} tickets",
+                f"{_fmt(access.get('seconds'), ',.1f')} s, peak "
+                f"{_fmt(access.get('peak_rss_mb'), ',.0f')} MB",
+                f"{access.get('comments_per_ticket')} comments each; "
+                f"{_fmt(access.get('requests_per_subject'), ',')} requests; peak with "
+                f"{access.get('small_tickets')} tickets "
+                f"{_fmt(access.get('peak_rss_small_mb'), ',.0f')} MB",
             )
         )
     ledger = all_figures.get("ledger_bench", {})

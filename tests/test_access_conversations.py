@@ -230,7 +230,7 @@ def test_requested_ccd_and_followed_tickets_with_every_comment(tmp_path: Path) -
     assert [c["id"] for c in tickets[0]["comments"]] == [1, 2, 3]
     assert tickets[0]["comments"][2]["public"] is False  # internal notes included
     stats = job.collected(policy()).gathered.counts()
-    assert stats["tickets"] == 2 and stats["comments"] == 6 and stats["comments_by_you"] == 2
+    assert stats["tickets"] == 2 and stats["comments"] == 6 and stats["comments_by_person"] == 2
     assert stats["internal_notes"] == 1 and stats["satisfaction_ratings"] == 1
     assert stats["tickets_ccd"] == 1 and stats["other_customers"] == 1
     assert "url" not in tickets[0]  # the playbook's ticket_exclude_fields

@@ -185,7 +185,7 @@ def test_export_validates_and_counts() -> None:
         "tickets_ccd": 0,
         "tickets_followed": 0,
         "comments": 2,
-        "comments_by_you": 1,
+        "comments_by_person": 1,
         "internal_notes": 0,
         "satisfaction_ratings": 0,
         "attachments": 1,

@@ -28,7 +28,7 @@ TICKET_COUNT_KEYS = (
     "tickets_ccd",
     "tickets_followed",
     "comments",
-    "comments_by_you",
+    "comments_by_person",
     "internal_notes",
     "satisfaction_ratings",
     "attachments",
@@ -54,7 +54,7 @@ def ticket_stats(tickets: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         for comment in ticket.get("comments") or []:
             stats["comments"] += 1
             if comment.get("author_kind") == "you":
-                stats["comments_by_you"] += 1
+                stats["comments_by_person"] += 1
             if comment.get("public") is False:
                 stats["internal_notes"] += 1
             for attachment in comment.get("attachments") or []:

@@ -111,10 +111,14 @@ def categories(gathered: Gathered) -> list[dict[str, Any]]:
         counts["tickets"],
         sorted(ticket_fields),
     )
-    add("Ticket comments written by the person", counts["comments_by_you"], sorted(comment_fields))
+    add(
+        "Ticket comments written by the person",
+        counts["comments_by_person"],
+        sorted(comment_fields),
+    )
     add(
         "Ticket comments by agents and others in the person's conversations",
-        counts["comments"] - counts["comments_by_you"],
+        counts["comments"] - counts["comments_by_person"],
         sorted(comment_fields),
     )
     add("Internal notes on the person's tickets", counts["internal_notes"], ["body"])
@@ -171,9 +175,8 @@ def evidence_record(
                     "organization_id": user.get("organization_id"),
                     "identities": len(found.identities.get(uid, [])),
                     "profiles": len(found.profiles_of(uid)),
-                    "tickets_requested": relations.get("requested", 0),
-                    "tickets_ccd": relations.get("ccd", 0),
-                    "tickets_followed": relations.get("followed", 0),
+                    # Tickets of this user in the answer, by relation.
+                    "tickets": {r: relations.get(r, 0) for r in ("requested", "ccd", "followed")},
                     "found_via": found.via.get(uid),
                 }
             )

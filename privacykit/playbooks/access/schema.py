@@ -103,7 +103,7 @@ EXPORT_SCHEMA: dict[str, Any] = {
                 "tickets_ccd",
                 "tickets_followed",
                 "comments",
-                "comments_by_you",
+                "comments_by_person",
                 "internal_notes",
                 "satisfaction_ratings",
                 "attachments",
