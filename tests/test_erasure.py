@@ -161,7 +161,8 @@ def test_agent_is_refused_and_nothing_changes(demo: SandboxServer, home: Path) -
 def test_dry_run_sends_no_mutating_request(demo: SandboxServer, home: Path) -> None:
     since = last_seq(demo)
     report = run(demo, home, [DEMO_ERASE_EMAIL, DEMO_AGENT_EMAIL, "user:424242"], dry_run=True)
-    assert report.dry_run and report.exit_code == 0
+    # The agent would stop for review: a dry run is a check, and it fails (#12).
+    assert report.dry_run and report.exit_code == 1
     assert demo.request_log(since), "discovery did run"
     assert mutating(demo, since) == []
     views = report.as_dict()["requests"]
@@ -190,11 +191,18 @@ def test_open_ticket_blocks_then_resume_after_closing(demo: SandboxServer, home:
     (user,) = job.users.values()
     assert user.blocking_tickets and not user.soft_deleted
     assert "ticket(s) that are not closed" in job.reasons[0]
-    # Tickets are never touched: the only mutations are the profile and the refused delete.
-    assert {(e["method"], e["path"].split("/")[3]) for e in mutating(demo, since)} == {
-        ("DELETE", "user_profiles"),
-        ("DELETE", "users"),
-    }
+    # Found in the read-only phase: no mutating request at all (her profile is intact).
+    assert mutating(demo, since) == []
+    assert job.evidence is not None
+    tickets = ", ".join(f"#{t}" for t in user.blocking_tickets)
+    (profile,) = job.profiles
+    assert job.evidence["not_done"] == [
+        {
+            "item": f"user {user.user_id}",
+            "why": f"requester of ticket(s) that are not closed: {tickets}",
+        },
+        {"item": f"profile {profile}", "why": job.reasons[0]},
+    ]
     for ticket in user.blocking_tickets:
         demo.state.set_ticket_status(ticket, "closed")
     (again,) = run(demo, home, [DEMO_BLOCKED_EMAIL]).jobs

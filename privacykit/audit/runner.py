@@ -405,17 +405,19 @@ class _AuditRun:
         complete, records the final evidence (and report) and completes the request.
         Returns False when the request's playbook cannot be loaded any more."""
         from privacykit.playbooks.erasure import ErasureRunner
-        from privacykit.playbooks.loader import Playbook, load_playbook, resolve_playbook
+        from privacykit.playbooks.loader import Playbook
+        from privacykit.playbooks.request import recorded_playbook
 
-        name = view.request.playbook_name or "erasure"
-        playbook: Playbook | None = self._playbooks.get(name)
+        # The playbook the request was opened with (its stored copy), never a file that
+        # merely has the same name now.
+        key = view.request.playbook_sha256 or ""
+        playbook: Playbook | None = self._playbooks.get(key)
         if playbook is None:
-            try:
-                playbook = load_playbook(resolve_playbook(name, home=self.home))
-            except PrivacykitError:
+            playbook = recorded_playbook(self.ledger, view.request, home=self.home)
+            if playbook is None:
                 self.checked["compliance_playbook_unavailable"] += 1
                 return False
-            self._playbooks[name] = playbook
+            self._playbooks[key] = playbook
         before = view.request.status
         try:
             runner = ErasureRunner(self.client, self.ledger, playbook, home=self.home)

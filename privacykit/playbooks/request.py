@@ -60,6 +60,7 @@ __all__ = [
     "default_operator",
     "ledger_view",
     "parse_received",
+    "recorded_playbook",
     "restore_withheld",
     "settle_owed_reports",
     "withheld",
@@ -196,6 +197,9 @@ class RequestSession:
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: (name, sha256) the ledger recorded when the request was opened (resumed requests).
     recorded_playbook: tuple[str, str] | None = None
+    #: An open request of the same subject this one replaces (it was opened under another
+    #: playbook and nothing destructive happened in it): closed when this one opens.
+    supersedes: str | None = None
     _open: bool = False
     # Permanent-deletion workers record for one request from several threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -258,6 +262,12 @@ class RequestSession:
             self.started_at = self.ledger.get_request(self.request_id).created_at
             self.status = "open"
             self._store_playbook()
+            if self.supersedes is not None:
+                self.ledger.set_status(
+                    self.supersedes,
+                    "failed",
+                    f"superseded by {self.request_id} (run under playbook {self.playbook.name})",
+                )
         self._open = True
         for key, data in self.pending:
             self.record(key, "info", data)
@@ -439,6 +449,35 @@ class SessionSteps:
 
     def step_outcome(self, request_id: str, step_key: str) -> dict[str, Any] | None:
         return self.session.step_outcome(request_id, step_key)
+
+
+def recorded_playbook(
+    ledger: RequestLedger, request: RequestRecord, *, home: Path | None = None
+) -> Playbook | None:
+    """The playbook ``request`` was opened with: the copy stored with it (artifact of kind
+    ``playbook``), else the playbook of that name if its sha256 still matches; None when
+    neither is available (the request then cannot be continued faithfully)."""
+    from privacykit.errors import PlaybookError
+    from privacykit.playbooks.loader import load_playbook, load_playbook_text, resolve_playbook
+
+    want = request.playbook_sha256
+    for artifact in ledger.artifacts(request.request_id):
+        if artifact.kind != PLAYBOOK_ARTIFACT:
+            continue
+        try:
+            text = Path(artifact.path).read_text(encoding="utf-8")
+            book = load_playbook_text(text, file=f"playbook recorded for {request.request_id}")
+        except (OSError, UnicodeDecodeError, PlaybookError):
+            continue
+        if book.sha256 == want:
+            return book
+    if not request.playbook_name:
+        return None
+    try:
+        book = load_playbook(resolve_playbook(request.playbook_name, home=home))
+    except PlaybookError:
+        return None
+    return book if book.sha256 == want else None
 
 
 def _produce(

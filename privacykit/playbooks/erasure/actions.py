@@ -3,7 +3,8 @@
 Owns one pair per destructive call -- the action (returns outcome data: ids and statuses)
 and its reconciliation (reads Zendesk's state; outcome data if the effect is there, else
 None) -- for :func:`~privacykit.playbooks.engine.perform`; the read-only blocker check
-(:func:`open_requested_tickets`); and :func:`why`, the one safe description of an error.
+(:func:`open_requested_tickets`). :func:`why` and :func:`clip` are re-exported from
+:mod:`privacykit.playbooks.reasons`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from privacykit import clock
-from privacykit.errors import NetworkError, NotFoundError, PrivacykitError, ZendeskError
+from privacykit.errors import NotFoundError, ZendeskError
 from privacykit.playbooks.erasure.state import PERMANENTLY_DELETED_NAME, as_int
 from privacykit.playbooks.ports import ErasureClient
+from privacykit.playbooks.reasons import clip, why
 
 __all__ = [
     "clip",
@@ -130,33 +132,3 @@ def open_requested_tickets(client: ErasureClient, uid: int) -> list[int]:
         if status != "closed":
             blocking.add(tid)
     return sorted(blocking)
-
-
-def why(exc: BaseException) -> str:
-    """A short, safe description of an error: our own errors' messages carry ids and
-    codes only (errors.py contract); anything else is named by its type."""
-    status = getattr(exc, "status_code", None)
-    # Private subclasses (the client's "never sent" marker) are named by their public parent.
-    public = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
-    name = f"{public} {status}" if status else public
-    endpoint = getattr(exc, "endpoint", None)
-    if isinstance(endpoint, str) and endpoint:
-        name = f"{name} from {endpoint}"
-    # The client's messages are redacted by contract (method, path with query values masked,
-    # status, error code); a transport failure's message is what tells the DPO what to fix.
-    if isinstance(exc, PrivacykitError) and (
-        not isinstance(exc, ZendeskError)
-        or isinstance(exc, NetworkError)
-        or type(exc) is ZendeskError
-        or endpoint is not None
-    ):
-        message = str(exc).replace("\n", " ").strip()
-        if message and message not in name:
-            return f"{name}: {clip(message, 200)}"
-    return name
-
-
-def clip(text: str | None, limit: int = 1000) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -66,14 +66,16 @@ class Pipeline:
 
     def __init__(
         self,
-        runner: ErasureRunner,
+        runners: Mapping[str, ErasureRunner],
         jobs: Sequence[ErasureJob],
         *,
         concurrency: int,
         deleters: int,
         on_progress: Callable[[BatchProgress], None] | None,
     ) -> None:
-        self.runner = runner
+        # One runner per playbook: a resumed request goes on under the playbook it was
+        # opened with (``job.playbook_sha256`` selects it).
+        self.runners = dict(runners)
         self.jobs = list(jobs)
         self.concurrency = max(1, concurrency)
         self.deleters = max(1, deleters)
@@ -85,7 +87,15 @@ class Pipeline:
         self.queue: queue.Queue[tuple[ErasureJob, int] | None] = queue.Queue()
         self.progress = BatchProgress(total=len(self.jobs))
         self._last_progress = 0.0
-        runner.on_change = self._changed
+        for runner in self.runners.values():
+            runner.on_change = self._changed
+
+    def _runner(self, job: ErasureJob) -> ErasureRunner:
+        return self.runners[job.playbook_sha256]
+
+    def _abort_all(self) -> None:
+        for runner in self.runners.values():
+            runner.aborted.set()
 
     # progress -----------------------------------------------------------------------------
 
@@ -118,7 +128,7 @@ class Pipeline:
         p = self.progress
         undiscovered = max(0, p.total - p.discovered)
         left = max(0, p.users_to_delete - p.permanently_deleted) + undiscovered
-        p.eta_seconds = deletion_eta(self.runner.client, left)
+        p.eta_seconds = deletion_eta(next(iter(self.runners.values())).client, left)
         self.on_progress(p)
 
     # workers ------------------------------------------------------------------------------
@@ -137,7 +147,7 @@ class Pipeline:
             with self.lock:
                 if self.fatal is None:
                     self.fatal = exc
-                self.runner.aborted.set()
+                self._abort_all()
             self._finish(job, aborted=True)
 
     def _fail(self, job: ErasureJob, exc: BaseException) -> None:
@@ -146,7 +156,7 @@ class Pipeline:
         job.failures.append(f"stopped by an error: {why(exc)}")
         try:
             if job.session is not None and job.session.opened and job.report_error is None:
-                self.runner.finish_after_error(job)
+                self._runner(job).finish_after_error(job)
         except Exception:  # noqa: BLE001 - evidence is best effort after a failure
             job.outcome = job.status = "needs_review"
         self._finish(job)
@@ -159,11 +169,11 @@ class Pipeline:
 
     def _prepare(self, job: ErasureJob) -> None:
         def work() -> None:
-            done = self.runner.run_job(job, pause_before={PERMANENT_DELETE_STEP})
+            done = self._runner(job).run_job(job, pause_before={PERMANENT_DELETE_STEP})
             if done:
                 self._finish(job)
                 return
-            users = self.runner.users_to_permanently_delete(job)
+            users = self._runner(job).users_to_permanently_delete(job)
             if not users:
                 self._continue(job)
                 return
@@ -177,7 +187,7 @@ class Pipeline:
 
     def _continue(self, job: ErasureJob) -> None:
         def work() -> None:
-            self.runner.engine.run(job)
+            self._runner(job).engine.run(job)
             self._finish(job)
 
         self._guard(job, work)
@@ -190,12 +200,12 @@ class Pipeline:
             job, uid = item
             try:
                 if self.fatal is None:
-                    self.runner.permanently_delete_one(job, uid)
+                    self._runner(job).permanently_delete_one(job, uid)
             except BaseException as exc:  # noqa: BLE001 - see _guard
                 with self.lock:
                     if self.fatal is None:
                         self.fatal = exc
-                    self.runner.aborted.set()
+                    self._abort_all()
                     self.all_done.notify_all()
             with self.lock:
                 job.outstanding -= 1
@@ -227,7 +237,7 @@ class Pipeline:
             with self.lock:
                 if self.fatal is None:
                     self.fatal = exc
-            self.runner.aborted.set()
+            self._abort_all()
         finally:
             for _ in workers:
                 self.queue.put(None)

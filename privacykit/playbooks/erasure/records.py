@@ -127,6 +127,9 @@ def not_done(job: ErasureJob, *, permanent: bool) -> list[NotDone]:
         return []
     halt_why = "; ".join(job.halt.reasons) if job.halt is not None and job.halt.reasons else None
     out: list[NotDone] = []
+    if not job.planned:
+        # Discovery did not finish: nothing can be said to be erased.
+        out.append({"item": "discovery", "why": halt_why or "discovery did not complete"})
     if job.limit_reached:
         out.append({"item": "discovery", "why": f"stopped at a bound: {job.limit_reached}"})
     for uid, user in job.users.items():

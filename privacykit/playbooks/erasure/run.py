@@ -24,6 +24,7 @@ from typing import Any
 from privacykit import clock
 from privacykit.errors import UsageError, ZendeskError
 from privacykit.playbooks.batches import BatchTracker
+from privacykit.playbooks.engine import Halt
 from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.pipeline import BatchProgress, Pipeline
 from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, UserState
@@ -31,7 +32,12 @@ from privacykit.playbooks.erasure.steps import ErasureRunner
 from privacykit.playbooks.finished import finished_erasures, finished_in_batch, skipped_view
 from privacykit.playbooks.loader import Playbook
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
-from privacykit.playbooks.request import default_operator, parse_received, settle_owed_reports
+from privacykit.playbooks.request import (
+    default_operator,
+    parse_received,
+    recorded_playbook,
+    settle_owed_reports,
+)
 from privacykit.playbooks.subjects import Subject
 
 __all__ = [
@@ -176,10 +182,18 @@ class EraseReport:
         return any(job.would_change() for job in self.jobs)
 
     @property
+    def needs_review(self) -> bool:
+        """Whether a planned subject would stop for review (or could not be planned)."""
+        return any(_would(job) in ("stop for review", "retry discovery") for job in self.jobs)
+
+    @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 1
-        if self.dry_run or not self.confirmed:
+        if self.dry_run:
+            # A dry run is a check: it fails when some subject would not be erased.
+            return 1 if self.needs_review else 0
+        if not self.confirmed:
             return 0
         ok = all(job.outcome in SUCCESS_OUTCOMES and not job.report_error for job in self.jobs)
         return 0 if ok else 1
@@ -251,17 +265,9 @@ class ErasureBatch:
             resume=options.resume,
             new_id=f"batch-{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
         )
-        self.runner = ErasureRunner(
-            client,
-            ledger,
-            options.playbook,
-            home=home,
-            operator=options.operator,
-            confirm_ambiguous=options.confirm_ambiguous,
-            received_at=options.received_at,
-            batch_id=self.tracker.batch_id,
-            produce_reports=options.produce_reports,
-        )
+        self.batch_id = self.tracker.batch_id
+        self.runners: dict[str, ErasureRunner] = {}
+        self.runner = self._runner_for(options.playbook)
         self.jobs: list[ErasureJob] = []
         self.skipped: list[dict[str, Any]] = []
         finished = {}
@@ -276,6 +282,7 @@ class ErasureBatch:
             if done is not None and not job.resumed:
                 self.skipped.append(skipped_view(index, job.label(), done))
                 continue
+            job = self._continue_under_its_playbook(job)
             self.jobs.append(job)
             if job.request_id:
                 seen.add(job.request_id)
@@ -286,9 +293,60 @@ class ErasureBatch:
                 status=["open", "in_progress", "pending_compliance"], kind="erasure"
             ):
                 if request.request_id not in seen:
-                    self.jobs.append(self.runner.new_job(len(self.jobs) + 1, None, request))
+                    job = self.runner.new_job(len(self.jobs) + 1, None, request)
+                    self.jobs.append(self._continue_under_its_playbook(job))
                     seen.add(request.request_id)
         self.planned = False
+
+    def _runner_for(self, playbook: Playbook) -> ErasureRunner:
+        runner = self.runners.get(playbook.sha256)
+        if runner is None:
+            runner = self.runners[playbook.sha256] = ErasureRunner(
+                self.client,
+                self.ledger,
+                playbook,
+                home=self.home,
+                operator=self.options.operator,
+                confirm_ambiguous=self.options.confirm_ambiguous,
+                received_at=self.options.received_at,
+                batch_id=self.batch_id,
+                produce_reports=self.options.produce_reports,
+            )
+        return runner
+
+    def _continue_under_its_playbook(self, job: ErasureJob) -> ErasureJob:
+        """A request goes on under the playbook it was opened with, so what runs and what
+        the ledger, the evidence and the report name are the same playbook. A subject's
+        open request under another playbook in which nothing destructive happened yet is
+        superseded by a new request under the playbook given now."""
+        session = job.session
+        if session is None or not session.resumed or session.recorded_playbook is None:
+            return job
+        name, sha = session.recorded_playbook
+        if sha == job.playbook_sha256:
+            return job
+        if job.subject is not None and not job.destructive_started:
+            fresh = self.runner.new_job(job.index, job.subject, fresh=True)
+            assert fresh.session is not None and session.request_id is not None
+            fresh.session.supersedes = session.request_id
+            return fresh
+        assert self.ledger is not None and session.request_id is not None
+        book = recorded_playbook(
+            self.ledger, self.ledger.get_request(session.request_id), home=self.home
+        )
+        if book is None:
+            job.halt = Halt(
+                "needs_review",
+                "needs_review",
+                (
+                    f"the playbook this request was opened with ({name}, sha256 {sha[:12]}…) "
+                    "is not available: restore it, then run again",
+                ),
+            )
+            return job
+        runner = self._runner_for(book)
+        again = runner.new_job(job.index, job.subject, self.ledger.get_request(session.request_id))
+        return again
 
     def plan(self) -> EraseReport:
         """Plan every job (read-only: GET requests, nothing recorded). A subject whose
@@ -296,7 +354,7 @@ class ErasureBatch:
 
         def plan(job: ErasureJob) -> None:
             try:
-                self.runner.plan_job(job)
+                self.runners[job.playbook_sha256].plan_job(job)
             except ZendeskError as exc:
                 job.plan_error = why(exc)
 
@@ -320,7 +378,9 @@ class ErasureBatch:
             raise UsageError("erasing needs a ledger")
         # Jobs whose planning failed start afresh (same position and subject).
         self.jobs = [
-            self.runner.new_job(job.index, job.subject) if job.plan_error else job
+            self.runners[job.playbook_sha256].new_job(job.index, job.subject)
+            if job.plan_error
+            else job
             for job in self.jobs
         ]
         settled: list[str] = []
@@ -330,7 +390,7 @@ class ErasureBatch:
             if self.options.produce_reports:
                 settled = settle_owed_reports(self.ledger, home=self.home)
             Pipeline(
-                self.runner,
+                self.runners,
                 self.jobs,
                 concurrency=self.options.concurrency,
                 deleters=self.options.deleters,

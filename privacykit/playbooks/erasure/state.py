@@ -195,6 +195,8 @@ class ErasureJob(RunContext):
     index: int = 0
     subject: Subject | None = None
     session: RequestSession | None = None
+    #: The playbook this job runs under (its runner in a batch).
+    playbook_sha256: str = ""
     run: DiscoveryRun | None = None
     discovery: Discovery | None = None
     searched: dict[str, Any] = field(default_factory=dict)

@@ -44,7 +44,7 @@ from privacykit.playbooks.erasure.state import (
     UserState,
 )
 from privacykit.playbooks.loader import Playbook, Step
-from privacykit.playbooks.person import PersonSteps, incomplete_reason
+from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
 from privacykit.playbooks.request import RequestSession, default_operator
@@ -123,15 +123,25 @@ class ErasureRunner:
             "home": self.home,
         }
 
-    def new_job(self, index: int, subject: Subject | None, request: Any = None) -> ErasureJob:
-        """A job for a subject (continuing its open request, if any) or for an open request
-        found by ``--resume`` (``subject`` None)."""
-        job = ErasureJob(index=index, subject=subject)
+    def new_job(
+        self, index: int, subject: Subject | None, request: Any = None, *, fresh: bool = False
+    ) -> ErasureJob:
+        """A job for a subject (continuing its open request, if any; a new request with
+        ``fresh``) or for an open request found by ``--resume`` (``subject`` None)."""
+        job = ErasureJob(index=index, subject=subject, playbook_sha256=self.playbook.sha256)
         if self.ledger is None:
             return job
         if request is not None:
             job.session = RequestSession.for_request(
                 self.ledger, request, self.playbook, **self._session_options()
+            )
+        elif subject is not None and fresh:
+            job.session = RequestSession(
+                self.ledger,
+                "erasure",
+                self.playbook,
+                subject_ref=self.ledger.subject_ref(subject.key),
+                **self._session_options(),
             )
         elif subject is not None:
             job.session = RequestSession.for_subject(
@@ -209,9 +219,12 @@ class ErasureRunner:
     # -- check_safety: the plan ---------------------------------------------------------------
 
     def step_check_safety(self, job: ErasureJob, step: Step) -> Halt | None:
-        """Plan every profile and user; refuse protected roles, unconfirmed ambiguity and
-        an incomplete discovery. Nothing destructive happens before this step passes."""
-        if not job.planned:
+        """Plan every profile and user and find everything that would stop the erasure --
+        an incomplete discovery, protected roles, open requested tickets (Zendesk refuses
+        to delete their requester), unconfirmed ambiguity -- with GET requests only. Such a
+        subject needs review and gets no mutating request at all."""
+        fresh = not job.planned
+        if fresh:
             self._plan(job)
         reasons: list[str] = []
         if job.discovery is not None:
@@ -223,6 +236,15 @@ class ErasureRunner:
         for user in job.users.values():
             if user.protected:
                 reasons.append(user.protected)
+        try:
+            reasons.extend(self._ticket_blockers(job))
+        except (ZendeskError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            halt = untrusted_answer(exc, "the check for open tickets")
+            if halt is None:
+                raise
+            reasons.extend(halt.reasons)
+        if fresh and job.planned:
+            job.info(keys.PLAN, plan_record(job))
         if job.ambiguities and not (self.confirm_ambiguous or job.ambiguity_confirmed):
             reasons.extend(
                 f"ambiguous subject: {text}; confirm with --confirm-ambiguous"
@@ -240,6 +262,24 @@ class ErasureRunner:
         if not job.users and not job.profiles:
             return Halt("completed", "no_data_found")
         return None
+
+    def _ticket_blockers(self, job: ErasureJob) -> list[str]:
+        """Users still to be soft-deleted who requested tickets that are not closed (asked
+        live every time the plan is checked: tickets get closed between runs)."""
+        if not self.playbook.has_step("soft_delete_users"):
+            return []
+        reasons = []
+        for uid, user in job.users.items():
+            self.check_abort()
+            if user.soft_deleted or user.protected:
+                continue
+            user.blocking_tickets = actions.open_requested_tickets(self.client, uid)
+            if user.blocking_tickets:
+                job.info(
+                    str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": user.blocking_tickets}
+                )
+                reasons.append(_blocked_text(uid, user.blocking_tickets))
+        return reasons
 
     def _plan(self, job: ErasureJob) -> None:
         discovery = job.discovery
@@ -270,7 +310,6 @@ class ErasureRunner:
             pid: ProfileState.from_plan(plan) for pid, plan in job.profile_plans.items()
         }
         job.planned = True
-        job.info(keys.PLAN, plan_record(job))
 
     # -- replace_profiles -----------------------------------------------------------------------
 
@@ -490,7 +529,7 @@ class ErasureRunner:
             finished = session.finish(
                 job.status or "needs_review",
                 dict(record),
-                reason=clip(reason),
+                reason=clip(reason) if reason else None,
                 produce_report=self.produce_reports,
                 record_evidence=not unchanged,
             )

@@ -1,0 +1,46 @@
+"""How the request engine words a failure: one safe line per error, for any kind.
+
+Owns :func:`why` (an error as a short reason for the ledger, the evidence and the
+terminal: its public class, HTTP status, the endpoint it came from and the client's
+redacted message -- never a response body), :func:`is_transient` (an error a later run
+may not meet again) and :func:`clip`.
+"""
+
+from __future__ import annotations
+
+from privacykit.errors import (
+    NetworkError,
+    PrivacykitError,
+    RateLimitedError,
+    ServerError,
+)
+
+__all__ = ["clip", "is_transient", "why"]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Zendesk did not answer, failed (5xx) or was over a budget: nothing was learned about
+    the person, and the same request may succeed later."""
+    return isinstance(exc, NetworkError | ServerError | RateLimitedError)
+
+
+def why(exc: BaseException) -> str:
+    """A short, safe description of an error. Our own errors' messages carry ids, codes
+    and endpoint templates only (errors.py contract; the client redacts query values);
+    anything else is named by its type."""
+    status = getattr(exc, "status_code", None)
+    # Private subclasses (the client's "never sent" marker) are named by their public parent.
+    public = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    name = f"{public} {status}" if status else public
+    endpoint = getattr(exc, "endpoint", None)
+    if isinstance(endpoint, str) and endpoint:
+        name = f"{name} from {endpoint}"
+    if isinstance(exc, PrivacykitError):
+        message = str(exc).replace("\n", " ").strip()
+        if message and message not in name:
+            return f"{name}: {clip(message, 200)}"
+    return name
+
+
+def clip(text: str, limit: int = 1000) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
