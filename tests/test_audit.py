@@ -503,20 +503,23 @@ def test_no_zendesk_configuration_exits_2_with_one_line(home: Path) -> None:
         run_audit(home=home, env={})
 
 
-def test_refused_credentials_make_the_run_incomplete(sandbox: SandboxServer, home: Path) -> None:
+def test_refused_credentials_stop_the_audit_before_anything_is_recorded(
+    sandbox: SandboxServer, home: Path
+) -> None:
     Ledger.open(home).close()
     env = {**sandbox.env(), "ZENDESK_API_TOKEN": "wrong-token-value"}
-    result = run_audit(home=home, config=ZendeskConfig.from_env(env))
-    assert result.exit_code == 2
-    assert result.errors and "401" in result.errors[0].reason
+    # A configuration error (#12): exit 2 before the audit opens its request.
+    with pytest.raises(ConfigError, match="ZENDESK_API_TOKEN"):
+        run_audit(home=home, config=ZendeskConfig.from_env(env))
     with Ledger.open(home) as led:
-        (run,) = led.list_requests(kind="audit")
-        assert run.status == "failed"  # recorded all the same
+        assert led.list_requests(kind="audit") == [] and led.size == 0
     out = CliRunner().invoke(
         cli, ["audit"], env={"PRIVACYKIT_HOME": str(home), **env, "ZENDESK_SUBDOMAIN": None}
     )
-    assert out.exit_code == 2 and "audit incomplete: zendesk" in out.stderr
+    assert out.exit_code == 2
+    assert out.stderr.count("\n") == 1 and "ZENDESK_API_TOKEN" in out.stderr
     assert "wrong-token-value" not in out.output
+    assert [e["path"] for e in sandbox.request_log()] == ["/api/v2/users/me"] * 2
 
 
 def test_missing_ledger_exits_2_and_creates_nothing(sandbox: SandboxServer, tmp_path: Path) -> None:

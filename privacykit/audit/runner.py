@@ -116,15 +116,28 @@ def run_audit(
         raise ConfigError(
             f"no ledger in {home_path}: set PRIVACYKIT_HOME to this installation's home"
         )
-    ledger = Ledger.open(home_path)
-    try:
-        readonly = ReadOnlyTransport(transport)
-        # The shared governor keeps the run inside the account-wide budget and backs off
-        # on 429 for every thread; max_requests bounds how much of the budget it uses.
-        with ZendeskClient(config, governor=Governor(), transport=readonly) as client:
-            return _AuditRun(ledger, client, readonly, options, home_path).run()
-    finally:
-        ledger.close()
+    from privacykit.app import preflight
+
+    readonly = ReadOnlyTransport(transport)
+    # The shared governor keeps the run inside the account-wide budget and backs off
+    # on 429 for every thread; max_requests bounds how much of the budget it uses.
+    with ZendeskClient(config, governor=Governor(), transport=readonly) as client:
+        # Refused credentials are a configuration error (exit 2) before the audit opens
+        # its request: nothing recorded, nothing signed. Zendesk unreachable is not: the
+        # ledger checks still run and the Zendesk part is reported incomplete.
+        start = client.stats.calls
+        try:
+            preflight(client)
+            reached = True
+        except ZendeskError:
+            reached = False
+        ledger = Ledger.open(home_path)
+        try:
+            run = _AuditRun(ledger, client, readonly, options, home_path, reached=reached)
+            run.budget.start_at(start)  # the preflight is the run's reachability check
+            return run.run()
+        finally:
+            ledger.close()
 
 
 class _Budget:
@@ -134,6 +147,9 @@ class _Budget:
         self._client = client
         self._start = client.stats.calls
         self.limit = limit
+
+    def start_at(self, calls: int) -> None:
+        self._start = calls
 
     @property
     def used(self) -> int:
@@ -157,7 +173,10 @@ class _AuditRun:
         transport: ReadOnlyTransport,
         options: AuditOptions,
         home: Path,
+        *,
+        reached: bool = False,
     ) -> None:
+        self.reached = reached
         self.ledger = ledger
         self.client = client
         self.transport = transport
@@ -210,7 +229,8 @@ class _AuditRun:
         erasures = [r for r in requests if r.kind == "erasure"]
         cursor = dict(previous_cursor)
         try:
-            self.client.request("GET", "/api/v2/users/me")
+            if not self.reached:
+                self.client.request("GET", "/api/v2/users/me")
             cursor = self._zendesk_checks(erasures, previous_cursor)
         except ZendeskError as exc:
             # Everything checked so far stands; the rest is unknown, so the run is
