@@ -32,13 +32,12 @@ def why(exc: BaseException) -> str:
     # Private subclasses (the client's "never sent" marker) are named by their public parent.
     public = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
     name = f"{public} {status}" if status else public
+    message = str(exc).replace("\n", " ").strip() if isinstance(exc, PrivacykitError) else ""
     endpoint = getattr(exc, "endpoint", None)
-    if isinstance(endpoint, str) and endpoint:
+    if isinstance(endpoint, str) and endpoint and endpoint not in message:
         name = f"{name} from {endpoint}"
-    if isinstance(exc, PrivacykitError):
-        message = str(exc).replace("\n", " ").strip()
-        if message and message not in name:
-            return f"{name}: {clip(message, 200)}"
+    if message and message not in name:
+        return f"{name}: {clip(message, 200)}"
     return name
 
 

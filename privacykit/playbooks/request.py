@@ -514,9 +514,13 @@ def settle_owed_reports(ledger: RequestLedger, *, home: Path | None = None) -> l
         if not _REQUEST_ID.match(rid):
             continue
         try:
-            ledger.get_request(rid)
+            request = ledger.get_request(rid)
         except UsageError:
             marker.unlink(missing_ok=True)
+            continue
+        if request.status in ("open", "in_progress"):
+            # Killed before its final status: the request itself is continued (and its
+            # report produced) by the run that resumes it.
             continue
         entries = ledger.entries(rid)
         evidence = [e.seq for e in entries if e.step_key == EVIDENCE_STEP and e.phase == "info"]
