@@ -9,7 +9,13 @@ after 2 warm-up rounds:
 * ``render_sign_ms``: both, the figure the issue asks for;
 * ``produce_ms``: the whole ``produce_report`` (checkpoint, context with redaction, render,
   sign, store as a ledger artifact);
-* ``verify_bundle_ms``: ``verify_bundle`` on a bundle of 10 requests with their reports.
+* ``verify_bundle_ms``: ``verify_bundle`` on a bundle of 10 requests with their reports;
+* ``integrity_first_ms`` / ``integrity_next_ms``: the check that no report is signed over a
+  ledger that does not verify (:func:`privacykit.evidence.integrity.require_verified`) on a
+  ledger of ``ledger_entries`` entries: the full verification the first report of a run
+  pays, and what every later report of the same run pays (entries since, and the request's
+  row against its entries) -- with ``batch_integrity_s`` the total for a batch of
+  ``batch`` reports, against ``batch_if_full_each_s`` had every report verified in full.
 
 Run: ``python -m bench.evidence_bench [--rounds N] [--json]``.
 """
@@ -27,14 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from privacykit.evidence import export_bundle, init_keys, produce_report, sign_pdf, verify_bundle
+from privacykit.evidence.integrity import forget, require_verified
 from privacykit.evidence.render import render_pdf
 from privacykit.evidence.reports import build_context
 from privacykit.ledger import Ledger
 
 __all__ = ["HEADLINE", "main", "run"]
 
-HEADLINE = ["render_sign_ms", "produce_ms", "verify_bundle_ms"]
+HEADLINE = ["render_sign_ms", "produce_ms", "verify_bundle_ms", "integrity_next_ms"]
 DEFAULT_ROUNDS = 30
+LEDGER_REQUESTS = 400  # x ~12 entries: a ledger a few months into production use
+BATCH = 50
 
 
 def _record(rid: str, ref: str) -> dict[str, Any]:
@@ -82,6 +91,48 @@ def _record(rid: str, ref: str) -> dict[str, Any]:
     }
 
 
+def _grow(ledger: Ledger, requests: int) -> None:
+    """Requests with a realistic handful of entries each (intents, outcomes, status)."""
+    with ledger.batch():
+        for i in range(requests):
+            ref = ledger.subject_ref(f"email:person-{i}@example.test")
+            rid = ledger.create_request("erasure", ref, received_at="2026-01-10")
+            ledger.set_status(rid, "in_progress")
+            for user in range(2):
+                uid = 1000 + 10 * i + user
+                for step in ("soft_delete", "permanent_delete"):
+                    ledger.record(rid, f"{step}:user:{uid}", "intent", {"user_id": uid})
+                    ledger.record(rid, f"{step}:user:{uid}", "outcome", {"status": 204})
+            ledger.set_status(rid, "completed")
+    ledger.checkpoint()
+
+
+def _integrity(ledger: Ledger, rounds: int) -> dict[str, float]:
+    def first() -> None:
+        forget(ledger)
+        require_verified(ledger)
+
+    first_ms = _median_ms(max(3, rounds // 5), first)
+    samples = []
+    for i in range(max(rounds, 5)):
+        ref = ledger.subject_ref(f"email:batch-{i}@example.test")
+        rid = ledger.create_request("erasure", ref, received_at="2026-01-11")
+        for step in ("soft_delete", "permanent_delete"):
+            ledger.record(rid, f"{step}:user:{i}", "intent", {"user_id": i})
+            ledger.record(rid, f"{step}:user:{i}", "outcome", {"status": 204})
+        ledger.set_status(rid, "completed")
+        start = time.perf_counter()
+        require_verified(ledger, rid)
+        samples.append((time.perf_counter() - start) * 1000)
+    next_ms = statistics.median(samples)
+    return {
+        "integrity_first_ms": round(first_ms, 2),
+        "integrity_next_ms": round(next_ms, 2),
+        "batch_integrity_s": round((first_ms + (BATCH - 1) * next_ms) / 1000, 3),
+        "batch_if_full_each_s": round(BATCH * first_ms / 1000, 3),
+    }
+
+
 def _median_ms(rounds: int, action: Callable[[], Any]) -> float:
     for _ in range(2):
         action()
@@ -124,6 +175,9 @@ def run(rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
             export_bundle(ledger, bundle, request_ids=rids, home=home)
             verify_ms = _median_ms(max(3, rounds // 5), lambda: verify_bundle(bundle))
             pdf_kib = len(unsigned) / 1024
+            _grow(ledger, LEDGER_REQUESTS)
+            integrity = _integrity(ledger, rounds)
+            entries = ledger.size
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return {
@@ -135,6 +189,9 @@ def run(rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
         "verify_bundle_ms": round(verify_ms, 2),
         "bundle_requests": 10,
         "report_kib": round(pdf_kib, 1),
+        "ledger_entries": entries,
+        "batch": BATCH,
+        **integrity,
     }
 
 
@@ -156,6 +213,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"verify a bundle of {result['bundle_requests']} requests: "
             f"median {result['verify_bundle_ms']:.1f} ms"
+        )
+        print(
+            f"no signature over an unverified ledger ({result['ledger_entries']} entries): "
+            f"first report of a run {result['integrity_first_ms']:.1f} ms (full verify), "
+            f"each later one {result['integrity_next_ms']:.2f} ms; a batch of "
+            f"{result['batch']}: {result['batch_integrity_s']:.2f} s "
+            f"(full verify each time: {result['batch_if_full_each_s']:.2f} s)"
         )
     return result
 

@@ -417,3 +417,30 @@ def test_ids_are_never_broken_inside_a_word(ledger: Any, evidence_home: Path) ->
     assert sum("webshop:customer" in line for line in lines) == 3
     for i in range(3):
         assert sum(f"01HPROFILE{i:016d}" in line for line in lines) == 1
+
+
+def test_request_session_and_evidence_agree_on_withheld_texts(
+    ledger: Any, evidence_home: Path
+) -> None:
+    """The engine's RequestSession keeps the playbook copy and withholds the DPO contact
+    from the ledger; `evidence report` puts the contact back from that copy."""
+    from privacykit.playbooks.loader import builtin_playbook_dir, load_playbook
+    from privacykit.playbooks.request import RequestSession
+
+    book = load_playbook(builtin_playbook_dir() / "access.yaml")
+    contact = "privacy@example.com (data protection officer)"
+    assert contact in book.path.read_text()  # type: ignore[union-attr]
+    session = RequestSession.for_subject(ledger, "access", book, "user:77", home=evidence_home)
+    rid = session.open()
+    record = {
+        "schema": "privacykit.access-evidence/1",
+        "request_id": rid,
+        "outcome": "data_found",
+        "processing": {"Contact / data protection officer": contact},
+        "playbook": {"name": book.name, "sha256": book.sha256},
+    }
+    session.finish("completed", record)
+    assert contact not in str(ledger.entries(rid))
+    again = reproduce_report(ledger, rid, home=evidence_home)
+    assert (again.restored_texts, again.unrecovered_texts) == (1, 0)
+    assert contact in _flat(again.path)

@@ -336,19 +336,20 @@ def _deadline_chart(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-_ART15_LETTER = re.compile(r"15\(1\)\(([a-h])\)")
+_ART15_POINT = re.compile(r"Art\. 15\((\d)\)(?:\(([a-h])\))?")
 
 
 def _processing(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The Art. 15(1) facts in the article's order (the ledger keeps a record's keys
-    sorted): headings without a point letter first, then (a) to (h)."""
+    """The Art. 15 facts in the article's order (the ledger keeps a record's keys sorted):
+    headings naming no point first (controller, contact), then 15(1)(a) to (h), then
+    15(2) and on."""
     given = record.get("processing")
     if not isinstance(given, Mapping):
         return []
 
-    def order(key: str) -> str:
-        match = _ART15_LETTER.search(key)
-        return match.group(1) if match else ""
+    def order(key: str) -> tuple[str, str]:
+        match = _ART15_POINT.search(key)
+        return (match.group(1), match.group(2) or "") if match else ("0", "")
 
     return sorted(((str(k), v) for k, v in given.items()), key=lambda kv: order(kv[0]))
 
