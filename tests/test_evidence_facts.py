@@ -444,3 +444,22 @@ def test_request_session_and_evidence_agree_on_withheld_texts(
     again = reproduce_report(ledger, rid, home=evidence_home)
     assert (again.restored_texts, again.unrecovered_texts) == (1, 0)
     assert contact in _flat(again.path)
+
+
+def test_a_batch_signs_one_checkpoint_for_all_its_reports(ledger: Any, evidence_home: Path) -> None:
+    rids = [_request(ledger) for _ in range(3)]
+    checkpoint = ledger.checkpoint()  # the batch's one checkpoint, after every final status
+    before = len(ledger.checkpoints())
+    for rid in rids:
+        report = produce_report(
+            ledger, rid, "erasure", _erasure(rid), home=evidence_home, checkpoint=checkpoint
+        )
+        assert report.checkpoint_size == checkpoint.size
+        assert f"Checkpoint root (SHA-256) {checkpoint.root_hex}" in _flat(report.path)
+    assert len(ledger.checkpoints()) == before
+    # A checkpoint that does not cover the request is never printed as if it did.
+    late = _request(ledger)
+    report = produce_report(
+        ledger, late, "erasure", _erasure(late), home=evidence_home, checkpoint=checkpoint
+    )
+    assert report.checkpoint_size > checkpoint.size

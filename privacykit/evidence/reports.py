@@ -25,7 +25,7 @@ from privacykit.evidence.integrity import require_verified
 
 if TYPE_CHECKING:
     from privacykit.evidence.keys import SigningKeys
-    from privacykit.ledger import Ledger
+    from privacykit.ledger import Checkpoint, Ledger
 
 __all__ = [
     "ARTIFACT_KIND",
@@ -90,6 +90,17 @@ def _check_record(ledger: Ledger, request_id: str, kind: str, record: Mapping[st
         raise EvidenceError(f"a closing report renders {CLOSING_SCHEMA} records")
 
 
+def _covering(ledger: Ledger, request_id: str, given: Checkpoint | None) -> Checkpoint:
+    """The checkpoint the report names: ``given`` (a batch's one checkpoint) when it covers
+    every entry of the request so far, else a fresh one -- the report says its entries
+    are covered by the root it prints, so that must be true."""
+    if given is not None:
+        last = max((e.seq for e in ledger.iter_entries(request_id)), default=0)
+        if given.size >= last:
+            return given
+    return ledger.checkpoint()
+
+
 def _sign_and_store(
     ledger: Ledger,
     request_id: str,
@@ -99,6 +110,7 @@ def _sign_and_store(
     home: Path,
     tsa_url: str | None,
     keys: SigningKeys | None,
+    checkpoint: Checkpoint | None = None,
 ) -> Report:
     from privacykit.evidence.keys import ensure_keys
     from privacykit.evidence.render import render_pdf
@@ -114,7 +126,7 @@ def _sign_and_store(
         raise UsageError(f"request {request_id} is a {req.kind} request, not {kind}")
     require_verified(ledger, request_id)  # before the checkpoint: never sign a bad tree
     keys = keys or ensure_keys(home)
-    checkpoint = ledger.checkpoint()
+    checkpoint = _covering(ledger, request_id, checkpoint)
     context = build_context(ledger, request_id, kind, record, keys=keys, checkpoint=checkpoint)
     unsigned = render_pdf(
         f"{kind}.xml.j2", context, subject=f"GDPR evidence, request {context['request']['id']}"
@@ -145,6 +157,7 @@ def produce_report(
     home: Path | None = None,
     tsa_url: str | None = None,
     keys: SigningKeys | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Report:
     """Render ``record`` with the request's ledger metadata, sign it (PAdES; RFC 3161
     timestamp with ``tsa_url`` or ``$PRIVACYKIT_TSA_URL``), store it as a ``report``
@@ -154,12 +167,22 @@ def produce_report(
     (a request closed without being carried out; record schema
     ``privacykit.closing-evidence/1``). Refuses (:class:`LedgerIntegrityError`, exit 1)
     when the ledger does not verify, and (:class:`EvidenceError`) when the record's
-    ``status`` is not the request's status in the ledger. A fresh checkpoint is written
-    first, so the root printed in the report covers every entry of the request so far.
+    ``status`` is not the request's status in the ledger. The root printed in the report
+    covers every entry of the request so far: ``checkpoint`` (a batch signs one for all its
+    reports) when it does, else a fresh checkpoint written first.
     Signing keys are created on first use (:func:`~privacykit.evidence.ensure_keys`)."""
     _check_record(ledger, request_id, kind, record)
     home = Path(home) if home is not None else Path(ledger.home)
-    return _sign_and_store(ledger, request_id, kind, record, home=home, tsa_url=tsa_url, keys=keys)
+    return _sign_and_store(
+        ledger,
+        request_id,
+        kind,
+        record,
+        home=home,
+        tsa_url=tsa_url,
+        keys=keys,
+        checkpoint=checkpoint,
+    )
 
 
 def reproduce_report(

@@ -23,11 +23,12 @@ __all__ = ["CANONICAL_JSON", "verify_text"]
 #: How an entry line is encoded; what a verifier in another language must reproduce
 #: byte for byte before hashing (privacykit.ledger.canonical).
 CANONICAL_JSON = (
-    "   canonical form: JSON with the keys of every object sorted by Unicode code point,",
-    "   no white space between tokens (separators `,` and `:`), UTF-8 with non-ASCII",
-    '   characters written as themselves (only `"`, `\\` and control characters escaped,',
-    "   as JSON requires), and no floating-point numbers: every number is an integer",
-    "   written in decimal digits (the ledger refuses anything else).",
+    "   canonical form: RFC 8785 (JSON Canonicalization Scheme), so any JCS library",
+    "   reproduces the bytes: the keys of every object sorted by Unicode code point (keys",
+    "   hold no characters outside the Basic Multilingual Plane, so this is JCS's order),",
+    "   no white space between tokens, UTF-8 with non-ASCII characters as themselves,",
+    "   control characters escaped as \\b \\t \\n \\f \\r or \\u00xx, and no floating-point",
+    "   numbers: every number is an integer within +/-(2^53 - 1).",
 )
 
 
