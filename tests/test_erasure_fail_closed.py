@@ -200,3 +200,47 @@ def test_the_request_keeps_the_playbook_file_it_was_opened_with(
         (copy,) = [a for a in ledger.artifacts(request.request_id) if a.kind == "playbook"]
     assert copy.sha256 == request.playbook_sha256
     assert copy.path.read_text() == (builtin_playbook_dir() / "erasure.yaml").read_text()
+
+
+def _pdf_text(path: str) -> str:
+    import io
+
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(Path(path).read_bytes()))
+    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
+
+
+def test_signed_reports_state_what_the_ledger_shows(
+    demo: SandboxServer, evidence_home: Path
+) -> None:
+    """End to end through the engine: each report's status is the final one, the playbook
+    is the one used, and a blocked person's report lists what was not done and why."""
+    _agents_playbook(evidence_home)
+    blake = demo.state.user_by_email(DEMO_BLOCKED_EMAIL)
+    assert blake is not None
+    result = erase(
+        DEMO_BLOCKED_EMAIL, DEMO_ERASE_EMAIL, "--yes", "--json", "--playbook", "erase-agents"
+    )
+    assert result.exit_code == 1, result.output
+    blocked, pending = json.loads(result.stdout)["requests"]
+    blocked_text = _pdf_text(blocked["report"])
+    assert "Status needs_review" in blocked_text and "in_progress" not in blocked_text
+    assert "Playbook erase-agents" in blocked_text
+    assert "What was not done" in blocked_text
+    assert f"user {blake['id']}" in blocked_text and "not closed" in blocked_text
+    assert "none: everything found was erased" not in blocked_text
+    assert "not everything found was erased" in blocked_text
+    pending_text = _pdf_text(pending["report"])
+    assert "Status pending_compliance" in pending_text and "Interim" in pending_text
+    assert "Playbook erase-agents" in pending_text
+
+    demo.advance(2 * 3600)
+    final = erase("--resume", "--json")
+    assert final.exit_code == 0, final.output
+    (done,) = json.loads(final.stdout)["requests"]
+    final_text = _pdf_text(done["report"])
+    assert "Status completed" in final_text and "Interim" not in final_text
+    assert "Zendesk reported the deletion complete" in final_text
+    assert "none: everything found was erased" in final_text
+    assert "Playbook erase-agents" in final_text
