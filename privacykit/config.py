@@ -19,7 +19,15 @@ import click
 
 from privacykit.errors import ConfigError
 
-__all__ = ["Secret", "ZendeskConfig", "privacykit_home"]
+__all__ = [
+    "Secret",
+    "ZendeskConfig",
+    "describe_home",
+    "home_is_default",
+    "home_path",
+    "make_private_dirs",
+    "privacykit_home",
+]
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -120,18 +128,68 @@ class ZendeskConfig:
 
 def privacykit_home(env: Mapping[str, str] | None = None, *, create: bool = True) -> Path:
     """The directory holding the ledger, keys and evidence (``PRIVACYKIT_HOME``, else the
-    platform's user data dir). Created owner-only (0700) when ``create`` is true."""
+    platform's user data dir).
+
+    With ``create``, missing directories (the home and any missing parents) are created
+    owner-only (0700, whatever the umask). An existing directory is never chmod'ed: it may
+    be a shared mount the operator chose; what privacykit keeps inside is owner-only."""
     env = os.environ if env is None else env
-    raw = env.get("PRIVACYKIT_HOME", "").strip()
-    home = Path(raw).expanduser() if raw else Path(click.get_app_dir("privacykit"))
+    home = home_path(env)
     if home.exists() and not home.is_dir():
         raise ConfigError(f"PRIVACYKIT_HOME is not a directory: {click.format_filename(home)}")
     if create:
         try:
-            home.mkdir(mode=0o700, parents=True, exist_ok=True)
-            home.chmod(0o700)
+            make_private_dirs(home)
         except OSError as exc:
             raise ConfigError(
                 f"cannot create PRIVACYKIT_HOME {click.format_filename(home)}: {exc.strerror}"
             ) from None
     return home
+
+
+def home_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the home is, without touching the file system."""
+    env = os.environ if env is None else env
+    raw = env.get("PRIVACYKIT_HOME", "").strip()
+    return Path(raw).expanduser() if raw else Path(click.get_app_dir("privacykit"))
+
+
+def home_is_default(env: Mapping[str, str] | None = None) -> bool:
+    """True when ``PRIVACYKIT_HOME`` is unset and the platform default is used (commands
+    that only read say so: a cron job missing the variable must not pass silently)."""
+    env = os.environ if env is None else env
+    return not env.get("PRIVACYKIT_HOME", "").strip()
+
+
+def describe_home(home: Path, env: Mapping[str, str] | None = None) -> str:
+    """``/path`` or ``/path (the default home: PRIVACYKIT_HOME is not set)``, for messages."""
+    shown = click.format_filename(home)
+    return (
+        f"{shown} (the default home: PRIVACYKIT_HOME is not set)" if home_is_default(env) else shown
+    )
+
+
+def make_private_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents, each 0700 (an explicit mode, so ``umask
+    000`` cannot make them world-writable). Existing directories are left exactly as they
+    are. Returns the directories created, outermost first."""
+    missing: list[Path] = []
+    current = Path(os.path.abspath(path))
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    created: list[Path] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # another process made it first: not ours to change
+        # mkdir's mode is filtered by the umask, which can only remove bits; set it
+        # exactly so the directory is usable by its owner whatever the umask.
+        os.chmod(directory, 0o700)
+        created.append(directory)
+    return created

@@ -9,7 +9,8 @@ traceback.
      ├── UsageError                 bad input: exit 2, nothing changed in Zendesk
      │    ├── ConfigError           environment / configuration is wrong
      │    ├── SubjectError          a SUBJECT argument or input file is malformed
-     │    └── PlaybookError         a playbook file is invalid (names file, line, key)
+     │    ├── PlaybookError         a playbook file is invalid (names file, line, key)
+     │    └── HomeBusyError         another privacykit command is writing to PRIVACYKIT_HOME
      ├── ZendeskError               anything that went wrong talking to Zendesk
      │    ├── NetworkError          timeout, refused or dropped connection
      │    │    └── RequestDeadlineExceeded   one exchange took longer than its total deadline
@@ -50,6 +51,7 @@ __all__ = [
     "EvidenceVerificationError",
     "ForbiddenError",
     "HTTPStatusError",
+    "HomeBusyError",
     "LedgerError",
     "LedgerIntegrityError",
     "MalformedResponseError",
@@ -113,6 +115,15 @@ class PlaybookError(UsageError):
         if key is not None:
             where += f"{key}: "
         super().__init__(f"{where}{message}")
+
+
+class HomeBusyError(UsageError):
+    """Another privacykit command holds PRIVACYKIT_HOME for writing (exit 2, nothing done).
+    ``command`` names the holder, as far as it is known."""
+
+    def __init__(self, message: str, *, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class ZendeskError(PrivacykitError):

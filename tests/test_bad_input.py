@@ -217,7 +217,8 @@ CASES = [
     Case("audit-negative-due", ["audit", "--due-within", "-1"], "--due-within"),
     Case("audit-zero-max-requests", ["audit", "--max-requests", "0"], "--max-requests"),
     Case("audit-no-ledger", ["audit"], "ledger"),
-    Case("ledger-show-unknown", ["ledger", "show", "nope"], "no request 'nope' in the ledger"),
+    Case("ledger-show-no-ledger", ["ledger", "show", "nope"], "no ledger at"),
+    Case("ledger-verify-no-ledger", ["ledger", "verify"], "no ledger at"),
     Case("ledger-list-bad-status", ["ledger", "list", "--status", "weird"], "--status"),
     Case(
         "ledger-extend-too-long",

@@ -285,7 +285,11 @@ def test_record_and_entries(ledger: Ledger, rid: str) -> None:
         ("ledger:status", "info", {}, "the ledger's own"),
         ("", "info", {}, "step key"),
         ("s", "started", {}, "phase"),
-        ("s", "info", {"x": float("nan")}, "NaN"),
+        ("s", "info", {"x": float("nan")}, "floating-point"),
+        ("s", "info", {"ratio": 0.5}, "floating-point numbers are not recorded"),
+        ("s", "info", {"n": 2**53}, "beyond"),
+        ("s", "info", {"\U0001f600": 1}, "beyond U\\+FFFF"),
+        ("s", "info", {"x": "\ud800"}, "lone surrogate"),
         ("s", "info", {1: "x"}, "keys must be strings"),
         ("s", "info", {"x": object()}, "cannot be recorded"),
         ("s", "outcome", {"result": "maybe"}, "result"),
@@ -347,7 +351,7 @@ def test_guard_allows_ids_counts_hashes_refs_and_dates(ledger: Ledger, rid: str)
         "source_type": "shopify:customer",
         "ok": True,
         "none": None,
-        "ratio": 0.5,
+        "ratio_permille": 500,
     }
     seq = ledger.record(rid, "soft_delete:user:10234567890123", "outcome", data)
     assert ledger.entry(seq).data == {**data, "result": "ok"}
@@ -649,7 +653,7 @@ def test_verify_report(ledger: Ledger, rid: str, tmp_path: Path) -> None:
     assert (report.entries, report.requests, report.checkpoints, report.artifacts) == (2, 1, 1, 1)
     assert report.root == ledger.root()
     assert report.to_dict()["ok"] is True
-    assert "artifact hashes" in report.checks and "append-only triggers" in report.checks
+    assert "artifact hashes" in report.checks and "schema and append-only triggers" in report.checks
     path = ledger.artifact_path(sha)
     assert path.name == f"{sha}.pdf" and path.read_bytes() == b"%PDF-1.7 evidence"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

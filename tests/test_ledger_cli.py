@@ -13,7 +13,8 @@ from click.testing import CliRunner, Result
 
 from privacykit.cli import cli
 from privacykit.ledger import Ledger
-from privacykit.ledger.store import _TRIGGERS
+from privacykit.ledger.schema import SCHEMA_SQL
+from privacykit.ledger.schema import TRIGGERS as _TRIGGERS
 
 
 class Clock:
@@ -27,6 +28,23 @@ class Clock:
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["ledger", *args])
+
+
+TRIGGER_SQL = [s for s in SCHEMA_SQL.split(";\n") if s.strip().startswith("CREATE TRIGGER")]
+
+
+def tamper(home: Path, *statements: str) -> None:
+    """Edit the database the way an attacker would: drop the triggers, edit, restore them."""
+    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
+    try:
+        for name in _TRIGGERS:
+            conn.execute(f"DROP TRIGGER {name}")
+        for statement in statements:
+            conn.execute(statement)
+        for statement in TRIGGER_SQL:
+            conn.execute(statement)
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -62,6 +80,10 @@ def _due(request_id: str, home: Path) -> tuple[str, int]:
 
 
 def test_list_empty(home: Path) -> None:
+    result = run("list")
+    assert (result.exit_code, result.output) == (2, f"Error: no ledger at {home}\n")
+    assert not (home / "ledger.sqlite3").exists()  # reading never creates one
+    Ledger.open(home).close()
     result = run("list")
     assert (result.exit_code, result.output) == (0, "No requests.\n")
     result = run("list", "--json")
@@ -137,6 +159,8 @@ def test_show(home: Path, populated: dict[str, str]) -> None:
     with Ledger.open(home) as ledger:
         entries = ledger.entries(rid)
     created = json.dumps(entries[0].data, sort_keys=True, separators=(", ", ": "))
+    assert len(created) > 100
+    summary = f"{created[:99]}… ({len(created)} characters; --full or --json for all)"
     lines = [
         f"Request            {rid}",
         "Kind               access",
@@ -153,12 +177,15 @@ def test_show(home: Path, populated: dict[str, str]) -> None:
         "",
         "Steps (3 entries)",
         "SEQ  TIME                         STEP            PHASE    DATA",
-        f"2    {entries[0].ts}  ledger:request  info     {created}",
+        f"2    {entries[0].ts}  ledger:request  info     {summary}",
         f'4    {entries[1].ts}  export:user:42  intent   {{"user_id": 42}}',
         f"5    {entries[2].ts}  export:user:42  outcome  "
         '{"result": "ok", "status": 200, "tickets": 3}',
     ]
     assert result.output == "\n".join(lines) + "\n"
+    full = run("show", rid, "--full")
+    lines[15] = f"2    {entries[0].ts}  ledger:request  info     {created}"
+    assert full.output == "\n".join(lines) + "\n"
     assert entries[1].ts == "2026-03-01T10:00:04.000000Z"
     assert "cli.subject" not in result.output
 
@@ -221,33 +248,29 @@ def test_verify_ok(home: Path, populated: dict[str, str]) -> None:
     result = run("verify")
     assert result.exit_code == 0
     assert result.output == (
+        f"ledger {home}\n"
         "ok: 6 entries, 3 requests, 1 checkpoint, 0 artifacts verified\n"
         f"root {root} at size 6\n"
         f"latest checkpoint: size 6, entries up to {latest.ts}\n"
+        "witness: none (set PRIVACYKIT_WITNESS_DIR; see README, threat model)\n"
     )
     document = json.loads(run("verify", "--json").output)
     assert document["ok"] is True and document["entries"] == 6 and document["root"] == root
 
 
 def test_verify_names_the_first_bad_entry(home: Path, populated: dict[str, str]) -> None:
-    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
-    try:
-        for name in _TRIGGERS:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute("UPDATE entries SET data = '{\"user_id\":43}' WHERE seq = 4")
-    finally:
-        conn.close()
+    tamper(home, "UPDATE entries SET data = '{\"user_id\":43}' WHERE seq = 4")
     result = run("verify")
     assert result.exit_code == 1
     assert result.output == (
-        "Error: ledger verification failed: entry 4: content does not match its leaf hash "
-        "(changed, moved or inserted)\n"
+        f"Error: ledger verification failed in {home}: entry 4: content does not match its "
+        "leaf hash (changed, moved or inserted)\n"
     )
     result = run("verify", "--json")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["entry"] == 4
-    assert result.stderr.startswith("Error: ledger verification failed: entry 4:")
+    assert result.stderr.startswith(f"Error: ledger verification failed in {home}: entry 4:")
 
 
 def test_checkpoint_and_verify_against_a_saved_copy(
@@ -261,22 +284,23 @@ def test_checkpoint_and_verify_against_a_saved_copy(
     assert lines[1] == "6" and lines[4].startswith("\u2014 privacykit.local/ledger/")
     assert run("verify", "--checkpoint", str(saved)).exit_code == 0
     # Truncate the tail and every checkpoint in the home: only the saved copy remembers.
-    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
-    try:
-        for name in _TRIGGERS:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute("DELETE FROM entries WHERE seq = 6")
-        conn.execute("DELETE FROM checkpoints")
-    finally:
-        conn.close()
+    tamper(
+        home,
+        "DELETE FROM entries WHERE seq = 6",
+        "DELETE FROM checkpoints",
+        # ...and rewrite the derived row the removed status entry had changed.
+        "UPDATE requests SET status = 'open', closed_at = NULL, updated_at = created_at "
+        f"WHERE request_id = '{populated['done']}'",
+    )
     (home / "ledger-checkpoint.latest").unlink()
     result = run("verify", "--checkpoint", str(saved))
     assert result.exit_code == 1
-    assert "entry 6: the ledger has 5 entries but saved checkpoint 1 was signed at 6" in (
+    assert "entry 6: the ledger has 5 entries but --checkpoint saved.note was signed at 6" in (
         result.output
     )
     # With every local trace gone a new checkpoint can be signed, but the saved copy still
     # shows the truncation: keep checkpoints outside PRIVACYKIT_HOME.
     result = run("checkpoint", "--json")
-    assert result.exit_code == 0 and json.loads(result.output)["size"] == 5
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["size"] == 5
     assert run("verify", "--checkpoint", str(saved)).exit_code == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from privacykit.errors import LedgerIntegrityError
 from privacykit.ledger import Ledger
 
 SUBJECT = "email:resume.subject@example.com"
@@ -127,7 +128,10 @@ def test_killed_at_boundary_resumes_exactly_once(tmp_path: Path, user_id: int, p
             "after_outcome": "done",
         }[point]
         assert state == expected
-        ledger.verify()
+        # Intact, but nothing signed what the killed run wrote: named, until it is resumed.
+        with pytest.raises(LedgerIntegrityError, match="no run is writing them") as caught:
+            ledger.verify()
+        assert caught.value.entry == 1
     remote = RemoteDeletes(remote_path)
     assert remote.calls() == [
         u

@@ -21,7 +21,8 @@ import pytest
 from privacykit.errors import LedgerError, LedgerIntegrityError
 from privacykit.ledger import Ledger, merkle
 from privacykit.ledger.canonical import fast_entry_canonical_bytes
-from privacykit.ledger.store import _TRIGGERS
+from privacykit.ledger.schema import SCHEMA_SQL
+from privacykit.ledger.schema import TRIGGERS as _TRIGGERS
 
 COLUMNS = ("request_id", "ts", "step_key", "phase", "data", "leaf")
 
@@ -81,15 +82,32 @@ def live(copy: Path) -> Iterator[Ledger]:
     try:
         yield ledger
     finally:
-        ledger.close()
+        ledger.close(checkpoint=False)  # never sign over what a test tampered with
+
+
+TRIGGER_SQL = [
+    statement
+    for statement in SCHEMA_SQL.split(";\n")
+    if statement.strip().startswith("CREATE TRIGGER")
+]
+
+
+def restore_triggers(conn: sqlite3.Connection) -> None:
+    """What a careful attacker does after editing: put the append-only triggers back."""
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    for name, statement in zip(_TRIGGERS, TRIGGER_SQL, strict=True):
+        if name not in present:
+            conn.execute(statement)
 
 
 @contextmanager
 def tampered(ledger: Ledger) -> Iterator[sqlite3.Connection]:
-    """Tamper inside a transaction on the ledger's own connection, triggers dropped, and
-    roll back afterwards: many trials against one ledger, each seeing only its change."""
+    """Tamper inside a transaction on the ledger's own connection, triggers dropped (and
+    restored by :func:`verify_fails`), and roll back afterwards: many trials against one
+    ledger, each seeing only its change."""
     with ledger._lock:
         conn = ledger._conn
+        assert conn is not None
         conn.execute("BEGIN")
         try:
             for name in _TRIGGERS:
@@ -99,15 +117,23 @@ def tampered(ledger: Ledger) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
 
 
+class _Attacker(sqlite3.Connection):
+    def close(self) -> None:
+        restore_triggers(self)
+        super().close()
+
+
 def attacker(home: Path) -> sqlite3.Connection:
-    """A second connection with the triggers dropped (committed)."""
-    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
+    """A second connection with the triggers dropped, restored when it is closed."""
+    conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None, factory=_Attacker)
     for name in _TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     return conn
 
 
 def verify_fails(ledger: Ledger, **kwargs: object) -> LedgerIntegrityError:
+    if ledger._conn is not None and ledger._conn.in_transaction:
+        restore_triggers(ledger._conn)
     with pytest.raises(LedgerIntegrityError) as caught:
         ledger.verify(**kwargs)  # type: ignore[arg-type]
     return caught.value
@@ -289,10 +315,10 @@ def test_truncated_tail_detected_against_saved_checkpoint(copy: Path, tmp_path: 
         conn.close()
     (copy / "ledger-checkpoint.latest").unlink()
     with Ledger.open(copy) as ledger:
-        # Derived tables were wiped too; rebuild them the way an attacker would have to...
+        # The entries after the last remaining checkpoint are signed by nothing...
         error = verify_fails(ledger)
-        assert "requests table" in str(error) or "missing from the requests table" in str(error)
-        # ...but the saved checkpoint alone names the truncation.
+        assert "not covered by any signed checkpoint" in str(error)
+        # ...and the saved checkpoint alone names the truncation.
         error = verify_fails(ledger, saved_checkpoints=[saved])
         assert error.entry == size - 9
         assert f"has {size - 10} entries but saved checkpoint 1 was signed at {size}" in str(error)
@@ -432,10 +458,11 @@ def test_replaced_checkpoint_key_is_noticed(copy: Path, tmp_path: Path) -> None:
 
 
 def test_dropped_triggers_are_reported(live: Ledger) -> None:
-    conn = attacker(live.home)
+    conn = sqlite3.connect(live.home / "ledger.sqlite3", isolation_level=None)
+    conn.execute("DROP TRIGGER entries_append_only_delete")
     conn.close()
     error = verify_fails(live)
-    assert "append-only trigger(s) missing" in str(error)
+    assert "append-only trigger(s) missing: entries_append_only_delete" in str(error)
 
 
 def test_checkpoint_refuses_to_sign_over_tampering(live: Ledger) -> None:
@@ -534,7 +561,7 @@ def test_checkpoint_refuses_to_sign_a_truncated_ledger(copy: Path) -> None:
     finally:
         conn.close()
     with Ledger.open(copy) as ledger:
-        with pytest.raises(LedgerIntegrityError, match="does not extend ledger-checkpoint.latest"):
+        with pytest.raises(LedgerIntegrityError, match="ledger-checkpoint.latest was signed at"):
             ledger.checkpoint()
 
 
@@ -548,9 +575,14 @@ def test_edited_trigger_is_reported(live: Ledger) -> None:
         )
     finally:
         conn.close()
-    with Ledger.open(live.home) as reopened:  # re-creates the missing ones, not the edited one
-        error = verify_fails(reopened)
-    assert "the database schema was changed (entries_append_only_delete)" in str(error)
+    # Opening refuses it (never repairs), and read-only verification says what is wrong.
+    with pytest.raises(
+        LedgerIntegrityError, match="trigger.s. changed: entries_append_only_delete"
+    ):
+        Ledger.open(live.home).close()
+    with Ledger.open(live.home, readonly=True, check=False) as reader:
+        error = verify_fails(reader)
+    assert "append-only trigger(s) changed: entries_append_only_delete" in str(error)
 
 
 def test_removed_checkpoint_row(live: Ledger) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
 from privacykit.playbooks.access import SubjectResult, access_request
 
@@ -53,6 +54,7 @@ __all__ = ["register"]
     "(make it later with the evidence commands).",
 )
 @output_options
+@writes_home("access")
 def access(
     subjects: tuple[str, ...],
     out: Path | None,

@@ -20,6 +20,7 @@ from privacykit.audit.options import (
     DEFAULT_SOFT_DELETE_GRACE_HOURS,
     DEFAULT_STUCK_AFTER_DAYS,
 )
+from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import (
     DomainClickException,
     domain_errors,
@@ -75,6 +76,7 @@ __all__ = ["register"]
     "it is lingering (0: report at once).",
 )
 @output_options
+@writes_home("audit")
 def audit(
     as_json: bool,
     quiet: bool,

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import (
     DomainClickException,
     domain_errors,
@@ -237,6 +238,7 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     help="A new request from people already erased: erase them again instead of skipping them.",
 )
 @output_options
+@writes_home("erase")
 def erase_command(
     subjects: tuple[str, ...],
     from_file: Path | None,

@@ -19,6 +19,7 @@ import click
 # The package re-exports lazily: reportlab and pyHanko load when a command calls into it,
 # not when this module is imported for `evidence --help`.
 from privacykit import evidence
+from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import domain_errors, echo_json, output_options, safe_text
 from privacykit.errors import UsageError
 
@@ -69,6 +70,7 @@ def evidence_group() -> None:
 )
 @click.option("--since", metavar="DATE", help="Export every request received on or after DATE.")
 @output_options
+@writes_home("evidence export")
 def export_command(
     out: Path, request_ids: tuple[str, ...], since: str | None, as_json: bool, quiet: bool
 ) -> None:
@@ -148,6 +150,7 @@ def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
     help="RFC 3161 timestamp authority to timestamp the signature (PAdES B-T).",
 )
 @output_options
+@writes_home("evidence report")
 def report_command(request_id: str, tsa_url: str | None, as_json: bool, quiet: bool) -> None:
     """Produce REQUEST_ID's signed report again from the evidence record in the ledger
     (e.g. with a timestamp, or after editing the templates). The old report is kept."""

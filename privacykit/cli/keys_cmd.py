@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import domain_errors, echo_json, output_options, safe_text
 from privacykit.config import Secret, privacykit_home
 from privacykit.errors import UsageError
@@ -71,6 +72,7 @@ def keys_group() -> None:
     help="Validity of a self-signed certificate, in days.",
 )
 @output_options
+@writes_home("keys init")
 def init_command(
     organisation: str,
     force: bool,

@@ -1,9 +1,10 @@
 """The ledger: SQLite, append-only entries forming an RFC 6962 Merkle tree, signed
-checkpoints, keyed subject references, artifacts.
+checkpoints (and their witness), keyed subject references, artifacts, one writer at a time.
 
-``Ledger`` is the whole API (see docs/ARCHITECTURE.md "Ledger"); ``merkle`` holds pure
-proof functions; ``canonical_bytes``/``entry_leaf_hash`` and ``verify_checkpoint_note``
-let an offline verifier check exported entries and checkpoints without the ledger.
+``Ledger`` is the whole API (see docs/ARCHITECTURE.md "Ledger"); ``hold_home`` is the
+home's writer lock; ``merkle`` holds pure proof functions; ``canonical_bytes``/
+``entry_leaf_hash`` and ``verify_checkpoint_note`` let an offline verifier check exported
+entries and checkpoints without the ledger.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
         days_remaining,
         due_date,
     )
+    from privacykit.ledger.lock import (
+        hold_home,
+        home_writer,
+        lock_home,
+    )
     from privacykit.ledger.records import (
         KINDS,
         PHASES,
@@ -44,6 +50,14 @@ if TYPE_CHECKING:
         StepState,
         VerifyReport,
     )
+    from privacykit.ledger.requests import (
+        DSAR_KINDS,
+        AuditRun,
+    )
+    from privacykit.ledger.signing import (
+        RunCheckpoints,
+        TreeHead,
+    )
     from privacykit.ledger.store import (
         Ledger,
         Step,
@@ -53,19 +67,23 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DSAR_KINDS",
     "KINDS",
     "PHASES",
     "RESULTS",
     "STATUSES",
     "TERMINAL_STATUSES",
     "ArtifactRecord",
+    "AuditRun",
     "Checkpoint",
     "Entry",
     "Ledger",
     "RequestRecord",
+    "RunCheckpoints",
     "Step",
     "StepInfo",
     "StepState",
+    "TreeHead",
     "VerifyReport",
     "add_months",
     "canonical_bytes",
@@ -74,7 +92,10 @@ __all__ = [
     "due_date",
     "entry_canonical_bytes",
     "entry_leaf_hash",
+    "hold_home",
+    "home_writer",
     "is_subject_ref",
+    "lock_home",
     "merkle",
     "parse_verifier_key",
     "verifier_key",
@@ -101,6 +122,11 @@ _EXPORTS = {
         "days_remaining",
         "due_date",
     ),
+    "privacykit.ledger.lock": (
+        "hold_home",
+        "home_writer",
+        "lock_home",
+    ),
     "privacykit.ledger.records": (
         "KINDS",
         "PHASES",
@@ -113,6 +139,14 @@ _EXPORTS = {
         "StepInfo",
         "StepState",
         "VerifyReport",
+    ),
+    "privacykit.ledger.requests": (
+        "DSAR_KINDS",
+        "AuditRun",
+    ),
+    "privacykit.ledger.signing": (
+        "RunCheckpoints",
+        "TreeHead",
     ),
     "privacykit.ledger.store": (
         "Ledger",

@@ -1,9 +1,24 @@
 """Canonical JSON for ledger entries, and the leaf hash every entry contributes to the tree.
 
-Owns the one byte encoding that is hashed: JSON with sorted keys, compact separators
-(``,`` and ``:``), UTF-8 without ``\\u`` escapes for non-ASCII, no NaN or infinities. It is
-public so an offline verifier (the evidence bundle) can recompute a leaf hash from an
-exported entry with nothing but this module and :mod:`privacykit.ledger.merkle`::
+Owns the one byte encoding that is hashed: **RFC 8785 (JSON Canonicalization Scheme)**,
+restricted so that it is also exactly what Python's ``json`` produces with sorted keys:
+
+* no floating-point numbers at all (JCS's number formatting is where implementations
+  differ); integers only, within ±(2**53 − 1), the range every JSON implementation holds
+  exactly;
+* object keys sorted, compact separators ``,`` and ``:``, UTF-8, non-ASCII kept as is,
+  control characters escaped as ``\\b \\t \\n \\f \\r`` or ``\\u00xx`` (lower-case hex):
+  JCS's rules;
+* keys without characters outside the Basic Multilingual Plane (for those, JCS's UTF-16
+  key order and Python's code-point order could differ) and strings of valid Unicode
+  (no lone surrogates).
+
+So a verifier in any language with a JCS library (or these few rules) reproduces the
+bytes and the hashes. :func:`normalise_data` refuses anything outside these rules before
+it is recorded. Entries written by earlier versions that hold a float still verify: the
+stored text is what is hashed. Public so an offline verifier (the evidence bundle) can
+recompute a leaf hash from an exported entry with nothing but this module and
+:mod:`privacykit.ledger.merkle`::
 
     leaf = merkle.leaf_hash(entry_canonical_bytes(entry_dict))
 """
@@ -25,7 +40,9 @@ __all__ = [
     "entry_canonical_bytes",
     "entry_leaf_hash",
     "fast_entry_canonical_bytes",
+    "is_canonical_batch",
     "normalise_data",
+    "scan_json",
 ]
 
 #: The fields of an entry that are hashed, in canonical (sorted) order.
@@ -37,6 +54,11 @@ _ENCODER = json.JSONEncoder(
 )
 # The string encoder json.dumps(..., ensure_ascii=False) uses (the C one when available).
 _encode_str = json.encoder.encode_basestring
+#: ``scan_json(text, 0) -> (value, end)``: the JSON decoder's scanner (C when available),
+#: without ``json.loads``' Python layers: verification calls it once per entry.
+scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+#: The largest integer recorded: every JSON implementation holds it exactly (RFC 8785).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def canonical_json(value: Any) -> str:
@@ -76,16 +98,44 @@ def fast_entry_canonical_bytes(
     ).encode()
 
 
+def is_canonical_batch(values: list[Any], texts: list[str]) -> bool:
+    """True when each ``texts[i]`` is exactly the canonical JSON of ``values[i]``, given that
+    each text was parsed, completely, into its value. One encoder call for the whole batch:
+    the encoding of a list is its items' encodings joined by ``,``, and since every item
+    is one complete JSON value, equal joins imply equal items (a prefix of a complete
+    JSON object is never itself a complete object)."""
+    try:
+        return _ENCODER.encode(values) == "[" + ",".join(texts) + "]"
+    except ValueError:  # NaN or infinity: never canonical
+        return False
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LedgerError(f"{where}: text must be valid Unicode (a lone surrogate)") from None
+
+
 def normalise_data(value: Any, where: str = "data") -> Any:
-    """A JSON-safe copy of ``value`` whose canonical form round-trips exactly: dates become
-    ISO strings, tuples lists; non-string keys, NaN/infinity and other types are refused
-    (the message names the path, never the value)."""
-    if value is None or isinstance(value, bool | int | str):
+    """A JSON-safe copy of ``value`` in the canonical subset (see the module docstring):
+    dates become ISO strings, tuples lists; floats, integers beyond ±(2**53 − 1), non-string
+    keys, keys outside the Basic Multilingual Plane, invalid Unicode and other types are
+    refused (the message names the path, never the value)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise LedgerError(f"{where}: integers beyond ±(2**53 - 1) cannot be recorded")
+        return value
+    if isinstance(value, str):
+        _check_text(value, where)
         return value
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise LedgerError(f"{where}: NaN and infinity cannot be recorded")
-        return value
+        raise LedgerError(
+            f"{where}: floating-point numbers are not recorded (canonical JSON without floats "
+            "hashes the same in every language): record an integer (e.g. milliseconds) or text"
+        )
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -93,6 +143,9 @@ def normalise_data(value: Any, where: str = "data") -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise LedgerError(f"{where}: keys must be strings")
+            _check_text(key, where)
+            if any(ord(ch) > 0xFFFF for ch in key):
+                raise LedgerError(f"{where}: keys must not hold characters beyond U+FFFF")
             out[key] = normalise_data(item, f"{where}.{key}")
         return out
     if isinstance(value, list | tuple):

@@ -242,6 +242,17 @@ class CheckpointSigner:
                 serialization.NoEncryption(),
             )
             create_private_file(key_path, pem)
+        signer = cls.load(home)
+        vkey = (signer.verifier_key + "\n").encode("ascii")
+        pub_path = home / PUBLIC_KEY_FILE
+        if not pub_path.exists() or pub_path.read_bytes() != vkey:
+            create_private_file(pub_path, vkey, replace=True)
+        return signer
+
+    @classmethod
+    def load(cls, home: Path) -> CheckpointSigner:
+        """The existing key (writes nothing)."""
+        key_path = home / KEY_FILE
         try:
             key = serialization.load_pem_private_key(
                 read_private_file(key_path, "checkpoint key"), password=None
@@ -254,12 +265,7 @@ class CheckpointSigner:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         # The origin names this log; deriving it from the key keeps it stable and unique.
-        signer = cls(key, f"privacykit.local/ledger/{hashlib.sha256(public).hexdigest()[:16]}")
-        vkey = (signer.verifier_key + "\n").encode("ascii")
-        pub_path = home / PUBLIC_KEY_FILE
-        if not pub_path.exists() or pub_path.read_bytes() != vkey:
-            create_private_file(pub_path, vkey, replace=True)
-        return signer
+        return cls(key, f"privacykit.local/ledger/{hashlib.sha256(public).hexdigest()[:16]}")
 
     @property
     def verifier_key(self) -> str:

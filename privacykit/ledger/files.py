@@ -13,19 +13,24 @@ from pathlib import Path
 
 from privacykit.errors import LedgerError
 
-__all__ = ["create_private_file", "ensure_private_dir", "read_private_file"]
+__all__ = ["create_private_file", "ensure_private_dir", "read_private_file", "write_new_file"]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700."""
+    """Create ``path`` and any missing parents, each 0700 whatever the umask. A directory
+    that already exists is left exactly as it is: privacykit never changes the mode of a
+    directory it did not create (the files it keeps inside are 0600)."""
+    from privacykit.config import make_private_dirs
+
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        path.chmod(DIR_MODE)
+        make_private_dirs(path)
     except OSError as exc:
         raise LedgerError(f"cannot create directory {path}: {exc.strerror}") from None
+    if not path.is_dir():
+        raise LedgerError(f"{path} is not a directory")
     return path
 
 
@@ -72,3 +77,24 @@ def read_private_file(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise LedgerError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Write a new owner-only file at a path the user chose; an existing file is refused
+    (exit 2), a missing directory too."""
+    from privacykit.errors import UsageError
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        raise UsageError(f"{path} exists: choose a new file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise LedgerError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -214,6 +214,33 @@ class MerkleTree:
         for leaf in leaves:
             self.append(leaf)
 
+    @classmethod
+    def from_leaf_bytes(cls, packed: bytes | bytearray) -> MerkleTree:
+        """A tree over leaf hashes packed 32 bytes apiece, built level by level: the same
+        node hashes as appending one by one, without the per-leaf bookkeeping (verify
+        builds a million-entry tree this way)."""
+        if len(packed) % HASH_SIZE:
+            raise ValueError("packed leaf hashes must be a multiple of 32 bytes")
+        tree = cls()
+        level = bytes(packed)
+        tree._levels = [bytearray(level)]
+        tree._size = len(level) // HASH_SIZE
+        sha, prefix, pair = hashlib.sha256, b"\x01", 2 * HASH_SIZE
+        while len(level) >= pair:
+            end = len(level) - len(level) % pair
+            level = b"".join(
+                [sha(prefix + level[i : i + pair]).digest() for i in range(0, end, pair)]
+            )
+            tree._levels.append(bytearray(level))
+        return tree
+
+    def copy(self) -> MerkleTree:
+        """An independent copy (appending to one does not change the other)."""
+        tree = MerkleTree()
+        tree._levels = [bytearray(level) for level in self._levels]
+        tree._size = self._size
+        return tree
+
     def __len__(self) -> int:
         return self._size
 

@@ -198,6 +198,17 @@ class VerifyReport:
     saved_checkpoints: int = 0
     seconds: float = 0.0
     checks: tuple[str, ...] = field(default_factory=tuple)
+    #: The home that was checked (its directory).
+    home: str = ""
+    #: The witness directory checked against (None: no witness configured).
+    witness: str | None = None
+    #: How many of this ledger's checkpoints the witness holds, and the largest size.
+    witnessed: int = 0
+    latest_witnessed: int | None = None
+    #: The first entry after the latest checkpoint (None: every entry is covered); such
+    #: entries only verify while a run is writing them (``writer`` names it).
+    unsigned_from: int | None = None
+    writer: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -220,4 +231,19 @@ class VerifyReport:
             ),
             "seconds": round(self.seconds, 3),
             "checks": list(self.checks),
+            "home": self.home,
+            "witness": (
+                {
+                    "directory": self.witness,
+                    "checkpoints": self.witnessed,
+                    "latest_size": self.latest_witnessed,
+                }
+                if self.witness is not None
+                else None
+            ),
+            "unsigned": (
+                {"from": self.unsigned_from, "to": self.entries, "writer": self.writer}
+                if self.unsigned_from is not None
+                else None
+            ),
         }

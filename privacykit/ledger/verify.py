@@ -1,24 +1,50 @@
-"""Full verification of a ledger: everything recomputed from the entries, nothing trusted.
+"""Full verification of a ledger database: everything recomputed, nothing trusted.
 
-Called by :meth:`Ledger.verify` with the ledger's lock held. Streams the entries once
-(constant memory apart from the Merkle tree's 64 bytes per entry), so a million-entry
-ledger verifies in seconds. The first problem raises :class:`LedgerIntegrityError`,
-naming the entry when one can be named.
+Works on a bare SQLite connection and the ledger's public checkpoint key, so it needs
+nothing from the store (no import of :mod:`.store`) and runs the same on a read-only
+connection (``ledger verify``) as inside a writer. The first problem raises
+:class:`LedgerIntegrityError`, naming the entry when one can be named. In order:
+
+1. SQLite's own ``integrity_check``;
+2. the schema, compared semantically (missing or changed append-only triggers,
+   unexpected tables, ...) and the ``meta`` rows;
+3. the stored checkpoints' signatures, order and columns;
+4. every entry, streamed in order: ``seq`` is the next number, fields are text, data is
+   canonical JSON, the leaf hash matches the content, ``ledger:*`` entries replay;
+5. every checkpoint found anywhere (the table, ``ledger-checkpoint.latest``, notes the
+   caller saved elsewhere, the witness) is signed by this ledger's key, not larger than
+   the tree, and its root is the root of that many entries; a note in the latest file or
+   the witness must also be one of the stored checkpoints (rows cannot quietly vanish);
+6. coverage: a ledger with entries and no checkpoint, or with entries after its latest
+   checkpoint while no run is writing them, fails;
+7. the ``requests`` and ``artifacts`` tables equal the replay; artifact files re-hash.
+
+Speed: one pass over the entries with the C JSON scanner, one canonical-encoder call per
+4,096 entries (see :func:`canonical.is_canonical_batch`) and the Merkle tree built level
+by level at the end; a byte that is not UTF-8 falls back to a slower pass that names its
+entry.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from privacykit.errors import LedgerIntegrityError
+from privacykit.errors import LedgerError, LedgerIntegrityError
 from privacykit.ledger import merkle
-from privacykit.ledger.canonical import canonical_json, fast_entry_canonical_bytes
-from privacykit.ledger.checkpoint import Checkpoint
-from privacykit.ledger.records import PHASES, RESULTS
+from privacykit.ledger.artifacts import sha256_file
+from privacykit.ledger.canonical import (
+    canonical_json,
+    fast_entry_canonical_bytes,
+    is_canonical_batch,
+    scan_json,
+)
+from privacykit.ledger.checkpoint import Checkpoint, verify_checkpoint_note
+from privacykit.ledger.checkpoints import LATEST_CHECKPOINT_FILE, Witness, read_note_file
+from privacykit.ledger.records import PHASES, RESULTS, VerifyReport
 from privacykit.ledger.replay import (
     ARTIFACT_COLUMNS,
     ARTIFACT_KEY,
@@ -27,23 +53,31 @@ from privacykit.ledger.replay import (
     apply_artifact,
     apply_request_entry,
 )
+from privacykit.ledger.schema import meta_problems, schema_problems
 
-if TYPE_CHECKING:
-    from privacykit.ledger.store import Ledger
+__all__ = ["Trust", "Verified", "verify_database", "verify_since"]
 
-__all__ = ["verify_ledger"]
+_BATCH = 4096
 
 
 @dataclass(frozen=True)
-class _Result:
-    entries: int
-    requests: int
-    checkpoints: int
-    artifacts: int
+class Trust:
+    """What a ledger is checked against: its checkpoint key and origin, and the ``meta``
+    rows it must hold (None: not compared, for a verifier that only has the public key)."""
+
+    public_key: bytes
+    origin: str
+    meta: Mapping[str, str] | None = None
+
+
+@dataclass
+class _Found:
+    """A checkpoint from somewhere: its label for messages, size, root and note."""
+
+    label: str
+    size: int
     root: bytes
-    latest_checkpoint: Checkpoint | None
-    saved_checkpoints: int
-    checks: tuple[str, ...]
+    note: str
 
 
 def _bad(message: str, entry: int | None = None) -> LedgerIntegrityError:
@@ -52,237 +86,408 @@ def _bad(message: str, entry: int | None = None) -> LedgerIntegrityError:
     return LedgerIntegrityError(message, entry=entry)
 
 
-def verify_ledger(
-    ledger: Ledger, conn: sqlite3.Connection, saved_notes: Iterable[str], check_artifacts: bool
-) -> _Result:
+@dataclass
+class Verified:
+    """What a verification established, so a writer can extend it before signing
+    (:func:`verify_since`) instead of starting over: the tree rebuilt from content, the
+    replay of the ``ledger:*`` entries, and the stored checkpoints checked so far."""
+
+    tree: merkle.MerkleTree
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    last_seq_of: dict[str, int] = field(default_factory=dict)
+    stored: list[_Found] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.tree)
+
+
+def _structure(conn: sqlite3.Connection, trust: Trust, checks: list[str]) -> None:
+    differences = schema_problems(conn)
+    if differences:
+        raise _bad(f"the database schema was changed: {'; '.join(differences)}")
+    checks.append("schema and append-only triggers")
+    if trust.meta is not None:
+        wrong = meta_problems(conn, trust.meta)
+        if wrong:
+            raise _bad(f"the ledger's metadata was changed: {'; '.join(wrong)}")
+        checks.append("metadata")
+
+
+def _entries(conn: sqlite3.Connection, state: Verified) -> set[str]:
+    try:
+        return _replay(conn, state, fast=True)
+    except _NotText:
+        return _replay(conn, state, fast=False)
+
+
+def verify_database(
+    conn: sqlite3.Connection,
+    *,
+    home: Path,
+    trust: Trust,
+    saved: Sequence[tuple[str, str]] = (),
+    witness: Witness | None = None,
+    check_artifacts: bool = True,
+    writing_after: int | None = None,
+    writer: str | None = None,
+) -> tuple[VerifyReport, Verified]:
+    """Verify the ledger on ``conn`` (see the module docstring); return what was checked
+    and the verified state.
+
+    ``saved`` are ``(label, note)`` pairs kept elsewhere (``--checkpoint`` files).
+    ``writing_after``: entries after this seq are being written by a live run (``writer``
+    names it) and need no checkpoint yet; None means no run is writing."""
     checks: list[str] = []
     problems = conn.execute("PRAGMA integrity_check(1)").fetchone()
     if problems is None or problems[0] != "ok":
         raise LedgerIntegrityError(f"the ledger database is damaged: {problems and problems[0]}")
     checks.append("sqlite integrity")
+    _structure(conn, trust, checks)
 
-    stored = _stored_checkpoints(ledger, conn)
+    state = Verified(merkle.MerkleTree())
+    state.stored = _stored_checkpoints(conn, trust, [])
     checks.append("checkpoint signatures")
 
-    tree, requests, artifacts, last_seq_of = _replay_entries(conn)
+    _entries(conn, state)
+    tree, stored = state.tree, state.stored
     size = len(tree)
     checks.append("entry hashes and order")
 
-    _check_checkpoints(tree, stored)
-    checks.append("checkpoint roots and consistency")
+    for cp in stored:
+        _check_against_tree(tree, stored, cp)
+    checks.append("checkpoint roots")
 
-    notes = [note for note in saved_notes]
-    latest_file = ledger.home / "ledger-checkpoint.latest"
-    if latest_file.exists():
-        latest_note = latest_file.read_text(encoding="utf-8")
-        if stored and latest_note not in {cp.note for cp in stored}:
-            _check_saved(ledger, tree, stored, latest_note, "ledger-checkpoint.latest")
-            raise _bad("ledger-checkpoint.latest is not among the stored checkpoints")
-        _check_saved(ledger, tree, stored, latest_note, "ledger-checkpoint.latest")
+    stored_notes = {found.note for found in stored}
+    if _check_latest_file(home, trust, state):
         checks.append("latest checkpoint file")
-    for index, note in enumerate(notes, 1):
-        _check_saved(ledger, tree, stored, note, f"saved checkpoint {index}")
-    if notes:
+    for label, note in saved:
+        _check_against_tree(tree, stored, _parse(trust, note, label))
+    if saved:
         checks.append("saved checkpoints")
+    witnessed: list[_Found] = []
+    if witness is not None:
+        for item in witness.notes():
+            label = f"witness note {item.name}"
+            found = _parse(trust, item.note, label)
+            if found.size != item.size:
+                raise _bad(f"{label} is named for size {item.size} but signed at {found.size}")
+            _check_against_tree(tree, [*stored, *witnessed], found)
+            witnessed.append(found)
+        for found in witnessed:
+            # After every note was held against the tree, so a rewrite is named by its range.
+            if found.note not in stored_notes:
+                raise _bad(
+                    f"{found.label} (size {found.size}) is not among the ledger's stored "
+                    "checkpoints: checkpoint rows were removed"
+                )
+        checks.append("witness")
 
-    _check_derived(conn, requests, artifacts, last_seq_of)
+    covered = stored[-1].size if stored else 0
+    limit = size if writing_after is None else min(size, writing_after)
+    if covered < limit:
+        if not stored:
+            raise _bad(
+                f"the ledger has {size} entries but no signed checkpoint covers them and no "
+                "run is writing them: an interrupted first run (resume it: a run ends with a "
+                "checkpoint), checkpoints removed, or entries added outside privacykit",
+                1,
+            )
+        raise _bad(
+            f"entries {covered + 1}..{size} are not covered by any signed checkpoint and no "
+            "run is writing them: an interrupted run (resume it: a run ends with a "
+            "checkpoint), or entries added outside privacykit; after checking them, "
+            "`privacykit ledger checkpoint` signs them",
+            covered + 1,
+        )
+    checks.append("checkpoint coverage")
+
+    _check_derived(conn, state, None)
     checks.append("derived tables")
 
     if check_artifacts:
-        _check_artifact_files(ledger, artifacts)
+        _check_artifact_files(home / "artifacts", state.artifacts)
         checks.append("artifact hashes")
 
-    _check_schema(ledger, conn)
-    checks.append("append-only triggers")
-    checks.append("schema")
+    def as_checkpoint(found: _Found) -> Checkpoint:
+        return Checkpoint(found.size, found.root, found.note, trust.origin, _ts(conn, found.size))
 
-    ledger._tree = tree  # verified from content: reuse for proofs and checkpoints
-    return _Result(
+    report = VerifyReport(
         entries=size,
-        requests=len(requests),
+        requests=len(state.requests),
         checkpoints=len(stored),
-        artifacts=len(artifacts),
+        artifacts=len(state.artifacts),
         root=tree.root(),
-        latest_checkpoint=stored[-1] if stored else None,
-        saved_checkpoints=len(notes),
+        latest_checkpoint=as_checkpoint(stored[-1]) if stored else None,
+        saved_checkpoints=len(saved),
         checks=tuple(checks),
+        home=str(home),
+        witness=str(witness.directory) if witness is not None else None,
+        witnessed=len(witnessed),
+        latest_witnessed=max((w.size for w in witnessed), default=None),
+        unsigned_from=covered + 1 if covered < size else None,
+        writer=writer if covered < size else None,
     )
+    return report, state
 
 
-def _check_schema(ledger: Ledger, conn: sqlite3.Connection) -> None:
-    """The triggers, tables and indexes are exactly the ones the ledger creates: a dropped
-    or edited trigger (or any other schema change) is reported."""
-    from privacykit.ledger.store import _SCHEMA_QUERY, expected_schema
+def verify_since(
+    conn: sqlite3.Connection,
+    state: Verified,
+    *,
+    home: Path,
+    trust: Trust,
+    witness: Witness | None = None,
+) -> Verified:
+    """Extend ``state`` (verified earlier in this process) with everything written since,
+    before a checkpoint is signed: the schema and metadata, new checkpoint rows, every new
+    entry (content, hash, order, replay), the derived rows those entries touched and the
+    tables' sizes, the latest file and the witness's largest note. Mutates ``state``;
+    after a failure, throw it away."""
+    _structure(conn, trust, [])
+    state.stored = _stored_checkpoints(conn, trust, state.stored)
+    previous_artifacts = len(state.artifacts)
+    touched = _entries(conn, state)
+    for cp in state.stored:
+        _check_against_tree(state.tree, state.stored, cp)
+    _check_latest_file(home, trust, state)
+    if witness is not None:
+        for item in witness.largest():
+            found = _parse(trust, item.note, f"witness note {item.name}")
+            _check_against_tree(state.tree, state.stored, found)
+    _check_derived(conn, state, touched, previous_artifacts)
+    _check_artifact_files(home / "artifacts", state.artifacts[previous_artifacts:])
+    return state
 
-    present = {
-        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-    }
-    missing = [name for name in ledger._triggers() if name not in present]
-    if missing:
-        raise _bad(f"append-only trigger(s) missing: {', '.join(missing)}")
-    actual = {row[1]: row for row in conn.execute(_SCHEMA_QUERY)}
-    expected = {row[1]: row for row in expected_schema()}
-    changed = sorted(
-        name for name in actual.keys() | expected.keys() if actual.get(name) != expected.get(name)
-    )
-    if changed:
-        raise _bad(f"the database schema was changed ({', '.join(changed)})")
+
+def _check_latest_file(home: Path, trust: Trust, state: Verified) -> bool:
+    latest_path = home / LATEST_CHECKPOINT_FILE
+    if not latest_path.exists():
+        return False
+    note = read_note_file(latest_path, LATEST_CHECKPOINT_FILE)
+    found = _parse(trust, note, LATEST_CHECKPOINT_FILE)
+    _check_against_tree(state.tree, state.stored, found)
+    if found.note not in {cp.note for cp in state.stored}:
+        raise _bad(f"{LATEST_CHECKPOINT_FILE} is not among the stored checkpoints")
+    return True
 
 
-def _stored_checkpoints(ledger: Ledger, conn: sqlite3.Connection) -> list[Checkpoint]:
-    found: list[Checkpoint] = []
-    previous_size = 0
-    for cid, ts, size, root_hex, note in conn.execute(
-        "SELECT c.id, COALESCE(e.ts, ''), c.size, c.root, c.note FROM checkpoints c "
-        "LEFT JOIN entries e ON e.seq = c.size ORDER BY c.id"
+def _ts(conn: sqlite3.Connection, size: int) -> str:
+    row = conn.execute("SELECT ts FROM entries WHERE seq = ?", (size,)).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _parse(trust: Trust, note: str, label: str) -> _Found:
+    try:
+        origin, size, root = verify_checkpoint_note(note, trust.public_key)
+    except LedgerIntegrityError as exc:
+        raise _bad(f"{label}: {exc}") from None
+    if origin != trust.origin:
+        raise _bad(f"{label} belongs to another ledger (origin differs)")
+    return _Found(label, size, root, note)
+
+
+def _check_against_tree(tree: merkle.MerkleTree, stored: list[_Found], found: _Found) -> None:
+    size = len(tree)
+    if found.size > size:
+        raise _bad(
+            f"the ledger has {size} entries but {found.label} was signed at {found.size}: "
+            "entries were removed from the end (or the ledger was rolled back)",
+            size + 1,
+        )
+    if tree.root(found.size) != found.root:
+        good = max(
+            (cp.size for cp in stored if cp.size < found.size and tree.root(cp.size) == cp.root),
+            default=0,
+        )
+        raise _bad(
+            f"entries {good + 1}..{found.size} do not match {found.label} (an entry in this "
+            "range was changed, inserted, removed or reordered)",
+            good + 1,
+        )
+
+
+def _stored_checkpoints(
+    conn: sqlite3.Connection, trust: Trust, known: list[_Found]
+) -> list[_Found]:
+    """The stored checkpoints, ``known`` ones (checked before) followed by the newer rows."""
+    found = list(known)
+    previous_size = found[-1].size if found else 0
+    count = conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+    if count < len(found):
+        raise _bad(f"signed checkpoint #{count + 1} is missing (checkpoint rows were removed)")
+    for cid, size, root_hex, note in conn.execute(
+        "SELECT id, size, root, note FROM checkpoints WHERE id > ? ORDER BY id", (len(found),)
     ):
         if cid != len(found) + 1:
             # Rows are only ever appended, so ids run 1, 2, 3...: a gap is a removed row.
-            raise _bad(f"checkpoint #{len(found) + 1} is missing (the next stored is #{cid})")
+            raise _bad(
+                f"signed checkpoint #{len(found) + 1} is missing (the next stored is #{cid})"
+            )
+        label = f"signed checkpoint #{cid}"
         if not isinstance(note, str):
-            raise _bad(f"checkpoint #{cid} is malformed")
-        try:
-            _, note_size, note_root = ledger._verify_note(note)
-        except LedgerIntegrityError as exc:
-            raise _bad(f"checkpoint #{cid}: {exc}") from None
-        if note_size != size or not isinstance(root_hex, str) or note_root.hex() != root_hex:
-            raise _bad(f"checkpoint #{cid}: its columns do not match its signed note")
-        if note_size < previous_size:
-            raise _bad(f"checkpoint #{cid} is smaller than the checkpoint before it")
-        previous_size = note_size
-        found.append(Checkpoint(note_size, note_root, note, ledger.origin, str(ts)))
+            raise _bad(f"{label} is malformed")
+        item = _parse(trust, note, label)
+        if item.size != size or not isinstance(root_hex, str) or item.root.hex() != root_hex:
+            raise _bad(f"{label}: its columns do not match its signed note")
+        if item.size < previous_size:
+            raise _bad(f"{label} is smaller than the checkpoint before it")
+        previous_size = item.size
+        found.append(item)
     return found
 
 
-def _replay_entries(
-    conn: sqlite3.Connection,
-) -> tuple[merkle.MerkleTree, dict[str, dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
-    tree = merkle.MerkleTree()
-    requests: dict[str, dict[str, Any]] = {}
-    artifacts: list[dict[str, Any]] = []
-    last_seq_of: dict[str, int] = {}
-    leaf_hash, loads, dumps = merkle.leaf_hash, json.loads, canonical_json
-    expected = 1
-    # Text as bytes: a byte flip that breaks UTF-8 is then reported at its entry instead of
-    # failing inside the cursor.
-    conn.text_factory = bytes
+class _NotText(Exception):
+    """A field is not valid UTF-8: redo the pass byte-wise to name the entry."""
+
+
+def _replay(conn: sqlite3.Connection, state: Verified, *, fast: bool) -> set[str]:
+    """Check every entry after ``state.size`` and fold it into ``state``; returns the ids
+    of the requests whose ``ledger:*`` entries were replayed."""
+    requests, artifacts, last_seq_of = state.requests, state.artifacts, state.last_seq_of
+    touched: set[str] = set()
+    leaves = bytearray()
+    leaf_hash, entry_bytes, scan = merkle.leaf_hash, fast_entry_canonical_bytes, scan_json
+    values: list[Any] = []
+    texts: list[str] = []
+    expected = state.size + 1
+    first_of_batch = expected
+
+    def flush() -> None:
+        # The canonical form of the ordinary entries collected since ``first_of_batch``.
+        if values and not is_canonical_batch(values, texts):
+            for index, value in enumerate(values):
+                if canonical_json(value) != texts[index]:
+                    raise _bad("data is not canonical JSON", first_of_batch + index)
+        del values[:], texts[:]
+
+    if not fast:
+        conn.text_factory = bytes
     try:
         cursor = conn.execute(
-            "SELECT seq, request_id, ts, step_key, phase, data, leaf FROM entries ORDER BY seq"
+            "SELECT seq, request_id, ts, step_key, phase, data, leaf FROM entries "
+            "WHERE seq >= ? ORDER BY seq",
+            (expected,),
         )
-        for seq, rid_b, ts_b, key_b, phase_b, data_b, leaf in cursor:
-            if seq != expected:
-                if isinstance(seq, int) and seq > expected:
+        try:
+            for seq, rid, ts, key, phase, text, leaf in cursor:
+                if seq != expected:
+                    flush()
+                    if isinstance(seq, int) and seq > expected:
+                        raise _bad(
+                            f"missing (the next stored entry is {seq}): an entry was deleted",
+                            expected,
+                        )
                     raise _bad(
-                        f"missing (the next stored entry is {seq}): an entry was deleted",
-                        expected,
+                        f"unexpected sequence number {seq!r} (inserted or reordered)", expected
                     )
-                raise _bad(f"unexpected sequence number {seq!r} (inserted or reordered)", expected)
-            try:
-                rid, ts, key, phase, text = (
-                    rid_b.decode(),
-                    ts_b.decode(),
-                    key_b.decode(),
-                    phase_b.decode(),
-                    data_b.decode(),
-                )
-                data = loads(text)
-            except (AttributeError, UnicodeDecodeError, ValueError):
-                raise _bad("a field is not valid text or JSON", seq) from None
-            if phase not in PHASES or not isinstance(data, dict) or dumps(data) != text:
-                raise _bad("phase or data is malformed (not canonical JSON)", seq)
-            computed = leaf_hash(fast_entry_canonical_bytes(seq, rid, ts, key, phase, text))
-            if not isinstance(leaf, bytes) or computed != leaf:
-                raise _bad("content does not match its leaf hash (changed, moved or inserted)", seq)
-            tree.append(computed)
-            if key.startswith(RESERVED_PREFIX):
+                if not fast:
+                    try:
+                        rid, ts, key, phase, text = (
+                            rid.decode(),
+                            ts.decode(),
+                            key.decode(),
+                            phase.decode(),
+                            text.decode(),
+                        )
+                    except (AttributeError, UnicodeDecodeError):
+                        flush()
+                        raise _bad("a field is not valid text", seq) from None
+                elif not (
+                    type(rid) is str
+                    and type(ts) is str
+                    and type(key) is str
+                    and type(phase) is str
+                    and type(text) is str
+                ):
+                    flush()
+                    raise _bad("a field is not valid text", seq)
                 try:
-                    if key == ARTIFACT_KEY:
-                        if rid not in requests:
-                            raise ValueError("artifact for a request that was never created")
-                        artifacts.append(apply_artifact(seq, rid, ts, data))
-                    else:
-                        requests[rid] = apply_request_entry(requests.get(rid), rid, ts, key, data)
-                except ValueError as exc:
-                    raise _bad(f"{key} does not replay: {exc}", seq) from None
-                last_seq_of[rid] = seq
-            elif rid not in requests:
-                raise _bad("belongs to a request that was never created", seq)
-            elif phase == "outcome" and data.get("result") not in RESULTS:
-                raise _bad("outcome without a valid result", seq)
-            expected += 1
+                    data, end = scan(text, 0)
+                except (StopIteration, ValueError):
+                    data, end = None, -1
+                if end != len(text) or type(data) is not dict or phase not in PHASES:
+                    flush()
+                    raise _bad("phase or data is malformed (not one JSON object)", seq)
+                computed = leaf_hash(entry_bytes(seq, rid, ts, key, phase, text))
+                if computed != leaf:
+                    flush()
+                    raise _bad(
+                        "content does not match its leaf hash (changed, moved or inserted)", seq
+                    )
+                if key.startswith(RESERVED_PREFIX):
+                    # Rare (requests, statuses, artifacts): checked on their own.
+                    flush()
+                    first_of_batch = seq + 1
+                    if canonical_json(data) != text:
+                        raise _bad("data is not canonical JSON", seq)
+                    try:
+                        if key == ARTIFACT_KEY:
+                            if rid not in requests:
+                                raise ValueError("artifact for a request that was never created")
+                            artifacts.append(apply_artifact(seq, rid, ts, data))
+                        else:
+                            requests[rid] = apply_request_entry(
+                                requests.get(rid), rid, ts, key, data
+                            )
+                    except ValueError as exc:
+                        raise _bad(f"{key} does not replay: {exc}", seq) from None
+                    last_seq_of[rid] = seq
+                    touched.add(rid)
+                else:
+                    if rid not in requests:
+                        flush()
+                        raise _bad("belongs to a request that was never created", seq)
+                    if phase == "outcome" and data.get("result") not in RESULTS:
+                        flush()
+                        raise _bad("outcome without a valid result", seq)
+                    values.append(data)
+                    texts.append(text)
+                leaves += computed
+                expected += 1
+                if len(values) >= _BATCH:
+                    flush()
+                    first_of_batch = expected
+        except sqlite3.OperationalError as exc:
+            if fast and "decode" in str(exc).lower():
+                raise _NotText from None
+            raise
+        flush()
     finally:
         conn.text_factory = str
-    return tree, requests, artifacts, last_seq_of
-
-
-def _check_checkpoints(tree: merkle.MerkleTree, stored: list[Checkpoint]) -> None:
-    size = len(tree)
-    good_size = 0
-    previous: Checkpoint | None = None
-    for number, cp in enumerate(stored, 1):
-        if cp.size > size:
-            raise _bad(
-                f"the ledger has {size} entries but checkpoint #{number} was signed at "
-                f"{cp.size}: entries were removed from the end",
-                size + 1,
-            )
-        if tree.root(cp.size) != cp.root:
-            raise _bad(
-                f"entries {good_size + 1}..{cp.size} do not match signed checkpoint #{number} "
-                "(an entry in this range was changed, inserted, removed or reordered)",
-                good_size + 1,
-            )
-        if previous is not None and previous.size > 0:
-            proof = tree.consistency_proof(previous.size, cp.size)
-            if not merkle.verify_consistency(previous.size, cp.size, previous.root, cp.root, proof):
-                raise _bad(f"checkpoint #{number} does not extend checkpoint #{number - 1}")
-        good_size, previous = cp.size, cp
-
-
-def _check_saved(
-    ledger: Ledger, tree: merkle.MerkleTree, stored: list[Checkpoint], note: str, what: str
-) -> None:
-    try:
-        _, cp_size, cp_root = ledger._verify_note(note)
-    except LedgerIntegrityError as exc:
-        raise _bad(f"{what}: {exc}") from None
-    size = len(tree)
-    if cp_size > size:
-        raise _bad(
-            f"the ledger has {size} entries but {what} was signed at {cp_size}: "
-            "entries were removed from the end",
-            size + 1,
-        )
-    if tree.root(cp_size) != cp_root:
-        good = max((cp.size for cp in stored if cp.size <= cp_size), default=0)
-        raise _bad(
-            f"entries {good + 1}..{cp_size} do not match {what} "
-            "(an entry in this range was changed, inserted, removed or reordered)",
-            good + 1,
-        )
-    latest = stored[-1] if stored else None
-    if latest is not None and latest.size > 0 and cp_size > 0:
-        old, new = sorted(((cp_size, cp_root), (latest.size, latest.root)))
-        proof = tree.consistency_proof(old[0], new[0])
-        if not merkle.verify_consistency(old[0], new[0], old[1], new[1], proof):
-            raise _bad(f"{what} and the latest stored checkpoint are not consistent")
+    if state.size == 0:
+        state.tree = merkle.MerkleTree.from_leaf_bytes(leaves)
+    else:
+        for start in range(0, len(leaves), merkle.HASH_SIZE):
+            state.tree.append(bytes(leaves[start : start + merkle.HASH_SIZE]))
+    return touched
 
 
 def _check_derived(
-    conn: sqlite3.Connection,
-    requests: dict[str, dict[str, Any]],
-    artifacts: list[dict[str, Any]],
-    last_seq_of: dict[str, int],
+    conn: sqlite3.Connection, state: Verified, touched: set[str] | None, artifacts_from: int = 0
 ) -> None:
+    """The ``requests`` and ``artifacts`` tables equal the replay: every row (``touched``
+    None), or the rows of the ``touched`` requests, the artifacts from index
+    ``artifacts_from`` on, and both tables' sizes."""
+    requests, last_seq_of = state.requests, state.last_seq_of
     columns = ", ".join(REQUEST_COLUMNS)
     seen: set[str] = set()
-    for values in conn.execute(f"SELECT {columns} FROM requests"):
+    if touched is None:
+        rows = conn.execute(f"SELECT {columns} FROM requests")
+    else:
+        chosen = sorted(touched)
+        rows = conn.execute(
+            f"SELECT {columns} FROM requests WHERE request_id IN "
+            f"({', '.join('?' for _ in chosen)})",
+            chosen,
+        )
+    for values in rows:
         row = dict(zip(REQUEST_COLUMNS, values, strict=True))
         rid = row["request_id"]
         expected = requests.get(rid)
         if expected is None:
-            raise _bad(f"requests table has {rid!r}, which no entry created")
+            raise _bad(f"requests table has {str(rid)[:64]!r}, which no entry created")
         if row != expected:
             fields = sorted(k for k in REQUEST_COLUMNS if row[k] != expected[k])
             raise _bad(
@@ -290,32 +495,43 @@ def _check_derived(
                 last_seq_of.get(rid),
             )
         seen.add(rid)
-    for rid in requests:
+    for rid in requests if touched is None else touched:
         if rid not in seen:
             raise _bad(f"request {rid} is missing from the requests table", last_seq_of.get(rid))
+    count = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    if count != len(requests):
+        raise _bad("the requests table has rows no entry created")
     columns = ", ".join(ARTIFACT_COLUMNS)
+    artifacts = state.artifacts
+    if artifacts_from < len(artifacts):
+        since = artifacts[artifacts_from]["seq"]
+    else:
+        since = (artifacts[-1]["seq"] + 1) if artifacts else 0
     stored = [
         dict(zip(ARTIFACT_COLUMNS, values, strict=True))
-        for values in conn.execute(f"SELECT {columns} FROM artifacts ORDER BY seq")
+        for values in conn.execute(
+            f"SELECT {columns} FROM artifacts WHERE seq >= ? ORDER BY seq", (since,)
+        )
     ]
-    by_seq = {row["seq"]: row for row in artifacts}
+    by_seq = {row["seq"]: row for row in artifacts if row["seq"] >= since}
     for row in stored:
         if by_seq.get(row["seq"]) != row:
             raise _bad("artifacts table does not match the entries", row["seq"])
-    if len(stored) != len(artifacts):
+    if len(stored) != len(by_seq):
         missing = sorted(set(by_seq) - {row["seq"] for row in stored})
         raise _bad("artifact is missing from the artifacts table", missing[0] if missing else None)
+    count = conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0]
+    if count != len(artifacts):
+        raise _bad("the artifacts table has rows no entry created")
 
 
-def _check_artifact_files(ledger: Ledger, artifacts: list[dict[str, Any]]) -> None:
-    from privacykit.ledger.store import sha256_file
-
+def _check_artifact_files(directory: Path, artifacts: list[dict[str, Any]]) -> None:
     checked: set[tuple[str, str]] = set()
     for row in artifacts:
         key = (row["sha256"], row["suffix"])
         if key in checked:
             continue
-        path = ledger.artifacts_dir / f"{row['sha256']}{row['suffix']}"
+        path = directory / f"{row['sha256']}{row['suffix']}"
         try:
             actual = sha256_file(path)
         except OSError:
@@ -323,3 +539,12 @@ def _check_artifact_files(ledger: Ledger, artifacts: list[dict[str, Any]]) -> No
         if actual != row["sha256"]:
             raise _bad(f"artifact file {path.name} does not match its sha256", row["seq"])
         checked.add(key)
+
+
+def open_error(exc: BaseException) -> LedgerError:
+    """A damaged database read as an integrity error, anything else as a ledger error."""
+    if isinstance(exc, UnicodeDecodeError) or any(
+        marker in str(exc) for marker in ("malformed", "not a database", "corrupt")
+    ):
+        return LedgerIntegrityError(f"the ledger database is damaged: {type(exc).__name__}")
+    return LedgerError(f"ledger database error: {exc}")
