@@ -80,3 +80,31 @@ def test_home_that_is_a_file_is_refused(tmp_path) -> None:  # type: ignore[no-un
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         privacykit_home({"PRIVACYKIT_HOME": str(tmp_path / "f")})
+
+
+def test_existing_home_is_never_chmodded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert privacykit_home({"PRIVACYKIT_HOME": str(shared)}) == shared
+    assert (shared.stat().st_mode & 0o777) == 0o755
+    from privacykit.ledger import Ledger
+
+    Ledger.open(shared).close()
+    assert (shared.stat().st_mode & 0o777) == 0o755
+    assert ((shared / "ledger.sqlite3").stat().st_mode & 0o777) == 0o600
+    assert ((shared / "artifacts").exists() is False) or (
+        (shared / "artifacts").stat().st_mode & 0o777
+    ) == 0o700
+
+
+def test_missing_parents_are_private_even_with_umask_000(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    old = os.umask(0)
+    try:
+        home = privacykit_home({"PRIVACYKIT_HOME": str(tmp_path / "a" / "b" / "home")})
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "a", tmp_path / "a" / "b", home):
+        assert (path.stat().st_mode & 0o777) == 0o700, path

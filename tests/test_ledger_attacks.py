@@ -163,7 +163,9 @@ def test_middle_deleted_renumbered_rehashed_checkpoints_dropped(home: Path) -> N
         "checkpoints_append_only_delete; table(s) missing: checkpoints\n"
     )
     result = CliRunner().invoke(cli, ["ledger", "list"])
-    assert result.exit_code == 1 and "table(s) missing: checkpoints): it is not used" in result.output
+    assert (
+        result.exit_code == 1 and "table(s) missing: checkpoints): it is not used" in result.output
+    )
 
 
 def test_middle_deleted_checkpoints_emptied(home: Path) -> None:

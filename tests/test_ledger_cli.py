@@ -304,3 +304,84 @@ def test_checkpoint_and_verify_against_a_saved_copy(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["size"] == 5
     assert run("verify", "--checkpoint", str(saved)).exit_code == 1
+
+
+def test_verify_checkpoint_file_that_is_not_text(
+    home: Path, populated: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.note"
+    bad.write_bytes(b"\xff\xfe\x00 not a note")
+    result = run("verify", "--checkpoint", str(bad))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: --checkpoint {bad} is not a checkpoint note (not UTF-8 text)\n"
+    )
+
+
+def test_verify_without_privacykit_home_names_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRIVACYKIT_HOME", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    default = tmp_path / "config" / "privacykit"
+    result = run("verify")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: no ledger at {default} (the default home: PRIVACYKIT_HOME is not set)\n"
+    )
+    assert not default.exists()  # verifying never creates a home
+    Ledger.open(default).close()
+    result = run("verify")
+    assert result.exit_code == 0
+    assert result.output.startswith(
+        f"ledger {default} (the default home: PRIVACYKIT_HOME is not set)\nok: 0 entries"
+    )
+
+
+def test_list_keeps_to_data_subject_requests(home: Path, populated: dict[str, str]) -> None:
+    with Ledger.open(home) as ledger:
+        audit = ledger.create_request(
+            "audit", ledger.subject_ref("audit:run"), received_at=date.today()
+        )
+        ledger.record(audit, "evidence", "info", {"findings": [{"check": "x"}], "errors": []})
+        ledger.set_status(audit, "completed", reason="1 finding(s)")
+        [run_record] = ledger.audit_runs()
+    listed = {r["request_id"] for r in json.loads(run("list", "--json").output)["requests"]}
+    assert listed == {populated["late"], populated["soon"], populated["done"]}
+    assert run("list", "--kind", "audit").exit_code == 2
+    assert (run_record.request_id, run_record.findings, run_record.incomplete_checks) == (
+        audit,
+        1,
+        0,
+    )
+    assert run_record.status == "completed" and run_record.report_sha256 is None
+
+
+def test_export_csv_and_json(home: Path, populated: dict[str, str], tmp_path: Path) -> None:
+    with Ledger.open(home) as ledger:
+        ledger.set_status(populated["late"], "needs_review", reason="=HYPERLINK(1)")
+    result = run("export")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "request_id,kind,received_at,identity_verified_at,extension_months,extension_reason,"
+        "due_date,status,status_reason,operator,playbook_name,playbook_sha256,tool_version,"
+        "batch_id,created_at,updated_at,closed_at"
+    )
+    assert len(lines) == 4 and populated["ref"] not in result.output
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        populated["late"],
+        populated["soon"],
+        populated["done"],
+    ]
+    assert ",'=HYPERLINK(1)," in lines[1]  # never a formula in a spreadsheet
+    document = json.loads(run("export", "--format", "json", "--kind", "access").output)
+    assert document["schema"] == "privacykit.requests-export/1"
+    [only] = document["requests"]
+    assert only["request_id"] == populated["soon"] and "subject_ref" not in only
+    out = tmp_path / "requests.csv"
+    result = run("export", "--out", str(out))
+    assert result.exit_code == 0 and out.read_text().splitlines() == lines
+    assert (out.stat().st_mode & 0o777) == 0o600
+    again = run("export", "--out", str(out))
+    assert (again.exit_code, again.output) == (2, f"Error: {out} exists: choose a new file\n")

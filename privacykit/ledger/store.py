@@ -366,7 +366,7 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
 
         from privacykit.ledger.requests import EXPORT_COLUMNS
 
-        chosen = list(kinds or ())
+        chosen = [kinds] if isinstance(kinds, str) else list(kinds or ())
         where = f"kind IN ({', '.join('?' for _ in chosen)})" if chosen else None
         with self._read() as conn:
             table = sqlite_utils.Database(conn, execute_plugins=False).table("requests")
