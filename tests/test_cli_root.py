@@ -120,8 +120,8 @@ def test_root_help_lists_every_command_on_one_line_each() -> None:
         ),
         (
             ["ledger", "list", "--kind", "nope"],
-            "Error: Invalid value for '--kind': 'nope' is not one of 'erasure', 'access', "
-            "'audit'. (see 'privacykit ledger list --help')\n",
+            "Error: Invalid value for '--kind': 'nope' is not one of 'erasure', 'access'. "
+            "(see 'privacykit ledger list --help')\n",
         ),
         (
             ["ledger", "show"],
