@@ -186,11 +186,15 @@ def _break_ledger(home: Path, rid: str) -> None:
 
     conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
     try:
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='trigger'"
-        ).fetchall():
+        triggers = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='trigger'"
+        ).fetchall()
+        for name, _ in triggers:
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("UPDATE requests SET status = 'completed' WHERE request_id = ?", (rid,))
+        # Put the triggers back, as a careful attacker would (else opening refuses it).
+        for _, sql in triggers:
+            conn.execute(sql)
     finally:
         conn.close()
 

@@ -55,6 +55,8 @@ class _Holder:
         self.command = command
         self.depth = 1
         self.fd: int | None = None
+        #: Facts every user of this hold shares (the ledger's size when the run began).
+        self.shared: dict[str, object] = {}
 
 
 _registry = threading.Condition(threading.Lock())
@@ -72,6 +74,11 @@ class HomeLock:
     @property
     def command(self) -> str:
         return self._holder.command
+
+    @property
+    def shared(self) -> dict[str, object]:
+        """State shared by every re-entrant holder of this lock in this thread (one run)."""
+        return self._holder.shared
 
     def release(self) -> None:
         with _registry:

@@ -262,7 +262,13 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 side.chmod(0o600)
-        self._size_at_open = self.size
+        size = self.size
+        if self._home_lock is not None:
+            # Everything written since this run took the home is its own, whichever ledger
+            # object (the CLI's, the library's) wrote it.
+            start = self._home_lock.shared.setdefault("ledger_size_at_start", size)
+            size = start if isinstance(start, int) else size
+        self._size_at_open = size
 
     def close(self, *, checkpoint: bool = True) -> None:
         """Close the database and give back the home's writer lock.
