@@ -547,3 +547,17 @@ def test_ticket_definition_of_the_schema() -> None:
         with pytest.raises(SchemaViolation) as info:
             validate(broken, definition="ticket")
         assert info.value.path == pointer
+
+
+def test_an_attachment_zendesk_no_longer_has_is_tried_once_and_needs_review(
+    tmp_path: Path,
+) -> None:
+    fake = FakeTickets()
+    with_attachments(fake)
+    fake.broken.clear()
+    gone = next(url for url in fake.files if "/11/" in url)
+    fake.missing.add(gone)
+    job = collected(tmp_path, fake, policy(max_attachment_bytes=4000))
+    assert [c for c in fake.calls if c == ("download", gone)] == [("download", gone)]
+    assert 11 not in job.conversations.attachments
+    assert any("attachment 11 of ticket 101" in r and "NotFoundError" in r for r in job.incomplete)
