@@ -116,6 +116,17 @@ def test_erase_one_person_by_each_subject_form(demo: SandboxServer, home: Path, 
         "profiles_retained": 0,
         "users_soft_deleted": 2,
         "users_permanently_deleted": 2,
+        # Her conversations (#15): two tickets of hers deleted, her comment on another's
+        # ticket redacted.
+        "tickets": 3,
+        "tickets_closed": 0,
+        "tickets_soft_deleted": 2,
+        "tickets_permanently_deleted": 2,
+        "tickets_redacted": 1,
+        "tickets_kept": 0,
+        "comments_redacted": 1,
+        "attachments_redacted": 0,
+        "attachments_retained": 0,
     }
     assert {u["user_id"] for u in record["users"]} == {erin, anon}
     assert all(not p["events_remain"] for p in record["profiles"])

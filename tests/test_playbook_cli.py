@@ -29,7 +29,7 @@ def test_cli_validate_ok() -> None:
     result = CliRunner().invoke(cli, ["playbook", "validate", str(ERASURE)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(
-        f"{ERASURE}: valid erasure playbook 'erasure' (8 steps, sha256 "
+        f"{ERASURE}: valid erasure playbook 'erasure' (11 steps, sha256 "
     )
 
 

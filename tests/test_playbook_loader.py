@@ -36,10 +36,13 @@ def test_shipped_erasure_playbook_is_valid() -> None:
     assert book.step_names() == [
         "resolve_subject",
         "discover",
+        "discover_tickets",
         "check_safety",
         "replace_profiles",
+        "erase_tickets",
         "soft_delete_users",
         "permanently_delete_users",
+        "permanently_delete_tickets",
         "poll_compliance",
         "evidence",
     ]

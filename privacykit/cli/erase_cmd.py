@@ -64,8 +64,12 @@ def _plan_job(view: dict[str, Any], detailed: bool) -> list[str]:
     if view["would"] == "nothing: no data found":
         systems = ", ".join(view["searched"].get("systems", []))
         return [f"{head}: no data found (searched {systems})"]
+    tickets = view.get("tickets")
     if view["would"] == "stop for review":
-        return [f"{head}: {found}; stops for review:"] + [f"    - {r}" for r in view["reasons"]]
+        lines = [f"{head}: {found}; stops for review:"] + [f"    - {r}" for r in view["reasons"]]
+        if tickets and detailed:
+            lines.append(f"    tickets: {tickets['summary']}")
+        return lines
     lines = [f"{head}: {found}"]
     if detailed:
         for user in view["users"]:
@@ -88,6 +92,9 @@ def _plan_job(view: dict[str, Any], detailed: bool) -> list[str]:
             lines.append(
                 f"    profile {profile['profile_id']} {profile['source_type']} ({owner}): {action}"
             )
+        if tickets:
+            kept = f" (kept: {tickets['kept_why']})" if tickets["kept_why"] else ""
+            lines.append(f"    tickets: {tickets['summary']}{kept}")
     return lines
 
 
@@ -153,7 +160,15 @@ def _result_lines(view: dict[str, Any]) -> list[str]:
         line = (
             f"{head} (users {counts.get('users_permanently_deleted', 0)}/{counts.get('users', 0)} "
             f"permanently deleted, profiles {counts.get('profiles_deleted', 0)} deleted / "
-            f"{counts.get('profiles_scrubbed', 0)} scrubbed / {counts.get('profiles', 0)})"
+            f"{counts.get('profiles_scrubbed', 0)} scrubbed / {counts.get('profiles', 0)}"
+            + (
+                f", tickets {counts.get('tickets_permanently_deleted', 0)} deleted / "
+                f"{counts.get('tickets_redacted', 0)} redacted / "
+                f"{counts.get('tickets_kept', 0)} kept / {counts['tickets']}"
+                if counts.get("tickets")
+                else ""
+            )
+            + ")"
         )
     lines = [line]
     if view["report"]:

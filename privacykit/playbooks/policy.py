@@ -28,6 +28,12 @@ from privacykit.playbooks.loader import (
     Struct,
     register_kind,
 )
+from privacykit.playbooks.ticket_policy import (
+    TICKET_STEPS,
+    TICKETS_POLICY_FIELD,
+    TicketPolicy,
+    validate_ticket_policy,
+)
 
 __all__ = [
     "DISCOVERY_POLICY_FIELDS",
@@ -136,6 +142,7 @@ ERASURE_POLICY = Struct(
             )
         ),
         "confirm_ambiguous": Field(Bool(), default=False),
+        "tickets": TICKETS_POLICY_FIELD,
     }
 )
 
@@ -154,12 +161,16 @@ ERASURE_STEPS: dict[str, StepSchema] = {
     "check_safety": StepSchema(
         required=True,
         needs=("discover",),
+        after=("discover_tickets",),
         doc="refuse protected roles and unconfirmed ambiguous subjects",
     ),
     "replace_profiles": StepSchema(
         needs=("check_safety",), doc="PUT profiles without personal data; delete per policy"
     ),
-    "soft_delete_users": StepSchema(needs=("check_safety",), after=("replace_profiles",)),
+    **TICKET_STEPS,
+    "soft_delete_users": StepSchema(
+        needs=("check_safety",), after=("replace_profiles", "erase_tickets")
+    ),
     "permanently_delete_users": StepSchema(needs=("soft_delete_users",)),
     "poll_compliance": StepSchema(needs=("permanently_delete_users",)),
     "evidence": StepSchema(
@@ -182,6 +193,7 @@ def _validate_erasure(data: dict[str, Any], error: Any) -> None:
             "keep_scrubbed needs policy.keep_profiles {article, why}: "
             "the evidence must say why events remain",
         )
+    validate_ticket_policy(data, error)
     personal = policy["personal"]["identifier_types"]
     if personal != "all":
         for i, item in enumerate(policy["retain"]["identifiers"]):
@@ -265,6 +277,7 @@ class ErasurePolicy:
     ground: str = "Art. 17(1)"
     art19_recipients: tuple[str, ...] = ()
     art19_none_reason: str | None = None
+    tickets: TicketPolicy = field(default_factory=TicketPolicy)
 
     @property
     def profile_sources(self) -> tuple[str, ...]:
@@ -307,6 +320,7 @@ class ErasurePolicy:
             ground=(playbook.data.get("gdpr") or {}).get("ground", "Art. 17(1)"),
             art19_recipients=tuple(art19.get("recipients") or ()),
             art19_none_reason=art19.get("none_reason") or None,
+            tickets=TicketPolicy.from_mapping(policy.get("tickets")),
         )
 
     # --- decisions ---------------------------------------------------------------------

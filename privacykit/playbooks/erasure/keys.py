@@ -20,6 +20,7 @@ __all__ = [
     "PLAN",
     "PREFLIGHT",
     "REPORT",
+    "TICKETS",
     "StepKey",
     "StepKind",
 ]
@@ -32,6 +33,8 @@ PLAN = "plan"
 CONFIRMED_AMBIGUOUS = "confirmed_ambiguous"
 #: ``info``: what the read-only phase found that stops the subject (no mutating request).
 PREFLIGHT = "preflight"
+#: ``info``: the ticket plan (ticket ids, relations, actions, comment ids; never texts).
+TICKETS = "tickets"
 #: ``info``: the evidence record (``privacykit.erasure-evidence/1``).
 EVIDENCE = "evidence"
 #: ``intent``/``outcome``: the signed report of the latest evidence record.
@@ -50,10 +53,21 @@ class StepKind(StrEnum):
     PERMANENT_DELETE = "permanent_delete:user"  # intent/outcome: DELETE /deleted_users/{id}
     BLOCKED = "blocked:user"  # info: open requested tickets stop this user ({ticket_ids})
     COMPLIANCE = "compliance:user"  # info: compliance deletion progress
+    # Conversations (issue 15; written by playbooks.erasure.ticket_steps): a Zendesk id each.
+    TICKET_CLOSE = "ticket:close"  # intent/outcome: PUT status closed (open: close)
+    TICKET_DELETE = "ticket:soft_delete"  # intent/outcome: DELETE /tickets/{id}
+    TICKET_PURGE = "ticket:purge"  # intent/outcome: deleted_tickets/destroy_many of a group
+    COMMENT_REDACT = "comment:redact"  # intent/outcome: comment_redactions of one comment
+    ATTACHMENT_REDACT = "attachment:redact"  # intent/outcome: one attachment -> redacted.txt
 
     @property
     def about_user(self) -> bool:
         return self.value.endswith(":user")
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the target is a Zendesk id (an integer); else a profile id."""
+        return not self.value.startswith("profile:")
 
 
 _BY_PREFIX = {kind.value: kind for kind in StepKind}
@@ -67,9 +81,9 @@ class StepKey:
     target: int | str
 
     def __post_init__(self) -> None:
-        if self.kind.about_user:
+        if self.kind.numeric:
             if isinstance(self.target, bool) or not isinstance(self.target, int):
-                raise TypeError(f"{self.kind} needs an integer user id")
+                raise TypeError(f"{self.kind} needs an integer Zendesk id")
         elif not isinstance(self.target, str) or not _PROFILE_ID.match(self.target):
             raise TypeError(f"{self.kind} needs a profile id")
 
@@ -78,6 +92,12 @@ class StepKey:
 
     @property
     def user_id(self) -> int:
+        assert isinstance(self.target, int)
+        return self.target
+
+    @property
+    def zendesk_id(self) -> int:
+        """The ticket, comment or attachment id of a conversation step."""
         assert isinstance(self.target, int)
         return self.target
 
@@ -93,7 +113,7 @@ class StepKey:
         kind = _BY_PREFIX.get(prefix)
         if kind is None or not target:
             return None
-        if kind.about_user:
+        if kind.numeric:
             if not target.isascii() or not target.isdigit():
                 return None
             return cls(kind, int(target))
@@ -127,3 +147,25 @@ class StepKey:
     @classmethod
     def profile_gone(cls, profile_id: str) -> StepKey:
         return cls(StepKind.PROFILE_GONE, profile_id)
+
+    @classmethod
+    def ticket_close(cls, ticket_id: int) -> StepKey:
+        return cls(StepKind.TICKET_CLOSE, ticket_id)
+
+    @classmethod
+    def ticket_delete(cls, ticket_id: int) -> StepKey:
+        return cls(StepKind.TICKET_DELETE, ticket_id)
+
+    @classmethod
+    def ticket_purge(cls, first_ticket_id: int) -> StepKey:
+        """A group of one request's tickets handed to permanent deletion together, named
+        by its smallest ticket id (groups of a request never overlap)."""
+        return cls(StepKind.TICKET_PURGE, first_ticket_id)
+
+    @classmethod
+    def comment_redact(cls, comment_id: int) -> StepKey:
+        return cls(StepKind.COMMENT_REDACT, comment_id)
+
+    @classmethod
+    def attachment_redact(cls, attachment_id: int) -> StepKey:
+        return cls(StepKind.ATTACHMENT_REDACT, attachment_id)

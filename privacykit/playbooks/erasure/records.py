@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 from privacykit import __version__
 from privacykit.playbooks.erasure.state import EVIDENCE_SCHEMA, ErasureJob, ProfileState
+from privacykit.playbooks.erasure.ticket_evidence import TicketEvidence, ticket_evidence
 from privacykit.playbooks.policy import ErasurePolicy
 from privacykit.playbooks.request import Recorded
 
@@ -93,6 +94,8 @@ class ErasureEvidence(TypedDict):
     users: list[UserEvidence]
     profiles: list[ProfileEvidence]
     compliance: list[ComplianceRow]
+    #: The person's tickets and what was done to each (issue 15; [] without ticket steps).
+    tickets: list[TicketEvidence]
     compliance_completed_at: str | None
     steps: list[StepRow]
     art19_recipients: dict[str, Any]
@@ -199,6 +202,8 @@ def evidence_record(
         times = [str(row["at"]) for row in compliance if row["status"] == "complete" and row["at"]]
         completed_at = max(times) if times else None
     outcomes = job.session.outcomes() if job.session is not None else []
+    halt_why = "; ".join(job.halt.reasons) if job.halt is not None and job.halt.reasons else None
+    tickets = ticket_evidence(job.tickets, halt_why=halt_why)
     return {
         "schema": EVIDENCE_SCHEMA,
         "request_id": job.request_id,
@@ -207,8 +212,9 @@ def evidence_record(
         "outcome": job.outcome,
         "interim": job.status == "pending_compliance",
         "reasons": list(job.reasons),
-        "not_done": not_done(job, permanent=permanent),
-        "gdpr": {"ground": policy.ground, "exceptions": policy.exceptions()},
+        "not_done": not_done(job, permanent=permanent)
+        + ([] if job.outcome == "no_data_found" else list(tickets.not_done)),
+        "gdpr": {"ground": policy.ground, "exceptions": policy.exceptions() + tickets.exceptions},
         "searched": {
             "systems": job.searched.get("systems", []),
             "endpoints": job.searched.get("endpoints", []),
@@ -226,6 +232,7 @@ def evidence_record(
             "profiles_retained": sum(1 for p in profiles if p.evidence_action == "retained"),
             "users_soft_deleted": sum(1 for u in users if u.soft_deleted),
             "users_permanently_deleted": sum(1 for u in users if u.permanently_deleted),
+            **tickets.counts,
         },
         "users": [
             {
@@ -254,6 +261,7 @@ def evidence_record(
             for p in profiles
         ],
         "compliance": compliance,
+        "tickets": tickets.rows,
         "compliance_completed_at": completed_at,
         "steps": _steps(outcomes),
         "art19_recipients": {

@@ -29,6 +29,7 @@ from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.pipeline import BatchProgress, Pipeline
 from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, UserState
 from privacykit.playbooks.erasure.steps import ErasureRunner
+from privacykit.playbooks.erasure.tickets import tickets_view
 from privacykit.playbooks.finished import finished_erasures, finished_in_batch, skipped_view
 from privacykit.playbooks.loader import Playbook
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
@@ -120,6 +121,7 @@ def plan_view(job: ErasureJob) -> dict[str, Any]:
             }
             for p in job.profiles.values()
         ],
+        "tickets": tickets_view(job.tickets),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from privacykit.playbooks.discovery import Discovery, DiscoveryRun
 from privacykit.playbooks.engine import RunContext
+from privacykit.playbooks.erasure.tickets import TicketPlan
 from privacykit.playbooks.policy import ProfilePlan
 from privacykit.playbooks.request import RequestSession
 from privacykit.playbooks.subjects import Subject
@@ -34,7 +35,14 @@ EVIDENCE_SCHEMA = "privacykit.erasure-evidence/1"
 #: Documented (deleted users list): a permanently deleted user stays visible under this name.
 PERMANENTLY_DELETED_NAME = "Permanently Deleted User"
 DESTRUCTIVE_STEPS = frozenset(
-    {"replace_profiles", "soft_delete_users", "permanently_delete_users", "poll_compliance"}
+    {
+        "replace_profiles",
+        "erase_tickets",
+        "soft_delete_users",
+        "permanently_delete_users",
+        "permanently_delete_tickets",
+        "poll_compliance",
+    }
 )
 PERMANENT_DELETE_STEP = "permanently_delete_users"
 # Outcomes that count as success for the exit code: pending compliance is Zendesk's own
@@ -204,6 +212,8 @@ class ErasureJob(RunContext):
     users: dict[int, UserState] = field(default_factory=dict)
     profiles: dict[str, ProfileState] = field(default_factory=dict)
     profile_plans: dict[str, ProfilePlan] = field(default_factory=dict)
+    #: The person's tickets and what is done to them (``discover_tickets``; issue 15).
+    tickets: TicketPlan | None = None
     ambiguities: list[str] = field(default_factory=list)
     limit_reached: str | None = None
     missing_user_ids: list[int] = field(default_factory=list)
@@ -267,8 +277,10 @@ class ErasureJob(RunContext):
             return False
         if self.plan_error or not self.planned:
             return True
-        return any(not p.finished for p in self.profiles.values()) or any(
-            not u.permanently_deleted for u in self.users.values()
+        return (
+            any(not p.finished for p in self.profiles.values())
+            or any(not u.permanently_deleted for u in self.users.values())
+            or (self.tickets is not None and self.tickets.would_change())
         )
 
     def label(self) -> str:

@@ -43,6 +43,7 @@ from privacykit.playbooks.erasure.state import (
     ProfileState,
     UserState,
 )
+from privacykit.playbooks.erasure.ticket_steps import TicketSteps
 from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
@@ -96,10 +97,13 @@ class ErasureRunner:
             check=self.check_abort,
             on_change=lambda job, what: self._person_changed(job, what),  # type: ignore[arg-type]
         )
+        # The person's conversations (issue 15): one purger per runner, shared by its jobs.
+        self.tickets = TicketSteps(client, self.policy, check=self.check_abort)  # type: ignore[arg-type]
         self.engine = Engine(
             playbook,
             {
                 **person.functions(),
+                **self.tickets.functions(),
                 "check_safety": self.step_check_safety,
                 "replace_profiles": self.step_replace_profiles,
                 "soft_delete_users": self.step_soft_delete_users,

@@ -1,0 +1,405 @@
+"""The erasure's ticket steps: ``discover_tickets``, ``erase_tickets`` and
+``permanently_delete_tickets`` (issue 15).
+
+Owns :class:`TicketSteps`, whose step functions the :class:`~.steps.ErasureRunner` runs
+with the rest of the playbook:
+
+* ``discover_tickets`` (read-only, part of the plan and the dry run): the person's
+  tickets and the comments they wrote (:func:`~.tickets.discover_tickets`), recorded as
+  the ``tickets`` info entry; a resumed request reads its recorded plan back instead and
+  marks what its ledger says was done (:class:`~.ticket_history.TicketHistory`).
+* ``erase_tickets`` (before the users are soft-deleted): per ticket, attachments of the
+  person's comments redacted while the ticket is still open (Zendesk cannot afterwards),
+  then ``open: close`` tickets closed, requested tickets soft-deleted (``requested:
+  delete``) or the person's comments redacted through ``comment_redactions``
+  (``requested: redact`` and every ticket of others under ``elsewhere: redact``). Other
+  people's tickets are never deleted. The soft-deleted tickets are then handed to the
+  batch's :class:`~.purge.TicketPurger` (intent recorded first). Any failure stops the
+  subject for review before its users are touched.
+* ``permanently_delete_tickets``: waits for the bulk jobs holding the subject's tickets,
+  settles every ticket whose outcome a job did not tell by reading the tickets' state
+  (an expired job, a crash between submission and completion), and records the outcome.
+
+Every call that changes Zendesk goes through :func:`~privacykit.playbooks.engine.perform`
+(intent before, outcome after, reconciliation of an unknown outcome).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from privacykit.errors import (
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    ValidationError,
+    ZendeskError,
+)
+from privacykit.playbooks.engine import Halt, StepFunction, perform
+from privacykit.playbooks.erasure import keys
+from privacykit.playbooks.erasure import ticket_actions as act
+from privacykit.playbooks.erasure.actions import why
+from privacykit.playbooks.erasure.keys import StepKey
+from privacykit.playbooks.erasure.purge import TicketPurger
+from privacykit.playbooks.erasure.state import ErasureJob
+from privacykit.playbooks.erasure.ticket_history import TicketHistory
+from privacykit.playbooks.erasure.tickets import (
+    CommentState,
+    PurgeGroup,
+    TicketClient,
+    TicketPlan,
+    TicketState,
+    discover_tickets,
+)
+from privacykit.playbooks.loader import Step
+from privacykit.playbooks.policy import ErasurePolicy, protected_reason
+
+__all__ = ["CLOSED_ATTACHMENT", "TicketSteps"]
+
+#: Why an attachment on a closed ticket stays (documented: not redactable there).
+CLOSED_ATTACHMENT = "Zendesk cannot redact attachments on a closed ticket"
+
+
+def _transient(exc: BaseException) -> bool:
+    """No answer, a 5xx or a 429: nothing was learned; the caller retries or reports it."""
+    return isinstance(exc, NetworkError | ServerError | RateLimitedError)
+
+
+class TicketSteps:
+    """The ticket step functions for one runner (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: TicketClient,
+        policy: ErasurePolicy,
+        *,
+        check: Callable[[], None] = lambda: None,
+        purger: TicketPurger | None = None,
+    ) -> None:
+        self.client = client
+        self.policy = policy
+        self.check = check
+        self.purger = purger if purger is not None else TicketPurger(client)
+
+    def functions(self) -> dict[str, StepFunction]:
+        return {
+            "discover_tickets": self.step_discover_tickets,
+            "erase_tickets": self.step_erase_tickets,
+            "permanently_delete_tickets": self.step_permanently_delete_tickets,
+        }
+
+    # -- discover_tickets ---------------------------------------------------------------------
+
+    def step_discover_tickets(self, job: ErasureJob, step: Step) -> Halt | None:
+        """The person's tickets and comments (GET only); a resumed request's from its
+        ledger. An answer that cannot be trusted stops the subject for review."""
+        if job.tickets is not None:
+            return None
+        if job.planned and job.session is not None:
+            history = TicketHistory.from_entries(job.session.entries)
+            if history.plan is not None:
+                plan = TicketPlan.from_record(history.plan, self.policy.tickets)
+                plan.groups = history.apply(plan)
+                job.tickets = plan
+                self._searched(job, plan)
+                return None
+        users = self._users(job)
+        if not users:
+            return None  # nobody found (or only protected users): nothing to search
+        try:
+            plan = discover_tickets(self.client, users, self.policy.tickets, check=self.check)
+        except (ZendeskError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            if isinstance(exc, ZendeskError) and _transient(exc):
+                raise
+            return Halt(
+                "needs_review",
+                "needs_review",
+                (
+                    "ticket discovery could not complete: Zendesk's answer cannot be "
+                    f"trusted ({why(exc)})",
+                ),
+            )
+        job.tickets = plan
+        self._searched(job, plan)
+        job.info(keys.TICKETS, plan.record())
+        return None
+
+    def _users(self, job: ErasureJob) -> list[int] | None:
+        """The person's users whose tickets are searched: protected ones are skipped
+        (the subject stops for review anyway, and an agent's tickets are not theirs)."""
+        if job.discovery is not None:
+            return sorted(
+                uid
+                for uid, user in job.discovery.users.items()
+                if protected_reason(user, self.policy) is None
+            )
+        if job.planned:
+            return sorted(uid for uid, user in job.users.items() if not user.protected)
+        return None
+
+    @staticmethod
+    def _searched(job: ErasureJob, plan: TicketPlan) -> None:
+        searched = dict(job.searched)
+        extra = plan.searched()
+        systems = list(searched.get("systems") or [])
+        searched["systems"] = systems + [s for s in extra["systems"] if s not in systems]
+        endpoints = set(searched.get("endpoints") or []) | set(extra["endpoints"])
+        searched["endpoints"] = sorted(endpoints)
+        job.searched = searched
+
+    # -- erase_tickets --------------------------------------------------------------------------
+
+    def step_erase_tickets(self, job: ErasureJob, step: Step) -> Halt | None:
+        """Close, soft-delete or redact per policy (see the module docstring), then hand
+        the soft-deleted tickets to permanent deletion. A failure stops the subject for
+        review before its users are soft-deleted."""
+        plan = job.tickets
+        if plan is None or job.session is None:
+            return None
+        failures = []
+        for ticket in plan.tickets.values():
+            self.check()
+            if ticket.gone or ticket.action == "none" and not ticket.close_first:
+                continue
+            try:
+                self._ticket(job, ticket)
+            except ZendeskError as exc:
+                text = f"ticket {ticket.ticket_id} could not be {self._verb(ticket)} ({why(exc)})"
+                ticket.why = text
+                failures.append(text)
+        self._hand_over(job, plan)
+        if failures:
+            job.failures.extend(failures)
+            return Halt("needs_review", "needs_review", ())
+        return None
+
+    @staticmethod
+    def _verb(ticket: TicketState) -> str:
+        if ticket.close_first and not ticket.closed:
+            return "closed"
+        return {"delete": "soft-deleted", "redact": "redacted"}.get(ticket.action, "handled")
+
+    def _ticket(self, job: ErasureJob, ticket: TicketState) -> None:
+        session = job.session
+        assert session is not None and session.request_id is not None
+        rid, tid = session.request_id, ticket.ticket_id
+        if ticket.action == "redact" and not ticket.is_closed:
+            # Attachments first: once the ticket is closed Zendesk cannot redact them.
+            self._attachments(job, ticket)
+        if ticket.close_first and not ticket.closed:
+            performed = perform(
+                session.steps,
+                rid,
+                str(StepKey.ticket_close(tid)),
+                {"ticket_id": tid, "from_status": ticket.status},
+                action=lambda: act.close_ticket(self.client, tid),
+                reconcile=lambda: act.reconcile_close(self.client, tid),
+            )
+            ticket.closed = True
+            if performed.data.get("state") == "gone":
+                ticket.gone = True
+                return
+        if ticket.action == "delete" and not ticket.soft_deleted:
+            perform(
+                session.steps,
+                rid,
+                str(StepKey.ticket_delete(tid)),
+                {"ticket_id": tid},
+                action=lambda: act.soft_delete_ticket(self.client, tid),
+                reconcile=lambda: act.reconcile_soft_delete(self.client, tid),
+            )
+            ticket.soft_deleted = True
+        if ticket.action == "redact":
+            if ticket.is_closed:
+                for comment in ticket.comments.values():
+                    for aid in comment.attachments_open:
+                        self._retain(job, ticket, comment, aid, CLOSED_ATTACHMENT)
+            for comment in ticket.comments.values():
+                self.check()
+                if not comment.redacted:
+                    self._redact(job, ticket, comment)
+
+    def _redact(self, job: ErasureJob, ticket: TicketState, comment: CommentState) -> None:
+        session = job.session
+        assert session is not None and session.request_id is not None
+        tid, cid = ticket.ticket_id, comment.comment_id
+        markup = comment.html_body
+        performed = perform(
+            session.steps,
+            session.request_id,
+            str(StepKey.comment_redact(cid)),
+            {"ticket_id": tid, "comment_id": cid},
+            action=lambda: act.redact_comment(self.client, tid, cid, markup),
+            reconcile=lambda: act.reconcile_redaction(self.client, tid, cid),
+        )
+        comment.redacted = True
+        comment.html_body = None  # not needed any more; keep no text longer than necessary
+        links = performed.data.get("links_left")
+        comment.links_left = links if isinstance(links, int) else 0
+
+    def _attachments(self, job: ErasureJob, ticket: TicketState) -> None:
+        session = job.session
+        assert session is not None and session.request_id is not None
+        tid = ticket.ticket_id
+        refused: str | None = None
+        for comment in ticket.comments.values():
+            cid = comment.comment_id
+            for aid in comment.attachments_open:
+                self.check()
+                if refused is not None:
+                    self._retain(job, ticket, comment, aid, refused)
+                    continue
+                try:
+                    perform(
+                        session.steps,
+                        session.request_id,
+                        str(StepKey.attachment_redact(aid)),
+                        {"ticket_id": tid, "comment_id": cid, "attachment_id": aid},
+                        action=partial(act.redact_attachment, self.client, tid, cid, aid),
+                        reconcile=partial(act.reconcile_attachment, self.client, tid, cid, aid),
+                    )
+                except ValidationError as exc:
+                    # Refused: retained with the reason when the ticket is closed (it was
+                    # closed since the plan), else a failure like any other.
+                    if act.ticket_status(self.client, tid) != "closed":
+                        raise
+                    refused = f"{CLOSED_ATTACHMENT} (refused: {why(exc)})"
+                    self._retain(job, ticket, comment, aid, refused)
+                    continue
+                comment.attachments_redacted.append(aid)
+
+    def _retain(
+        self, job: ErasureJob, ticket: TicketState, comment: CommentState, aid: int, reason: str
+    ) -> None:
+        comment.attachments_retained[aid] = reason
+        job.info(
+            str(StepKey.attachment_redact(aid)),
+            {
+                "ticket_id": ticket.ticket_id,
+                "comment_id": comment.comment_id,
+                "attachment_id": aid,
+                "retained": reason,
+            },
+        )
+
+    def _hand_over(self, job: ErasureJob, plan: TicketPlan) -> None:
+        """Record the intent to delete the soft-deleted tickets for good, then queue them
+        with the batch's purger (sent by the first subject that waits)."""
+        session = job.session
+        assert session is not None
+        grouped = {t for g in plan.groups if not g.done for t in g.ticket_ids}
+        ready = sorted(
+            t.ticket_id
+            for t in plan.tickets.values()
+            if t.action == "delete" and t.soft_deleted and not t.purged and not t.gone
+            if t.ticket_id not in grouped
+        )
+        if not ready:
+            return
+        group = PurgeGroup(ready[0], ready, handed_over=True)
+        session.record(str(StepKey.ticket_purge(group.first)), "intent", {"ticket_ids": ready})
+        plan.groups.append(group)
+        self.purger.add(ready, on_submitted=self._submitted(job, group))
+
+    @staticmethod
+    def _submitted(job: ErasureJob, group: PurgeGroup) -> Callable[[str, list[int]], None]:
+        """Records the job id Zendesk gave for some of the group's tickets (an ``info``
+        entry of the group's step), so a resumed run can follow that job."""
+        session = job.session
+        assert session is not None
+        key = str(StepKey.ticket_purge(group.first))
+
+        def submitted(job_id: str, owned: list[int]) -> None:
+            group.job_ids.append(job_id)
+            session.record(key, "info", {"job_id": job_id, "ticket_ids": sorted(owned)})
+
+        return submitted
+
+    # -- permanently_delete_tickets ---------------------------------------------------------------
+
+    def step_permanently_delete_tickets(self, job: ErasureJob, step: Step) -> Halt | None:
+        """Wait for the jobs holding the subject's tickets; settle what they did not tell
+        by reading the tickets' state; record the outcome of each group."""
+        plan = job.tickets
+        if plan is None or job.session is None:
+            return None
+        for group in [g for g in plan.groups if not g.done]:
+            self.check()
+            try:
+                self._settle(job, plan, group)
+            except ZendeskError as exc:
+                if _transient(exc):
+                    raise
+                text = (
+                    f"permanent deletion of ticket(s) {_ids_text(group.ticket_ids)} could not "
+                    f"be confirmed ({why(exc)})"
+                )
+                job.failures.append(text)
+        return None
+
+    def _settle(self, job: ErasureJob, plan: TicketPlan, group: PurgeGroup) -> None:
+        session = job.session
+        assert session is not None
+        ids = list(group.ticket_ids)
+        purged: set[int] = set()
+        failed: dict[int, str] = {}
+        reconciled = False
+        if group.handed_over or group.job_ids:
+            if not group.handed_over:
+                # An earlier run's job: follow it (its status may have expired since).
+                self.purger.follow(group.job_ids[-1], ids)
+                reconciled = True
+            outcome = self.purger.wait(ids, check=self.check)
+            purged.update(outcome.purged)
+            failed.update(outcome.failed)
+        left = [t for t in ids if t not in purged]
+        live: list[int] = []
+        for attempt in range(2):
+            if not left:
+                break
+            # No job told us (or it told "failed"): Zendesk's state decides.
+            reconciled = True
+            states = self.purger.states(left)
+            purged.update(t for t, s in states.items() if s == "gone")
+            live = [t for t, s in states.items() if s == "live"]
+            left = [t for t, s in states.items() if s == "soft_deleted"]
+            if left and attempt == 0:
+                # Still soft-deleted: send them again (once).
+                self.purger.add(left, on_submitted=self._submitted(job, group))
+                outcome = self.purger.wait(left, check=self.check)
+                purged.update(outcome.purged)
+                failed.update(outcome.failed)
+                left = [t for t in left if t not in purged]
+        not_purged = [t for t in ids if t not in purged]
+        session.record(
+            str(StepKey.ticket_purge(group.first)),
+            "outcome",
+            {
+                "ticket_ids": ids,
+                "purged": sorted(purged),
+                "not_purged": not_purged,
+                "job_ids": list(dict.fromkeys(group.job_ids)),
+                "reconciled": reconciled,
+            },
+        )
+        group.done = True
+        group.purged = sorted(purged)
+        for tid in purged:
+            if tid in plan.tickets:
+                plan.tickets[tid].purged = True
+        for tid in not_purged:
+            reason = (
+                "live again (restored since it was soft-deleted)"
+                if tid in live
+                else f"still soft-deleted ({failed.get(tid, 'no job confirmed it')})"
+            )
+            text = f"ticket {tid} was not permanently deleted: {reason}"
+            if tid in plan.tickets:
+                plan.tickets[tid].why = text
+            job.failures.append(text)
+
+
+def _ids_text(ids: list[int], limit: int = 20) -> str:
+    shown = ", ".join(f"#{t}" for t in ids[:limit])
+    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
