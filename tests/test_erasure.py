@@ -220,6 +220,8 @@ def test_open_ticket_blocks_then_resume_after_closing(demo: SandboxServer, home:
             "why": f"requester of ticket(s) that are not closed: {tickets}",
         },
         {"item": f"profile {profile}", "why": job.reasons[0]},
+        # Her tickets (#15) were found and, like everything else, not touched.
+        *({"item": f"ticket {t}", "why": job.reasons[0]} for t in user.blocking_tickets),
     ]
     for ticket in user.blocking_tickets:
         demo.state.set_ticket_status(ticket, "closed")

@@ -165,7 +165,9 @@ def test_policy_defaults_and_validation() -> None:
     with pytest.raises(PlaybookError, match="unknown key"):
         playbook("  tickets:\n    requested: delete\n    cc: redact\n")
     with pytest.raises(PlaybookError, match="GDPR article"):
-        playbook("  tickets:\n    requested: keep\n    keep:\n      article: because\n      why: x\n")
+        playbook(
+            "  tickets:\n    requested: keep\n    keep:\n      article: because\n      why: x\n"
+        )
     kept = ErasurePolicy.from_playbook(playbook("  tickets:\n    requested: keep\n" + KEEP))
     assert kept.tickets.keep_reason == "Art. 17(3)(e): a warranty claim is disputed"
     # open: close without the step that closes would silently block instead.
@@ -175,9 +177,12 @@ def test_policy_defaults_and_validation() -> None:
     with pytest.raises(PlaybookError, match="open: close needs the erase_tickets step"):
         load_playbook_text(text, file="x.yaml")
     # The ticket steps keep their order: tickets before the users' soft deletion.
-    swapped = ERASURE.read_text().replace(
-        "  - erase_tickets ", "  - TEMP "
-    ).replace("  - soft_delete_users ", "  - erase_tickets ").replace("  - TEMP ", "  - soft_delete_users ")
+    swapped = (
+        ERASURE.read_text()
+        .replace("  - erase_tickets ", "  - TEMP ")
+        .replace("  - soft_delete_users ", "  - erase_tickets ")
+        .replace("  - TEMP ", "  - soft_delete_users ")
+    )
     with pytest.raises(PlaybookError, match="must come after 'erase_tickets'"):
         load_playbook_text(swapped, file="x.yaml")
 
@@ -210,7 +215,9 @@ def test_default_deletes_their_tickets_and_redacts_their_comments_elsewhere(
     assert sb.state.user_status(pat.user) == "permanently_deleted"
     log = mutating(sb)
     first_user_delete = log.index(("DELETE", f"/api/v2/users/{pat.user}"))
-    assert all(log.index(("DELETE", f"/api/v2/tickets/{t}")) < first_user_delete for t in pat.requested)
+    assert all(
+        log.index(("DELETE", f"/api/v2/tickets/{t}")) < first_user_delete for t in pat.requested
+    )
     assert log.count(("DELETE", _DESTROY_MANY)) == 1
     # Evidence: ids and what was done to each, never a subject or a body.
     record = evidence(home, job.request_id)
@@ -227,7 +234,9 @@ def test_default_deletes_their_tickets_and_redacts_their_comments_elsewhere(
     assert "Zendesk Support tickets and comments" in record["searched"]["systems"]
     assert "GET /api/v2/users/{id}/tickets/ccd" in record["searched"]["endpoints"]
     # Only the comment metadata Zendesk keeps is reported as not erased.
-    assert [n["item"] for n in record["not_done"]] == [f"comment metadata on ticket(s) #{pat.elsewhere}"]
+    assert [n["item"] for n in record["not_done"]] == [
+        f"comment metadata on ticket(s) #{pat.elsewhere}"
+    ]
     assert assert_intent_before_outcome(home, job.request_id, "ticket:soft_delete:") == 2
     assert assert_intent_before_outcome(home, job.request_id, "comment:redact:") == 1
     assert assert_intent_before_outcome(home, job.request_id, "ticket:purge:") == 1
@@ -323,6 +332,27 @@ def test_elsewhere_keep_still_deletes_their_own_tickets(sb: SandboxServer, home:
 # -- open tickets ------------------------------------------------------------------------------
 
 
+def test_open_review_blocks_before_any_mutating_request(sb: SandboxServer, home: Path) -> None:
+    pat = Person(sb)
+    still_open = sb.state.add_ticket(pat.user, "open", "Still open", description="help")
+    plan = run(sb, home, [pat.email], dry_run=True)
+    assert plan.exit_code == 1
+    view = plan.as_dict()["requests"][0]
+    assert view["would"] == "stop for review"
+    assert view["tickets"]["blocking"] == [still_open["id"]]
+    assert "blocked by open ticket(s)" in view["tickets"]["summary"]
+    # The ticket discovery's list is the blocker check: read once per user, not twice.
+    requested = f"/api/v2/users/{pat.user}/tickets/requested"
+    assert [e["path"] for e in sb.request_log()].count(requested) == 1
+    (job,) = run(sb, home, [pat.email]).jobs
+    assert job.status == "needs_review"
+    assert mutating(sb) == []
+    record = evidence(home, job.request_id)
+    items = [n["item"] for n in record["not_done"]]
+    assert f"ticket {still_open['id']}" in items and f"ticket {pat.requested[0]}" in items
+    assert not any(r["soft_deleted"] or r["comments_redacted"] for r in record["tickets"])
+
+
 def test_open_close_closes_their_open_tickets_first_then_deletes(
     sb: SandboxServer, home: Path
 ) -> None:
@@ -346,9 +376,7 @@ def test_open_close_closes_their_open_tickets_first_then_deletes(
     assert assert_intent_before_outcome(home, job.request_id, "ticket:close:") == 1
 
 
-def test_open_close_refused_stops_before_the_user_is_touched(
-    sb: SandboxServer, home: Path
-) -> None:
+def test_open_close_refused_stops_before_the_user_is_touched(sb: SandboxServer, home: Path) -> None:
     pat = Person(sb)
     still_open = sb.state.add_ticket(pat.user, "open", "Needs a field", custom_fields={7: None})
     sb.state.require_ticket_field(7)
@@ -528,9 +556,7 @@ def test_bulk_jobs_are_shared_across_the_subjects_of_a_batch(sb: SandboxServer) 
         assert sorted(owned for _, owned in seen) == sorted(owners)
         for ids in owners[1:]:
             assert purger.wait(ids).purged == ids
-    assert {sb.state.ticket_lifecycle(t) for ids in owners for t in ids} == {
-        "permanently_deleted"
-    }
+    assert {sb.state.ticket_lifecycle(t) for ids in owners for t in ids} == {"permanently_deleted"}
 
 
 def test_purger_keeps_its_jobs_under_the_cap(sb: SandboxServer) -> None:

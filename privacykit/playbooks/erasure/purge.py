@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from privacykit.errors import HTTPStatusError, RateLimitError, ServerError, ZendeskError
-from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.tickets import TicketClient
+from privacykit.playbooks.reasons import why
 
 __all__ = ["PurgeOutcome", "TicketPurger"]
 

@@ -277,7 +277,13 @@ class ErasureRunner:
             self.check_abort()
             if user.soft_deleted or user.protected:
                 continue
-            user.blocking_tickets = actions.open_requested_tickets(self.client, uid)
+            tickets = job.tickets  # the ticket discovery's (issue 15), when the playbook has it
+            if tickets is not None and (tickets.fresh or tickets.policy.open == "close"):
+                # Found just now, with everything else about the person's tickets; under
+                # ``open: close`` the erasure closes them first, so nothing blocks.
+                user.blocking_tickets = tickets.blocking(uid)
+            else:
+                user.blocking_tickets = actions.open_requested_tickets(self.client, uid)
             if user.blocking_tickets:
                 job.info(
                     str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": user.blocking_tickets}

@@ -29,17 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from privacykit.errors import (
-    NetworkError,
-    RateLimitedError,
-    ServerError,
-    ValidationError,
-    ZendeskError,
-)
+from privacykit.errors import ValidationError, ZendeskError
 from privacykit.playbooks.engine import Halt, StepFunction, perform
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure import ticket_actions as act
-from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.keys import StepKey
 from privacykit.playbooks.erasure.purge import TicketPurger
 from privacykit.playbooks.erasure.state import ErasureJob
@@ -53,17 +46,14 @@ from privacykit.playbooks.erasure.tickets import (
     discover_tickets,
 )
 from privacykit.playbooks.loader import Step
+from privacykit.playbooks.person import untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, protected_reason
+from privacykit.playbooks.reasons import is_transient, why
 
 __all__ = ["CLOSED_ATTACHMENT", "TicketSteps"]
 
 #: Why an attachment on a closed ticket stays (documented: not redactable there).
 CLOSED_ATTACHMENT = "Zendesk cannot redact attachments on a closed ticket"
-
-
-def _transient(exc: BaseException) -> bool:
-    """No answer, a 5xx or a 429: nothing was learned; the caller retries or reports it."""
-    return isinstance(exc, NetworkError | ServerError | RateLimitedError)
 
 
 class TicketSteps:
@@ -110,16 +100,10 @@ class TicketSteps:
         try:
             plan = discover_tickets(self.client, users, self.policy.tickets, check=self.check)
         except (ZendeskError, TypeError, ValueError, KeyError, AttributeError) as exc:
-            if isinstance(exc, ZendeskError) and _transient(exc):
+            halt = untrusted_answer(exc, "ticket discovery")
+            if halt is None:
                 raise
-            return Halt(
-                "needs_review",
-                "needs_review",
-                (
-                    "ticket discovery could not complete: Zendesk's answer cannot be "
-                    f"trusted ({why(exc)})",
-                ),
-            )
+            return halt
         job.tickets = plan
         self._searched(job, plan)
         job.info(keys.TICKETS, plan.record())
@@ -329,7 +313,7 @@ class TicketSteps:
             try:
                 self._settle(job, plan, group)
             except ZendeskError as exc:
-                if _transient(exc):
+                if is_transient(exc):
                     raise
                 text = (
                     f"permanent deletion of ticket(s) {_ids_text(group.ticket_ids)} could not "

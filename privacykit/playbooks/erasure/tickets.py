@@ -206,6 +206,8 @@ class TicketPlan:
     lists_read: dict[str, int] = field(default_factory=dict)
     #: Purge groups not finished yet (runtime state; the ledger has them too).
     groups: list[PurgeGroup] = field(default_factory=list)
+    #: Discovered by this run (else read back from the ledger: statuses may be stale).
+    fresh: bool = False
 
     def blocking(self, user_id: int) -> list[int]:
         """Open requested tickets that stop the user's erasure: under ``open: review``
@@ -346,6 +348,7 @@ def discover_tickets(
     for uid in plan.open_requested:
         plan.open_requested[uid] = sorted(set(plan.open_requested[uid]))
     plan.lists_read = {**lists, "comments": comment_lists}
+    plan.fresh = True
     return plan
 
 
