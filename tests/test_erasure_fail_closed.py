@@ -245,5 +245,8 @@ def test_signed_reports_state_what_the_ledger_shows(
     final_text = _pdf_text(done["report"])
     assert "Status completed" in final_text and "Interim" not in final_text
     assert "Zendesk reported the deletion complete" in final_text
-    assert "none: everything found was erased" in final_text
+    # Everything but what Zendesk's redaction cannot remove (#15): where Erin wrote from,
+    # on the comment she left on another customer's ticket -- so the report says so.
+    assert "none: everything found was erased" not in final_text
+    assert "comment metadata on ticket(s) #3" in final_text
     assert "Playbook erase-agents" in final_text
