@@ -242,6 +242,15 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
 )
 @click.option("--received", metavar="DATE", help="When the request arrived (default: today).")
 @click.option(
+    "--max-wait",
+    type=click.FloatRange(min=1),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest wait for Zendesk's rate limits; past it the run stops cleanly "
+    "(everything recorded) and says when to continue with --resume.",
+)
+@click.option(
     "--no-report",
     is_flag=True,
     help="Record the evidence in the ledger but skip the signed PDF "
@@ -264,6 +273,7 @@ def erase_command(
     confirm_ambiguous: bool,
     concurrency: int,
     received: str | None,
+    max_wait: float,
     no_report: bool,
     new_request: bool,
     as_json: bool,
@@ -301,6 +311,7 @@ def erase_command(
         received=received,
         produce_reports=not no_report,
         new_request=new_request,
+        max_wait=max_wait,
     )
 
     if from_file is not None and str(from_file) == "-" and not (yes or dry_run):
@@ -388,6 +399,8 @@ def erase_command(
         click.echo("not confirmed: nothing was changed", err=True)
     else:
         _print_results(document, report.elapsed, quiet)
+        if report.stopped:
+            click.echo(safe_text(report.stopped), err=True)
         if report.interrupted:
             for line in _interrupted_lines(document, from_file):
                 click.echo(safe_text(line))

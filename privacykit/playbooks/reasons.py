@@ -3,25 +3,37 @@
 Owns :func:`why` (an error as a short reason for the ledger, the evidence and the
 terminal: its public class, HTTP status, the endpoint it came from and the client's
 redacted message -- never a response body), :func:`is_transient` (an error a later run
-may not meet again) and :func:`clip`.
+may not meet again), :func:`stops_the_run` (an error that stops a whole batch cleanly)
+and :func:`clip`.
 """
 
 from __future__ import annotations
 
 from privacykit.errors import (
+    LedgerError,
     NetworkError,
     PrivacykitError,
     RateLimitedError,
+    RateLimitError,
+    RateLimitWaitExceeded,
     ServerError,
 )
 
-__all__ = ["clip", "is_transient", "why"]
+__all__ = ["clip", "is_transient", "stops_the_run", "why"]
 
 
 def is_transient(exc: BaseException) -> bool:
     """Zendesk did not answer, failed (5xx) or was over a budget: nothing was learned about
     the person, and the same request may succeed later."""
-    return isinstance(exc, NetworkError | ServerError | RateLimitedError)
+    return isinstance(exc, NetworkError | ServerError | RateLimitedError | RateLimitError)
+
+
+def stops_the_run(exc: BaseException) -> bool:
+    """An error no subject can get past in this run, so the whole batch stops cleanly at
+    step boundaries (everything recorded, resumable) instead of failing subject by subject:
+    Zendesk asking to wait longer than ``--max-wait``, a ledger that cannot record (a step
+    without its intent must never run), a disk that cannot be written."""
+    return isinstance(exc, RateLimitWaitExceeded | LedgerError | OSError)
 
 
 def why(exc: BaseException) -> str:

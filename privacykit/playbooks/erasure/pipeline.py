@@ -26,6 +26,7 @@ from privacykit.errors import PrivacykitError
 from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.state import PERMANENT_DELETE_STEP, ErasureJob
 from privacykit.playbooks.erasure.steps import Aborted, ErasureRunner
+from privacykit.playbooks.reasons import stops_the_run
 
 __all__ = ["BatchProgress", "Pipeline", "deletion_eta"]
 
@@ -141,14 +142,26 @@ class Pipeline:
         except Aborted:
             self._finish(job, aborted=True)
         except PrivacykitError as exc:
-            job.error = why(exc)
-            self._fail(job, exc)
+            if not stops_the_run(exc):
+                job.error = why(exc)
+                self._fail(job, exc)
+                return
+            self._stop(job, exc)
         except BaseException as exc:  # noqa: BLE001 - a crash must stop the whole batch
             with self.lock:
                 if self.fatal is None:
                     self.fatal = exc
                 self._abort_all()
             self._finish(job, aborted=True)
+
+    def _stop(self, job: ErasureJob, exc: BaseException) -> None:
+        """Stop the whole batch at step boundaries (see ``stops_the_run``): this job stays
+        where its ledger says, resumable."""
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = exc
+            self._abort_all()
+        self._finish(job, aborted=True)
 
     def _fail(self, job: ErasureJob, exc: BaseException) -> None:
         """An unexpected Zendesk/ledger error: record what we can and keep the batch going.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from privacykit import clock
-from privacykit.errors import UsageError, ZendeskError
+from privacykit.errors import LedgerError, RateLimitWaitExceeded, UsageError, ZendeskError
 from privacykit.playbooks.batches import BatchTracker
 from privacykit.playbooks.engine import Halt
 from privacykit.playbooks.erasure.actions import why
@@ -173,6 +173,9 @@ class EraseReport:
     #: Stopped by the operator (Ctrl-C) at step boundaries; ``not_started`` subjects of
     #: batch ``batch_id`` wait for ``erase --resume --from-file FILE``.
     interrupted: bool = False
+    #: Why the run stopped by itself (Zendesk asked to wait past ``--max-wait``, the
+    #: ledger or the disk could not be written): one line for the operator, or None.
+    stopped: str | None = None
     batch_id: str | None = None
     not_started: int = 0
     #: Remembered batches (other runs) with subjects not started (ids and counts).
@@ -220,11 +223,25 @@ class EraseReport:
             "checkpoint": self.checkpoint,
             "skipped": list(self.skipped),
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "batch_id": self.batch_id,
             "not_started": self.not_started,
             "waiting_batches": list(self.waiting),
             "exit_code": self.exit_code,
         }
+
+
+def stop_reason(exc: BaseException) -> str:
+    """One line saying why a run stopped by itself and when to continue it."""
+    if isinstance(exc, RateLimitWaitExceeded):
+        return (
+            f"Zendesk asked to wait {exc.retry_after:.0f} s, longer than --max-wait: stopped; "
+            f"everything is recorded; continue after {clock.iso(exc.resume_at)}"
+        )
+    if isinstance(exc, OSError):
+        what = exc.strerror or type(exc).__name__
+        return f"stopped: a file could not be written ({what}); free space, then continue"
+    return f"stopped: the ledger could not record ({why(exc)}); fix it, then continue"
 
 
 def _stats(client: Any) -> dict[str, Any]:
@@ -387,6 +404,7 @@ class ErasureBatch:
         ]
         settled: list[str] = []
         interrupted = False
+        stopped: str | None = None
         try:
             self.tracker.start()
             if self.options.produce_reports:
@@ -402,11 +420,20 @@ class ErasureBatch:
             # The operator's Ctrl-C: the pipeline stopped every job at a step boundary
             # (intent and outcome recorded); say what was done and how to continue.
             interrupted = True
-        finally:
+        except (RateLimitWaitExceeded, LedgerError, OSError) as exc:
+            # Nothing any subject could get past in this run: stopped the same way.
+            interrupted, stopped = True, stop_reason(exc)
+        checkpoint = None
+        left: list[str] = []
+        try:
             checkpoint = self.ledger.checkpoint()
-        left = self.tracker.finish(
-            started_now=[job.subject_ref for job in self.jobs if job.request_id]
-        )
+            left = self.tracker.finish(
+                started_now=[job.subject_ref for job in self.jobs if job.request_id]
+            )
+        except (LedgerError, OSError) as exc:
+            # Never hide the first error behind the last one: keep the first reason.
+            interrupted = True
+            stopped = stopped or stop_reason(exc)
         report = EraseReport(
             self.jobs,
             stats=_stats(self.client),
@@ -415,16 +442,18 @@ class ErasureBatch:
             settled_reports=settled,
             skipped=list(self.skipped),
             interrupted=interrupted,
+            stopped=stopped,
             batch_id=self.tracker.batch_id,
             not_started=len(left),
             waiting=[w for w in self.tracker.waiting() if w["batch_id"] != self.tracker.batch_id]
             if self.options.resume
             else [],
         )
-        report.checkpoint = {
-            "tree_size": getattr(checkpoint, "size", None),
-            "root": _hex(getattr(checkpoint, "root", None)),
-        }
+        if checkpoint is not None:
+            report.checkpoint = {
+                "tree_size": getattr(checkpoint, "size", None),
+                "root": _hex(getattr(checkpoint, "root", None)),
+            }
         return report
 
 
@@ -471,6 +500,9 @@ class EraseCommand:
     received: str | None = None
     produce_reports: bool = True
     new_request: bool = False
+    #: Seconds a request may wait for rate-limit budget before the run stops cleanly
+    #: (None: the client's default, 15 minutes).
+    max_wait: float | None = None
 
 
 @contextmanager
@@ -508,7 +540,10 @@ def open_erasure(
         produce_reports=command.produce_reports,
         new_request=command.new_request,
     )
-    with open_app(env, command="erase") as app:
+    if command.max_wait is not None and not command.max_wait > 0:
+        raise UsageError("--max-wait must be a positive number of seconds")
+    client_options = {} if command.max_wait is None else {"max_wait": float(command.max_wait)}
+    with open_app(env, command="erase", client_options=client_options) as app:
         batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path)
         if not batch.jobs and not command.resume and not batch.skipped:
             raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")

@@ -48,6 +48,7 @@ from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
+from privacykit.playbooks.reasons import stops_the_run
 from privacykit.playbooks.request import RequestSession, default_operator
 from privacykit.playbooks.subjects import Subject
 
@@ -332,6 +333,8 @@ class ErasureRunner:
             try:
                 self._profile(job, pid, profile)
             except ZendeskError as exc:
+                if stops_the_run(exc):
+                    raise
                 text = f"profile {pid} could not be processed ({why(exc)})"
                 job.failures.append(text)
                 job.profile_why[pid] = text
@@ -404,6 +407,8 @@ class ErasureRunner:
                     "users this agent may not manage cannot be deleted)",
                 )
             except ZendeskError as exc:
+                if stops_the_run(exc):
+                    raise
                 self._user_failed(job, uid, f"user {uid} could not be soft-deleted ({why(exc)})")
         self.on_change(job, "soft_deleted")
         return None
@@ -432,7 +437,9 @@ class ErasureRunner:
     def _blocked(self, job: ErasureJob, uid: int, user: UserState, exc: ValidationError) -> None:
         try:
             blocking = actions.open_requested_tickets(self.client, uid)
-        except ZendeskError:
+        except ZendeskError as error:
+            if stops_the_run(error):
+                raise
             blocking = _ticket_ids_from(exc)
         user.blocking_tickets = blocking
         job.info(str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": blocking})
@@ -469,6 +476,8 @@ class ErasureRunner:
                 reconcile=lambda: actions.reconcile_permanent(self.client, uid),
             )
         except ZendeskError as exc:
+            if stops_the_run(exc):
+                raise
             self._user_failed(job, uid, f"user {uid} could not be permanently deleted ({why(exc)})")
             return
         user.permanently_deleted = True
@@ -488,6 +497,8 @@ class ErasureRunner:
             try:
                 rows = self.client.compliance_deletion_statuses(uid)
             except ZendeskError as exc:
+                if stops_the_run(exc):
+                    raise
                 job.notes.append(f"compliance status of user {uid} unavailable ({why(exc)})")
                 continue
             complete, apps = compliance_state(rows, self.policy.compliance_applications)
