@@ -56,7 +56,7 @@ def test_a_wait_past_max_wait_stops_the_batch_cleanly(sb: SandboxServer, home: P
     assert line.startswith("Zendesk asked to wait 86400 s, longer than --max-wait: stopped;")
     assert "continue after 20" in line and line.endswith("Z")
     assert "request(s):" in result.stdout, "the summary is still printed"
-    assert "Continue with: privacykit erase --resume --yes --from-file" in result.stdout
+    assert "Continue with: privacykit erase --resume --yes" in result.stdout
     with Ledger.open(home) as ledger:
         statuses = {r.status for r in ledger.list_requests(kind="erasure")}
         assert "needs_review" not in statuses and "failed" not in statuses

@@ -102,6 +102,8 @@ class UserState:
     blocking_tickets: list[int] = field(default_factory=list)
     compliance: dict[str, dict[str, Any]] = field(default_factory=dict)
     compliance_complete: bool = False
+    #: Permanently deleted by this run (its compliance deletion has only just started).
+    deleted_this_run: bool = False
 
     def plan_dict(self) -> dict[str, Any]:
         return {

@@ -482,17 +482,29 @@ class ErasureRunner:
             return
         user.permanently_deleted = True
         user.permanently_deleted_at = performed.data.get("at") or clock.now_iso()
+        # Zendesk starts its compliance deletion now: a look at it in this run cannot show
+        # progress yet, so it is left to ``--resume`` and the audit (one request saved).
+        user.deleted_this_run = not performed.already
         self.on_change(job, "permanently_deleted")
 
     # -- poll_compliance ------------------------------------------------------------------------
 
     def step_poll_compliance(self, job: ErasureJob, step: Step) -> Halt | None:
-        """One look at ``compliance_deletion_statuses`` per pending user; never waits."""
+        """One look at ``compliance_deletion_statuses`` per pending user deleted in an
+        earlier run (``--resume``, the audit); never waits. Progress is recorded when it
+        changed."""
         from privacykit.playbooks.erasure.state import compliance_state
 
+        expected = self.policy.compliance_applications
         for uid, user in job.users.items():
             self.check_abort()
             if not user.permanently_deleted or user.compliance_complete:
+                continue
+            if not user.compliance:
+                # Nothing reported yet: every expected application is pending (not recorded:
+                # nothing was observed).
+                user.compliance = compliance_state([], expected)[1]
+            if user.deleted_this_run:
                 continue
             try:
                 rows = self.client.compliance_deletion_statuses(uid)
@@ -501,7 +513,7 @@ class ErasureRunner:
                     raise
                 job.notes.append(f"compliance status of user {uid} unavailable ({why(exc)})")
                 continue
-            complete, apps = compliance_state(rows, self.policy.compliance_applications)
+            complete, apps = compliance_state(rows, expected)
             if apps != user.compliance or complete != user.compliance_complete:
                 job.info(
                     str(StepKey.compliance(uid)),
