@@ -165,6 +165,10 @@ class AppContext:
     client: ZendeskClient
     ledger: Ledger
     me: Me | None
+    #: With ``open_app(..., keep_close_error=True)``: why closing the ledger failed (its
+    #: final checkpoint could not be signed, e.g. a full disk), for the caller to report
+    #: after its own results instead of losing them.
+    close_error: str | None = None
 
 
 def _hold(stack: ExitStack, home: Home, command: str) -> None:
@@ -185,11 +189,13 @@ def open_app(
     check_credentials: bool = True,
     before_ledger: Callable[[Home], None] | None = None,
     client_options: Mapping[str, Any] | None = None,
+    keep_close_error: bool = False,
 ) -> Iterator[AppContext]:
     """Home, configuration, client, preflight, then (only then) the home's lock and the
     ledger. ``before_ledger(home)`` runs after the preflight and before the ledger is
     opened (e.g. the audit refuses to start a fresh, empty ledger). Everything is closed
-    on exit."""
+    on exit; with ``keep_close_error`` a ledger that cannot be closed cleanly (its final
+    checkpoint not signed) sets ``app.close_error`` instead of raising."""
     env = os.environ if env is None else env
     home = Home.from_env(env)
     config = load_config(env)
@@ -202,5 +208,18 @@ def open_app(
             before_ledger(home)
         _hold(stack, home, command)
         ledger = open_ledger(home)
-        stack.callback(ledger.close)
-        yield AppContext(home, config, client, ledger, me)
+        app = AppContext(home, config, client, ledger, me)
+        if keep_close_error:
+            stack.callback(_close_keeping_error, app)
+        else:
+            stack.callback(ledger.close)
+        yield app
+
+
+def _close_keeping_error(app: AppContext) -> None:
+    from privacykit.errors import LedgerError
+
+    try:
+        app.ledger.close()
+    except (LedgerError, OSError) as exc:
+        app.close_error = " ".join(str(exc).split()) or type(exc).__name__

@@ -385,6 +385,12 @@ def erase_command(
             for line in _waiting_lines(waiting):
                 click.echo(safe_text(line))
         raise click.exceptions.Exit(0)
+    closed = batch.close_error()
+    if closed is not None and report.executed:
+        # The ledger's final checkpoint could not be signed (e.g. the disk is full): the
+        # run's own results still print, then this one line, exit 1.
+        report.interrupted = True
+        report.stopped = report.stopped or f"stopped: {closed}; free space, then continue"
     document = report.as_dict()
     if not as_json:
         for line in _skipped_lines(skipped):

@@ -316,6 +316,13 @@ class ErasureBatch:
                     self.jobs.append(self._continue_under_its_playbook(job))
                     seen.add(request.request_id)
         self.planned = False
+        #: The application context when opened through :func:`open_erasure` (its
+        #: ``close_error`` says whether the ledger closed cleanly).
+        self.app: Any = None
+
+    def close_error(self) -> str | None:
+        """After the batch is closed: why the ledger's final checkpoint was not signed."""
+        return getattr(self.app, "close_error", None)
 
     def _runner_for(self, playbook: Playbook) -> ErasureRunner:
         runner = self.runners.get(playbook.sha256)
@@ -426,10 +433,10 @@ class ErasureBatch:
         checkpoint = None
         left: list[str] = []
         try:
-            checkpoint = self.ledger.checkpoint()
             left = self.tracker.finish(
                 started_now=[job.subject_ref for job in self.jobs if job.request_id]
             )
+            checkpoint = self.ledger.checkpoint()
         except (LedgerError, OSError) as exc:
             # Never hide the first error behind the last one: keep the first reason.
             interrupted = True
@@ -543,8 +550,11 @@ def open_erasure(
     if command.max_wait is not None and not command.max_wait > 0:
         raise UsageError("--max-wait must be a positive number of seconds")
     client_options = {} if command.max_wait is None else {"max_wait": float(command.max_wait)}
-    with open_app(env, command="erase", client_options=client_options) as app:
+    with open_app(
+        env, command="erase", client_options=client_options, keep_close_error=True
+    ) as app:
         batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path)
+        batch.app = app
         if not batch.jobs and not command.resume and not batch.skipped:
             raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
         yield batch
