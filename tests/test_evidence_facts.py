@@ -463,3 +463,21 @@ def test_a_batch_signs_one_checkpoint_for_all_its_reports(ledger: Any, evidence_
         ledger, late, "erasure", _erasure(late), home=evidence_home, checkpoint=checkpoint
     )
     assert report.checkpoint_size > checkpoint.size
+
+
+def test_a_closing_record_is_rerendered_as_a_closing_report(
+    ledger: Any, evidence_home: Path
+) -> None:
+    rid = _request(ledger, kind="erasure", status="completed")
+    record = {
+        "schema": "privacykit.closing-evidence/1",
+        "request_id": rid,
+        "kind": "erasure",
+        "ground": "mistake",
+        "reason": "the address was mistyped; no such request",
+        "closed_at": "2026-01-06T10:00:00Z",
+    }
+    ledger.record(rid, "evidence", "info", ledger_view(record))
+    text = _flat(reproduce_report(ledger, rid, home=evidence_home).path)
+    assert "Closing report: erasure request closed as opened by mistake" in text
+    assert "Reason recorded the address was mistyped; no such request" in text
