@@ -329,14 +329,17 @@ def test_a_playbook_copy_that_is_not_the_requests_is_never_used(
 
 
 def _tamper_status(home: Path, rid: str) -> None:
+    """What an attacker with file access does: drop the append-only triggers, edit the
+    status, put the triggers back."""
     conn = sqlite3.connect(home / "ledger.sqlite3", isolation_level=None)
     try:
-        triggers = [
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-        ]
-        for name in triggers:
+        triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger'")
+        saved = triggers.fetchall()
+        for name, _ in saved:
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("UPDATE requests SET status = 'completed' WHERE request_id = ?", (rid,))
+        for _, sql in saved:
+            conn.execute(sql)
     finally:
         conn.close()
 
