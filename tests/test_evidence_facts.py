@@ -484,3 +484,17 @@ def test_a_closing_record_is_rerendered_as_a_closing_report(
     text = _flat(reproduce_report(ledger, rid, home=evidence_home).path)
     assert "Closing report: erasure request closed as opened by mistake" in text
     assert "Reason recorded the address was mistyped; no such request" in text
+
+
+def test_reports_of_a_run_reference_the_runs_checkpoint(ledger: Any, evidence_home: Path) -> None:
+    """ledger.run(): the batch signs once before its reports; each report names that
+    checkpoint without being told, and signs no other."""
+    with ledger.run() as run:
+        rids = [_request(ledger) for _ in range(3)]
+        checkpoint = run.checkpoint()
+        before = len(ledger.checkpoints())
+        for rid in rids:
+            report = produce_report(ledger, rid, "erasure", _erasure(rid), home=evidence_home)
+            assert report.checkpoint_size == checkpoint.size
+        assert len(ledger.checkpoints()) == before
+    assert run.final is not None and run.final.size == ledger.size  # the run's close

@@ -92,13 +92,14 @@ def _check_record(ledger: Ledger, request_id: str, kind: str, record: Mapping[st
 
 def _covering(ledger: Ledger, request_id: str, given: Checkpoint | None) -> Checkpoint:
     """The checkpoint the report names: ``given`` (a batch's one checkpoint) when it covers
-    every entry of the request so far, else a fresh one -- the report says its entries
-    are covered by the root it prints, so that must be true."""
+    every entry of the request so far, else the ledger's latest when that does (a batch
+    that signed its checkpoint before its reports), else a fresh one -- the report says
+    its entries are covered by the root it prints, so that must be true."""
     if given is not None:
         last = max((e.seq for e in ledger.iter_entries(request_id)), default=0)
         if given.size >= last:
             return given
-    return ledger.checkpoint()
+    return ledger.checkpoint_covering(request_id)
 
 
 def _sign_and_store(
