@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure.keys import StepKey, StepKind
+from privacykit.playbooks.erasure.state import ErasureJob, ProfileState, UserState
 
-__all__ = ["EntryLike", "ErasureHistory", "ProfileHistory", "UserHistory"]
+__all__ = ["EntryLike", "ErasureHistory", "ProfileHistory", "UserHistory", "resume_job"]
 
 
 class EntryLike(Protocol):
@@ -180,3 +181,54 @@ class ErasureHistory:
             user = self.user(parsed.user_id)
             user.compliance, user.compliance_at = dict(data), ts
             self.last_compliance_poll = ts
+
+
+def resume_job(job: ErasureJob, history: ErasureHistory) -> None:
+    """Put a resumed job where its ledger history says it is: the recorded plan and what
+    each destructive step reached. Without its subject (``--resume`` alone) a request can
+    only go on from its plan; with the subject and nothing destructive done yet,
+    discovery runs afresh instead (the plan is not applied)."""
+    job.previous_outcome = (history.evidence or {}).get("outcome")
+    job.searched = history.searched
+    job.destructive_started = history.destructive_started
+    if history.plan is None:
+        return
+    if job.subject is not None and not job.destructive_started:
+        return
+    _apply_plan(job, history.plan)
+    job.ambiguity_confirmed = history.ambiguity_confirmed
+    for uid, user in job.users.items():
+        past = history.users.get(uid)
+        if past is None:
+            continue
+        user.soft_deleted = user.soft_deleted or past.soft_deleted
+        user.permanently_deleted = past.permanently_deleted
+        user.permanently_deleted_at = past.permanently_deleted_at
+        if past.blocking_tickets is not None and not user.soft_deleted:
+            user.blocking_tickets = list(past.blocking_tickets)
+        if past.compliance is not None:
+            user.compliance = dict(past.compliance.get("applications", {}))
+            user.compliance_complete = bool(past.compliance.get("complete"))
+    for pid, profile in job.profiles.items():
+        done = history.profiles.get(pid)
+        if done is not None:
+            profile.replaced = done.replace.done
+            profile.deleted = done.delete.done
+            profile.gone = done.gone
+
+
+def _apply_plan(job: ErasureJob, plan: dict[str, Any]) -> None:
+    job.planned = True
+    job.counts = dict(plan.get("counts", {}))
+    job.ambiguities = list(plan.get("ambiguities", []))
+    job.limit_reached = plan.get("limit_reached")
+    job.missing_user_ids = list(plan.get("missing_user_ids", []))
+    job.users = {}
+    for row in plan.get("users", []):
+        user = UserState.from_plan(row)
+        # A user inactive when planned was soft-deleted before this erasure reached it.
+        user.soft_deleted = not user.active
+        job.users[user.user_id] = user
+    job.profiles = {
+        str(p["profile_id"]): ProfileState.from_row(p) for p in plan.get("profiles", [])
+    }

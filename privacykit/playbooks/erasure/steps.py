@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from privacykit.errors import (
 from privacykit.playbooks.engine import Engine, Halt, perform
 from privacykit.playbooks.erasure import actions, keys
 from privacykit.playbooks.erasure.actions import clip, why
-from privacykit.playbooks.erasure.history import ErasureHistory
+from privacykit.playbooks.erasure.history import ErasureHistory, resume_job
 from privacykit.playbooks.erasure.keys import StepKey
+from privacykit.playbooks.erasure.outcome import decide
 from privacykit.playbooks.erasure.records import (
     ErasureEvidence,
     PlaybookRef,
@@ -163,55 +164,9 @@ class ErasureRunner:
         return job.session.open()
 
     def _load(self, job: ErasureJob) -> None:
-        """Rebuild a resumed job from its ledger history: the recorded plan and what each
-        destructive step reached."""
+        """Rebuild a resumed job from its ledger history (read once, by the session)."""
         assert job.session is not None
-        history = ErasureHistory.from_entries(job.session.entries)
-        job.previous_outcome = (history.evidence or {}).get("outcome")
-        job.searched = history.searched
-        job.destructive_started = history.destructive_started
-        if history.plan is None:
-            return
-        # Without its subject (``--resume`` alone) a request can only go on from its plan.
-        # With the subject and nothing destructive done yet, discovery runs afresh instead.
-        if job.subject is not None and not job.destructive_started:
-            return
-        self._apply_plan(job, history.plan)
-        job.ambiguity_confirmed = history.ambiguity_confirmed
-        for uid, user in job.users.items():
-            past = history.users.get(uid)
-            if past is None:
-                continue
-            user.soft_deleted = user.soft_deleted or past.soft_deleted
-            user.permanently_deleted = past.permanently_deleted
-            user.permanently_deleted_at = past.permanently_deleted_at
-            if past.blocking_tickets is not None and not user.soft_deleted:
-                user.blocking_tickets = list(past.blocking_tickets)
-            if past.compliance is not None:
-                user.compliance = dict(past.compliance.get("applications", {}))
-                user.compliance_complete = bool(past.compliance.get("complete"))
-        for pid, profile in job.profiles.items():
-            done = history.profiles.get(pid)
-            if done is not None:
-                profile.replaced = done.replace.done
-                profile.deleted = done.delete.done
-                profile.gone = done.gone
-
-    def _apply_plan(self, job: ErasureJob, plan: dict[str, Any]) -> None:
-        job.planned = True
-        job.counts = dict(plan.get("counts", {}))
-        job.ambiguities = list(plan.get("ambiguities", []))
-        job.limit_reached = plan.get("limit_reached")
-        job.missing_user_ids = list(plan.get("missing_user_ids", []))
-        job.users = {}
-        for row in plan.get("users", []):
-            user = UserState.from_plan(row)
-            # A user inactive when planned was soft-deleted before this erasure reached it.
-            user.soft_deleted = not user.active
-            job.users[user.user_id] = user
-        job.profiles = {
-            str(p["profile_id"]): ProfileState.from_row(p) for p in plan.get("profiles", [])
-        }
+        resume_job(job, ErasureHistory.from_entries(job.session.entries))
 
     # -- the person (shared steps) ------------------------------------------------------------
 
@@ -578,50 +533,12 @@ class ErasureRunner:
         return None
 
     def _decide(self, job: ErasureJob) -> None:
-        """Outcome, status and reasons from the job's state (idempotent: evidence may be
-        recorded again after an error)."""
-        halt = job.halt
-        if halt is not None:
-            job.outcome, job.status = halt.outcome, halt.status
-            job.reasons = list(halt.reasons) + job.failures + job.notes
-            if halt.outcome == "no_data_found":
-                job.completed_at = clock.now_iso()
-            return
-        job.reasons = job.failures + job.notes
-        stuck = self._compliance_overdue(job)
-        if job.failures:
-            job.outcome = job.status = "needs_review"
-        elif not all(p.finished for p in job.profiles.values()):
-            job.outcome = job.status = "needs_review"
-            job.reasons.append("some profiles were not processed")
-        elif self.permanent and not all(u.permanently_deleted for u in job.users.values()):
-            job.outcome = job.status = "needs_review"
-            job.reasons.append("some users were not permanently deleted")
-        elif stuck:
-            job.outcome = job.status = "needs_review"
-            job.reasons.extend(stuck)
-        elif self.playbook.has_step("poll_compliance") and not all(
-            u.compliance_complete for u in job.users.values()
-        ):
-            job.outcome = job.status = "pending_compliance"
-        else:
-            job.outcome, job.status = "erased", "completed"
-            job.completed_at = clock.now_iso()
-
-    def _compliance_overdue(self, job: ErasureJob) -> list[str]:
-        limit = timedelta(days=self.policy.compliance_wait_days)
-        out = []
-        for user in job.users.values():
-            if not user.permanently_deleted or user.compliance_complete:
-                continue
-            at = clock.parse_iso(user.permanently_deleted_at)
-            if at is not None and clock.now() - at > limit:
-                pending = sorted(a for a, s in user.compliance.items() if s["status"] != "complete")
-                out.append(
-                    f"compliance deletion of user {user.user_id} not complete after "
-                    f"{self.policy.compliance_wait_days} days ({', '.join(pending) or 'no report'})"
-                )
-        return out
+        decide(
+            job,
+            self.policy,
+            permanent=self.permanent,
+            polls_compliance=self.playbook.has_step("poll_compliance"),
+        )
 
     # -- running one job ------------------------------------------------------------------------
 
