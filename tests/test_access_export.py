@@ -541,3 +541,18 @@ def test_export_that_breaks_its_schema_is_never_written(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError, match="/users/0/id"):
         deliver(collected, subject=subject, request_id="r", target=tmp_path, policy=policy)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_terminal_lines_count_in_words_and_name_no_person(tmp_path: Path) -> None:
+    from privacykit.playbooks.access import AccessRun, SubjectResult
+
+    done = SubjectResult(1, "sr1:x", "req-1", "data_found", out_dir=tmp_path / "a")
+    done.counts = {"users": 1, "profiles": 2, "events": 0, "tickets": 1, "comments": 5}
+    review = SubjectResult(2, "sr1:y", "req-2", "needs_review", reasons=["ambiguous"])
+    lines = AccessRun(tmp_path, [done, review]).lines()
+    assert lines == [
+        f"#1 req-1: data found (1 user, 2 profiles, 0 events, 1 ticket, 5 comments, "
+        f"0 attachments) -> prepared in {tmp_path / 'a'}",
+        "#2 req-2: needs review: ambiguous",
+        "2 request(s): 1 data found, 1 needs review",
+    ]

@@ -215,6 +215,11 @@ class AccessJob(RunContext):
         )
 
 
+def _counted(number: int, plural: str) -> str:
+    """``1 user``, ``2 users``, ``0 events``."""
+    return f"{number} {plural[:-1] if number == 1 else plural}"
+
+
 def not_covered(policy: AccessPolicy) -> list[str]:
     """What this answer does not cover: :data:`NOT_COVERED`, plus what the playbook left
     out."""
@@ -256,7 +261,7 @@ class SubjectResult:
         """One line for the terminal: position, request, outcome, what was found and where
         the answer was prepared, or why not (ids and counts only, no personal data)."""
         counts = self.counts
-        found = ", ".join(f"{counts.get(key, 0)} {key}" for key in SUMMARY_COUNTS)
+        found = ", ".join(_counted(counts.get(key, 0), key) for key in SUMMARY_COUNTS)
         head = f"#{self.position} {self.request_id}: {self.outcome.replace('_', ' ')}"
         if self.ok:
             where = os.fsdecode(self.out_dir) if self.out_dir else "-"
