@@ -104,8 +104,9 @@ def main() -> None:
         click.echo(f"Sandbox Zendesk:  {sandbox.url} (seed 'demo', fictitious people)")
         click.echo(f"PRIVACYKIT_HOME:  {home}")
 
-        # 1. What would happen: the demo person, and an agent (refused by default).
-        ok &= _run(["erase", "--dry-run", DEMO_ERASE_EMAIL, DEMO_AGENT_EMAIL])
+        # 1. What would happen: the demo person, and an agent (refused by default). A dry run
+        #    exits 1 when any subject would stop for review (#12), which the agent does.
+        ok &= _run(["erase", "--dry-run", DEMO_ERASE_EMAIL, DEMO_AGENT_EMAIL], expect=1)
         # 2. Erase for real: profiles, soft and permanent deletion, evidence.
         ok &= _run(["erase", "--yes", DEMO_ERASE_EMAIL])
         # 3. Zendesk finishes its compliance deletion later; --resume records completion.
