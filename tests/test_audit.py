@@ -356,7 +356,12 @@ def test_overdue_and_due_soon_requests_with_extension_status(
         overdue = led.create_request("access", ref, received_at=today - timedelta(days=40))
         soon = led.create_request("erasure", ref, received_at=today - timedelta(days=26))
         extended = led.create_request("access", ref, received_at=today - timedelta(days=40))
-        led.extend(extended, 1, "complex request: many systems")
+        led.extend(
+            extended,
+            1,
+            "complex request: many systems",
+            notified_at=today - timedelta(days=35),
+        )
         done = led.create_request("access", ref, received_at=today - timedelta(days=90))
         led.set_status(done, "completed")
         led.checkpoint()

@@ -227,7 +227,17 @@ CASES = [
     ),
     Case(
         "ledger-extend-unknown",
-        ["ledger", "extend", "nope", "--months", "1", "--reason", "workload"],
+        [
+            "ledger",
+            "extend",
+            "nope",
+            "--months",
+            "1",
+            "--reason",
+            "workload",
+            "--notified",
+            "2026-01-02",
+        ],
         "nope",
     ),
     Case("export-nothing-chosen", ["evidence", "export", "--out", "{tmp}/b.zip"], "--request ID"),

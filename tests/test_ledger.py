@@ -188,12 +188,12 @@ def test_create_request_validates(ledger: Ledger, kwargs: dict[str, Any], messag
 def test_status_extension_and_identity_are_entries(ledger: Ledger, rid: str) -> None:
     ledger.set_identity_verified(rid, "2026-02-02")
     ledger.set_status(rid, "in_progress")
-    extended = ledger.extend(rid, 1, "many systems to search")
+    extended = ledger.extend(rid, 1, "many systems to search", notified_at="2026-02-10")
     assert extended.due_date == date(2026, 3, 31)
-    extended = ledger.extend(rid, 1, "still waiting for a processor")
+    extended = ledger.extend(rid, 1, "still waiting for a processor", notified_at="2026-02-27")
     assert extended.due_date == date(2026, 4, 30) and extended.extension_months == 2
     with pytest.raises(UsageError, match="at most 2 extra months"):
-        ledger.extend(rid, 1, "again")
+        ledger.extend(rid, 1, "again", notified_at="2026-02-27")
     ledger.set_status(rid, "completed", "erased")
     request = ledger.get_request(rid)
     assert request.identity_verified_at == date(2026, 2, 2)
@@ -247,8 +247,9 @@ def test_list_requests_filters(ledger: Ledger) -> None:
     assert [r.request_id for r in ledger.list_requests(status="completed")] == [done]
     both = ledger.list_requests(status=["open", "needs_review"], today=today)
     assert [r.request_id for r in both] == [late, soon]
+    assert ledger.list_requests(status="closed") == []
     with pytest.raises(UsageError):
-        ledger.list_requests(status="closed")
+        ledger.list_requests(status="withdrawn")
 
 
 def test_find_open_request_resumes_the_same_subject(ledger: Ledger) -> None:

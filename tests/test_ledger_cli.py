@@ -124,10 +124,10 @@ def test_list_table(home: Path, populated: dict[str, str]) -> None:
             ),
         ]
     )
-    table = [["REQUEST", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
+    table = [["REQUEST", "CASE", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
     for due, rid, kind, status, received, remaining in rows:
-        table.append([rid, kind, status, received.isoformat(), due, remaining, short])
-    widths = [max(len(r[i]) for r in table) for i in range(7)]
+        table.append([rid, "-", kind, status, received.isoformat(), due, remaining, short])
+    widths = [max(len(r[i]) for r in table) for i in range(8)]
     expected = "".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() + "\n"
         for r in table
@@ -146,7 +146,7 @@ def test_list_filters_and_json(home: Path, populated: dict[str, str]) -> None:
     result = run("list", "--status", "completed", "--status", "open", "--kind", "erasure", "--json")
     ids = {r["request_id"] for r in json.loads(result.output)["requests"]}
     assert ids == {populated["late"], populated["done"]}
-    result = run("list", "--status", "closed")
+    result = run("list", "--status", "withdrawn")
     assert result.exit_code == 2 and "Invalid value for '--status'" in result.output
 
 
@@ -163,6 +163,7 @@ def test_show(home: Path, populated: dict[str, str]) -> None:
     summary = f"{created[:99]}… ({len(created)} characters; --full or --json for all)"
     lines = [
         f"Request            {rid}",
+        "Case               -",
         "Kind               access",
         f"Subject            {populated['ref']}",
         "Status             open",
@@ -184,7 +185,7 @@ def test_show(home: Path, populated: dict[str, str]) -> None:
     ]
     assert result.output == "\n".join(lines) + "\n"
     full = run("show", rid, "--full")
-    lines[15] = f"2    {entries[0].ts}  ledger:request  info     {created}"
+    lines[16] = f"2    {entries[0].ts}  ledger:request  info     {created}"
     assert full.output == "\n".join(lines) + "\n"
     assert entries[1].ts == "2026-03-01T10:00:04.000000Z"
     assert "cli.subject" not in result.output
@@ -200,7 +201,8 @@ def test_show_json(home: Path, populated: dict[str, str]) -> None:
 
 
 def test_unknown_request_is_exit_2(home: Path, populated: dict[str, str]) -> None:
-    for args in (("show", "req-nope"), ("extend", "req-nope", "--months", "1", "--reason", "x")):
+    extend = ("extend", "req-nope", "--months", "1", "--reason", "x", "--notified", "2026-01-02")
+    for args in (("show", "req-nope"), extend):
         result = run(*args)
         assert result.exit_code == 2
         assert result.output == "Error: no request 'req-nope' in the ledger\n"
@@ -209,7 +211,10 @@ def test_unknown_request_is_exit_2(home: Path, populated: dict[str, str]) -> Non
 def test_extend(home: Path, populated: dict[str, str]) -> None:
     rid = populated["soon"]
     received = date.today() - timedelta(days=5)
-    result = run("extend", rid, "--months", "2", "--reason", "complex request")
+    told = received + timedelta(days=2)
+    result = run(
+        "extend", rid, "--months", "2", "--reason", "complex request", "--notified", str(told)
+    )
     from privacykit.ledger.dates import due_date
 
     due = due_date(received, 2)
@@ -217,27 +222,78 @@ def test_extend(home: Path, populated: dict[str, str]) -> None:
     assert result.exit_code == 0
     assert (
         result.output
-        == f"{rid}: extended by 2 months, due {due.isoformat()} ({days} days remaining)\n"
+        == f"{rid}: extended by 2 months, due {due.isoformat()} ({days} days remaining); "
+        f"subject told on {told.isoformat()}\n"
     )
-    result = run("extend", rid, "--months", "1", "--reason", "more")
+    result = run("extend", rid, "--months", "1", "--reason", "more", "--notified", str(told))
     assert result.exit_code == 2
     assert result.output == (
         f"Error: Art. 12(3) allows at most 2 extra months; request {rid} already has 2\n"
     )
-    result = run("extend", populated["done"], "--months", "1", "--reason", "x")
+    result = run(
+        "extend", populated["done"], "--months", "1", "--reason", "x", "--notified", str(told)
+    )
     assert (result.exit_code, result.output) == (
         2,
         f"Error: request {populated['done']} is completed; it cannot be extended\n",
     )
-    result = run("extend", populated["late"], "--months", "3", "--reason", "x")
+    result = run(
+        "extend", populated["late"], "--months", "3", "--reason", "x", "--notified", str(told)
+    )
     assert result.exit_code == 2 and "3 is not in the range 1<=x<=2" in result.output
     result = run("extend", populated["late"], "--months", "1")
     assert result.exit_code == 2 and "Missing option '--reason'" in result.output
-    result = run("extend", populated["late"], "--months", "1", "--reason", "asked by x@example.com")
+    result = run("extend", rid, "--months", "1", "--reason", "backlog")
+    assert result.exit_code == 2 and "Missing option '--notified'" in result.output
+    result = run(
+        "extend",
+        populated["late"],
+        "--months",
+        "1",
+        "--reason",
+        "asked by x@example.com",
+        "--notified",
+        str(told),
+    )
     assert result.exit_code == 1 and "looks like an email address" in result.output
     assert "x@example.com" not in result.output
-    result = run("extend", populated["late"], "--months", "1", "--reason", "backlog", "--json")
-    assert json.loads(result.output)["request"]["extension_months"] == 1
+    # Art. 12(3): an extension the subject was not told of within one month is refused.
+    late_received = date.today() - timedelta(days=40)
+    result = run(
+        "extend",
+        populated["late"],
+        "--months",
+        "1",
+        "--reason",
+        "backlog",
+        "--notified",
+        str(date.today()),
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: Art. 12(3): the subject must be told of an extension within one month of "
+        f"receipt, by {due_date(late_received).isoformat()}; request {populated['late']} was "
+        f"received on {late_received.isoformat()}, so it can no longer be extended\n"
+    )
+    result = run(
+        "extend",
+        populated["late"],
+        "--months",
+        "1",
+        "--reason",
+        "backlog",
+        "--notified",
+        str(late_received + timedelta(days=3)),
+        "--json",
+    )
+    document = json.loads(result.output)["request"]
+    assert document["extension_months"] == 1
+    assert document["extension_notified_at"] == str(late_received + timedelta(days=3))
+    result = run("extend", rid, "--months", "1", "--reason", "x", "--notified", "soon")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --notified must be a date like 2026-01-31\n",
+    )
 
 
 def test_verify_ok(home: Path, populated: dict[str, str]) -> None:

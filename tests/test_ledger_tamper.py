@@ -52,7 +52,7 @@ def build(home: Path, seed: int = 7) -> None:
                     s.done({"status": 200, "user_id": user_id})
                 ledger.record(rid, f"profiles:user:{user_id}", "info", {"profiles": user})
             if r == 2:
-                ledger.extend(rid, 1, "several systems")
+                ledger.extend(rid, 1, "several systems", notified_at="2026-02-01")
             if r % 2:
                 source = home.parent / f"evidence-{r}.pdf"
                 source.write_bytes(f"%PDF evidence {r}".encode())

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
 __all__ = ["due_text", "register"]
 
 # Kept in step with privacykit.ledger.records (not imported: `--help` must stay fast).
-STATUSES = ("open", "in_progress", "needs_review", "pending_compliance", "completed", "failed")
+STATUSES = (
+    "open",
+    "in_progress",
+    "needs_review",
+    "pending_compliance",
+    "completed",
+    "failed",
+    "closed",
+)
 DSAR_KINDS = ("erasure", "access")
 MAX_EXTENSION_MONTHS = 2
 #: `ledger show` prints a step's data up to this many characters (all of it with --json).
@@ -99,25 +107,34 @@ def ledger_group() -> None:
 )
 @click.option("--kind", type=click.Choice(DSAR_KINDS), help="Only requests of this kind.")
 @click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
+@click.option("--case", "case_ref", metavar="REF", help="Only requests with this case reference.")
 @output_options
 def list_command(
-    statuses: tuple[str, ...], kind: str | None, overdue: bool, as_json: bool, quiet: bool
+    statuses: tuple[str, ...],
+    kind: str | None,
+    overdue: bool,
+    case_ref: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """List data subject requests with their due dates and days remaining."""
     today = clock.today()
     with _open_ledger(readonly=True) as ledger, domain_errors():
-        requests = ledger.list_requests(statuses or None, kind or DSAR_KINDS, overdue, today=today)
+        requests = ledger.list_requests(
+            statuses or None, kind or DSAR_KINDS, overdue, today=today, case_ref=case_ref
+        )
     if as_json:
         echo_json({"requests": [r.to_dict(today) for r in requests]})
         return
     if not requests:
         click.echo("No requests.")
         return
-    rows = [["REQUEST", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
+    rows = [["REQUEST", "CASE", "KIND", "STATUS", "RECEIVED", "DUE", "REMAINING", "SUBJECT"]]
     for r in requests:
         rows.append(
             [
                 r.request_id,
+                r.case_ref or "-",
                 r.kind,
                 r.status,
                 r.received_at.isoformat(),
@@ -162,19 +179,24 @@ def show_command(request_id: str, full: bool, as_json: bool, quiet: bool) -> Non
     playbook = request.playbook_name or "-"
     if request.playbook_sha256:
         playbook += f" (sha256 {request.playbook_sha256[:12]}…)"
+    if request.extension_notified_at:
+        extension += f" (subject told {request.extension_notified_at.isoformat()})"
+    status = request.status
+    if request.closing_ground:
+        status += f" as {request.closing_ground}"
+        if request.closing_article:
+            status += f" ({request.closing_article})"
+    verified = request.identity_verified_at.isoformat() if request.identity_verified_at else "-"
+    if request.identity_method:
+        verified += f" ({request.identity_method})"
     fields = [
         ("Request", request.request_id),
+        ("Case", request.case_ref or "-"),
         ("Kind", request.kind),
         ("Subject", request.subject_ref),
-        (
-            "Status",
-            request.status + (f" ({request.status_reason})" if request.status_reason else ""),
-        ),
+        ("Status", status + (f" ({request.status_reason})" if request.status_reason else "")),
         ("Received", request.received_at.isoformat()),
-        (
-            "Identity verified",
-            request.identity_verified_at.isoformat() if request.identity_verified_at else "-",
-        ),
+        ("Identity verified", verified),
         ("Due", f"{request.due_date.isoformat()} ({due_text(request, today)})"),
         ("Extension", extension),
         ("Operator", request.operator or "-"),
@@ -334,19 +356,40 @@ def verify_command(checkpoint_files: tuple[Path, ...], as_json: bool, quiet: boo
     help="Extra months (Art. 12(3): at most two in total).",
 )
 @click.option("--reason", required=True, help="Why (recorded; tell the subject too).")
+@click.option(
+    "--notified",
+    metavar="DATE",
+    required=True,
+    help="When the subject was told of the extension and why (Art. 12(3): within one "
+    "month of receipt).",
+)
 @output_options
 @writes_home("ledger extend")
-def extend_command(request_id: str, months: int, reason: str, as_json: bool, quiet: bool) -> None:
-    """Extend a request's deadline by one or two months, with a recorded reason."""
+def extend_command(
+    request_id: str, months: int, reason: str, notified: str, as_json: bool, quiet: bool
+) -> None:
+    """Extend a request's deadline by one or two months, with a recorded reason.
+
+    Art. 12(3): the subject must be told of the extension, and why, within one month of
+    receipt; an extension notified later is refused (exit 2).
+    """
+    from privacykit.errors import UsageError
+    from privacykit.ledger.dates import parse_date
+
     today = clock.today()
     with _open_ledger(readonly=False) as ledger, domain_errors():
-        request = ledger.extend(request_id, months, reason)
+        try:
+            told = parse_date(notified.strip())
+        except UsageError:
+            raise UsageError("--notified must be a date like 2026-01-31") from None
+        request = ledger.extend(request_id, months, reason, notified_at=told)
     if as_json:
         echo_json({"request": request.to_dict(today)})
         return
     click.echo(
         f"{request.request_id}: extended by {months} month{'s' if months != 1 else ''}, "
-        f"due {request.due_date.isoformat()} ({due_text(request, today)})"
+        f"due {request.due_date.isoformat()} ({due_text(request, today)}); "
+        f"subject told on {told.isoformat()}"
     )
 
 

@@ -20,6 +20,7 @@ from privacykit.ledger.dates import days_remaining
 
 __all__ = [
     "KINDS",
+    "CLOSING_GROUNDS",
     "OPEN_STATUSES",
     "PHASES",
     "RESULTS",
@@ -36,8 +37,21 @@ __all__ = [
 
 KINDS = ("erasure", "access", "audit")
 PHASES = ("intent", "outcome", "info")
-STATUSES = ("open", "in_progress", "needs_review", "pending_compliance", "completed", "failed")
-TERMINAL_STATUSES = ("completed", "failed")
+STATUSES = (
+    "open",
+    "in_progress",
+    "needs_review",
+    "pending_compliance",
+    "completed",
+    "failed",
+    "closed",
+)
+#: ``closed``: not carried out, with a ground (see :data:`CLOSING_GROUNDS`); the deadline
+#: stops as for a finished request.
+TERMINAL_STATUSES = ("completed", "failed", "closed")
+#: Why a request was closed without being carried out: withdrawn by the subject, refused
+#: (Art. 12(5), or an Art. 17(3) exception for an erasure), or opened by mistake.
+CLOSING_GROUNDS = ("withdrawn", "refused", "mistake")
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
 #: ``result`` of an outcome entry: ``ok`` (done), ``failed`` (definitely not applied, safe to
 #: retry), ``unknown`` (may or may not have been applied: reconcile before repeating).
@@ -101,6 +115,15 @@ class RequestRecord:
     created_at: str
     updated_at: str
     closed_at: str | None
+    # Facts kept in the request's ``ledger:*`` entries (not columns of the derived table,
+    # so a ledger made before them opens unchanged): the DPO's case reference, how the
+    # identity was verified, when the subject was told of the extension, and the ground
+    # (and article) of a closing.
+    case_ref: str | None = None
+    identity_method: str | None = None
+    extension_notified_at: date | None = None
+    closing_ground: str | None = None
+    closing_article: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -138,6 +161,13 @@ class RequestRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "closed_at": self.closed_at,
+            "case_ref": self.case_ref,
+            "identity_method": self.identity_method,
+            "extension_notified_at": (
+                self.extension_notified_at.isoformat() if self.extension_notified_at else None
+            ),
+            "closing_ground": self.closing_ground,
+            "closing_article": self.closing_article,
         }
 
 

@@ -12,12 +12,14 @@ import re
 from typing import Any
 
 from privacykit.ledger.dates import MAX_EXTENSION_MONTHS, due_date, parse_date
-from privacykit.ledger.records import KINDS, STATUSES, TERMINAL_STATUSES
+from privacykit.ledger.guard import looks_personal
+from privacykit.ledger.records import CLOSING_GROUNDS, KINDS, STATUSES, TERMINAL_STATUSES
 from privacykit.ledger.subject import is_subject_ref
 
 __all__ = [
     "ARTIFACT_KEY",
     "ARTIFACT_COLUMNS",
+    "CASE_KEY",
     "EXTENSION_KEY",
     "REQUEST_COLUMNS",
     "REQUEST_KEY",
@@ -26,6 +28,7 @@ __all__ = [
     "VERIFIED_KEY",
     "apply_artifact",
     "apply_request_entry",
+    "case_ref_problem",
 ]
 
 RESERVED_PREFIX = "ledger:"
@@ -33,6 +36,9 @@ REQUEST_KEY = "ledger:request"
 STATUS_KEY = "ledger:status"
 EXTENSION_KEY = "ledger:extension"
 VERIFIED_KEY = "ledger:identity_verified"
+#: The DPO's own case reference given to a request after it was opened (the one given
+#: when it was opened is in its ``ledger:request`` entry).
+CASE_KEY = "ledger:case"
 ARTIFACT_KEY = "ledger:artifact"
 
 REQUEST_COLUMNS = (
@@ -60,6 +66,45 @@ ARTIFACT_COLUMNS = ("seq", "sha256", "request_id", "kind", "suffix", "size", "cr
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SUFFIX = re.compile(r"^(?:\.[A-Za-z0-9]{1,10}){0,2}$")
 _KIND = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# A case reference names a folder too (access answers): letters, digits, '.', '_', '-'.
+_CASE_REF = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+# A national phone number written without '+' (07700 900123, 0049...): the guard only
+# knows international ones; a ticket number never starts with 0.
+_NATIONAL_PHONE = re.compile(r"^0[\d .()-]{8,}$")
+_METHOD_LIMIT = 200
+
+
+def case_ref_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a case reference (the DPO's own reference for a request,
+    e.g. the DSAR ticket number), or None. Never personal data: an email address or a
+    phone number is refused as the ledger's guard would, before the shape is checked."""
+    if not isinstance(value, str) or not value:
+        return "it is empty"
+    what = looks_personal(value)
+    if what is None and _NATIONAL_PHONE.match(value) and sum(c.isdigit() for c in value) >= 9:
+        what = "a phone number"
+    if what is not None:
+        return f"it looks like {what}; use your own reference, e.g. the DSAR ticket number"
+    if not _CASE_REF.match(value):
+        return "use 1-100 letters, digits, '.', '_' or '-' (not starting with '.')"
+    return None
+
+
+def _case(data: dict[str, Any], required: bool = False) -> None:
+    value = data.get("case_ref")
+    if value is None and not required:
+        return
+    problem = case_ref_problem(value)
+    if problem is not None:
+        raise ValueError(f"case_ref is not a case reference: {problem}")
+
+
+def _method(data: dict[str, Any], key: str) -> None:
+    value = data.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or len(value) > _METHOD_LIMIT:
+        raise ValueError(f"{key} must be a short text")
 
 
 def _opt_str(data: dict[str, Any], key: str) -> str | None:
@@ -102,6 +147,8 @@ def apply_request_entry(
         tool_version = data.get("tool_version")
         if not isinstance(tool_version, str):
             raise ValueError("tool_version missing")
+        _case(data)
+        _method(data, "identity_method")
         return {
             "request_id": request_id,
             "kind": kind,
@@ -132,6 +179,16 @@ def apply_request_entry(
         status = data.get("status")
         if status not in STATUSES:
             raise ValueError("unknown status")
+        if status == "closed":
+            if current["status"] in TERMINAL_STATUSES:
+                raise ValueError(f"a {current['status']} request cannot be closed")
+            if data.get("ground") not in CLOSING_GROUNDS:
+                raise ValueError(f"closing needs a ground ({', '.join(CLOSING_GROUNDS)})")
+            if not _opt_str(data, "reason"):
+                raise ValueError("closing needs a reason")
+            _opt_str(data, "article")
+        elif "ground" in data:
+            raise ValueError("only a closing has a ground")
         row["status"] = status
         row["status_reason"] = _opt_str(data, "reason")
         row["closed_at"] = ts if status in TERMINAL_STATUSES else None
@@ -147,11 +204,21 @@ def apply_request_entry(
         due = due_date(parse_date(row["received_at"]), total).isoformat()
         if data.get("due_date") != due:
             raise ValueError("due_date does not follow from the extension")
+        notified = data.get("notified_at")
+        if notified is not None:
+            # Art. 12(3): the subject is told of an extension within one month of receipt.
+            told = parse_date(_iso(notified, "notified_at"))
+            receipt = parse_date(row["received_at"])
+            if not receipt <= told <= due_date(receipt):
+                raise ValueError("notified_at is not within one month of receipt")
         row["extension_months"] = total
         row["extension_reason"] = reason
         row["due_date"] = due
     elif step_key == VERIFIED_KEY:
         row["identity_verified_at"] = _iso(data.get("identity_verified_at"), "identity_verified_at")
+        _method(data, "method")
+    elif step_key == CASE_KEY:
+        _case(data, required=True)
     else:
         raise ValueError(f"unknown ledger step {step_key}")
     return row
