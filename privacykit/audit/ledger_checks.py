@@ -113,12 +113,13 @@ def check_deadlines(
     requests: list[RequestRecord], *, today: date, due_within_days: int
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
     """deadline.overdue and deadline.due_soon over the open requests (every status but
-    completed; a failed request still owes the subject an answer, and a request pending
-    Zendesk's compliance deletion is not confirmed done). Audit runs are not requests."""
+    completed and closed; a failed request still owes the subject an answer, a request
+    pending Zendesk's compliance deletion is not confirmed done, and a closed one --
+    withdrawn, refused, a mistake -- has no deadline left). Audit runs are not requests."""
     findings: list[Finding] = []
     rows: list[dict[str, Any]] = []
     for request in requests:
-        if request.kind == "audit" or request.status == "completed":
+        if request.kind == "audit" or request.status in ("completed", "closed"):
             continue
         row = deadline_row(request, today)
         rows.append(row)

@@ -68,6 +68,11 @@ COMMANDS: dict[str, LazyCommand] = {
     "playbook": LazyCommand(
         "privacykit.cli.playbook_cmd", "playbook_group", "List and validate playbook files."
     ),
+    "request": LazyCommand(
+        "privacykit.cli.request_cmd",
+        "request_group",
+        "Close a request: withdrawn, refused or a mistake.",
+    ),
     "sandbox": LazyCommand(
         "privacykit.cli.sandbox_cmd", "sandbox", "A faithful local Zendesk for tests and demos."
     ),

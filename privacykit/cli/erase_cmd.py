@@ -257,6 +257,23 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     "(make it later with the evidence commands).",
 )
 @click.option(
+    "--case",
+    "case_ref",
+    metavar="REF",
+    help="Your own reference for this request (e.g. the DSAR ticket number); one SUBJECT.",
+)
+@click.option(
+    "--identity-verified",
+    metavar="DATE",
+    help="When the subject's identity was verified (shown in the report); one SUBJECT.",
+)
+@click.option(
+    "--method",
+    "identity_method",
+    metavar="TEXT",
+    help="How the identity was verified (e.g. 'video call'), with --identity-verified.",
+)
+@click.option(
     "--new-request",
     is_flag=True,
     help="A new request from people already erased: erase them again instead of skipping them.",
@@ -275,6 +292,9 @@ def erase_command(
     received: str | None,
     max_wait: float,
     no_report: bool,
+    case_ref: str | None,
+    identity_verified: str | None,
+    identity_method: str | None,
     new_request: bool,
     as_json: bool,
     quiet: bool,
@@ -312,6 +332,9 @@ def erase_command(
         produce_reports=not no_report,
         new_request=new_request,
         max_wait=max_wait,
+        case_ref=case_ref,
+        identity_verified=identity_verified,
+        identity_method=identity_method,
     )
 
     if from_file is not None and str(from_file) == "-" and not (yes or dry_run):

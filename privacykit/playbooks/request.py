@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -59,10 +59,12 @@ __all__ = [
     "SessionSteps",
     "default_operator",
     "ledger_view",
+    "owed_marker",
     "parse_received",
     "recorded_playbook",
     "restore_withheld",
     "settle_owed_reports",
+    "subject_facts",
     "withheld",
 ]
 
@@ -97,6 +99,54 @@ def parse_received(text: str | None, option: str = "--received") -> date | None:
     if value > clock.today():
         raise UsageError(f"{option} cannot be in the future")
     return value
+
+
+def subject_facts(
+    subjects: Sequence[object],
+    *,
+    case_ref: str | None = None,
+    identity_verified: str | None = None,
+    identity_method: str | None = None,
+) -> dict[str, Any]:
+    """The ``--case``, ``--identity-verified`` and ``--method`` of a command, checked
+    (:class:`UsageError`, exit 2, before anything is sent) and ready for a
+    :class:`RequestSession`: they describe one request, so one SUBJECT."""
+    facts: dict[str, Any] = {}
+    given = [
+        name
+        for name, value in (
+            ("--case", case_ref),
+            ("--identity-verified", identity_verified),
+            ("--method", identity_method),
+        )
+        if value is not None
+    ]
+    if not given:
+        return facts
+    if len(subjects) != 1:
+        raise UsageError(f"{given[0]} describes one request: give exactly one SUBJECT")
+    if case_ref is not None:
+        from privacykit.ledger.replay import case_ref_problem
+
+        problem = case_ref_problem(case_ref)
+        if problem is not None:
+            raise UsageError(f"--case must be the DPO's own reference: {problem}")
+        facts["case_ref"] = case_ref
+    if identity_method is not None and identity_verified is None:
+        raise UsageError("--method says how the identity was verified: give --identity-verified")
+    if identity_verified is not None:
+        facts["identity_verified"] = parse_received(identity_verified, "--identity-verified")
+    if identity_method is not None:
+        method = " ".join(identity_method.split())
+        if not method or len(method) > 200:
+            raise UsageError("--method must be a short text (at most 200 characters)")
+        if looks_personal(method):
+            raise UsageError(
+                "--method looks like it holds personal data; say how, not with what "
+                "(e.g. 'video call', 'signed letter')"
+            )
+        facts["identity_method"] = method
+    return facts
 
 
 def withheld(text: str) -> str:
@@ -188,6 +238,12 @@ class RequestSession:
     received_at: date | None = None
     batch_id: str | None = None
     home: Path | None = None
+    #: The DPO's own reference (``--case``), and the identity verification (``--identity-
+    #: verified DATE --method TEXT``): recorded when the request is opened, or added to a
+    #: resumed request when given again.
+    case_ref: str | None = None
+    identity_verified: date | None = None
+    identity_method: str | None = None
     request_id: str | None = None
     started_at: str | None = None
     resumed: bool = False
@@ -249,15 +305,22 @@ class RequestSession:
         """Create the request (first time) or continue it; flush buffered info; mark it
         ``in_progress``. Returns the request id."""
         if self.request_id is None:
+            facts: dict[str, Any] = {}
+            if self.case_ref is not None:
+                facts["case_ref"] = self.case_ref
+            if self.identity_method is not None:
+                facts["identity_method"] = self.identity_method
             self.request_id = self.ledger.create_request(
                 self.kind,
                 self.subject_ref,
                 received_at=self.received_at or clock.today(),
+                identity_verified_at=self.identity_verified,
                 playbook_name=self.playbook.name,
                 playbook_sha256=self.playbook.sha256,
                 operator=self.operator,
                 batch_id=self.batch_id,
                 tool_version=__version__,
+                **facts,
             )
             self.started_at = self.ledger.get_request(self.request_id).created_at
             self.status = "open"
@@ -268,6 +331,8 @@ class RequestSession:
                     "failed",
                     f"superseded by {self.request_id} (run under playbook {self.playbook.name})",
                 )
+        elif not self._open:
+            self._add_facts(self.request_id)
         self._open = True
         for key, data in self.pending:
             self.record(key, "info", data)
@@ -275,6 +340,20 @@ class RequestSession:
         if self.status != "in_progress":
             self.set_status("in_progress")
         return self.request_id
+
+    def _add_facts(self, rid: str) -> None:
+        """A resumed request given a case reference or identity verification it does not
+        have yet (or a different one): record it."""
+        if self.case_ref is None and self.identity_verified is None:
+            return
+        current = self.ledger.get_request(rid)
+        if self.case_ref is not None and current.case_ref != self.case_ref:
+            self.ledger.set_case_ref(rid, self.case_ref)
+        if self.identity_verified is not None and (
+            current.identity_verified_at != self.identity_verified
+            or current.identity_method != self.identity_method
+        ):
+            self.ledger.set_identity_verified(rid, self.identity_verified, self.identity_method)
 
     def _store_playbook(self) -> None:
         """The playbook file actually used, as an artifact (its sha256 is the request's)."""
@@ -493,6 +572,12 @@ def _produce(
         ) from None
     result = produce_report(ledger, rid, kind, record, home=home)  # type: ignore[arg-type]
     return Path(result.path), str(result.sha256)
+
+
+def owed_marker(home: Path, rid: str) -> Path:
+    """``<home>/reports-owed/<request id>``: present while a request's report is owed
+    (every way of finishing a request uses it, closing included)."""
+    return _owed_marker(home, rid)
 
 
 def _owed_marker(home: Path, rid: str) -> Path:

@@ -38,6 +38,7 @@ from privacykit.playbooks.request import (
     parse_received,
     recorded_playbook,
     settle_owed_reports,
+    subject_facts,
 )
 from privacykit.playbooks.subjects import Subject
 
@@ -72,6 +73,17 @@ class EraseOptions:
     #: A subject with a finished erasure is skipped ("already erased on DATE (REQ)")
     #: unless this says the run is a new request of that person.
     new_request: bool = False
+    #: The DPO's case reference and the identity verification (one SUBJECT only).
+    case_ref: str | None = None
+    identity_verified: date | None = None
+    identity_method: str | None = None
+
+    def subject_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        for name in ("case_ref", "identity_verified", "identity_method"):
+            if getattr(self, name) is not None:
+                facts[name] = getattr(self, name)
+        return facts
 
 
 def _would(job: ErasureJob) -> str:
@@ -337,6 +349,7 @@ class ErasureBatch:
                 received_at=self.options.received_at,
                 batch_id=self.batch_id,
                 produce_reports=self.options.produce_reports,
+                subject_facts=self.options.subject_facts(),
             )
         return runner
 
@@ -510,6 +523,9 @@ class EraseCommand:
     #: Seconds a request may wait for rate-limit budget before the run stops cleanly
     #: (None: the client's default, 15 minutes).
     max_wait: float | None = None
+    case_ref: str | None = None
+    identity_verified: str | None = None
+    identity_method: str | None = None
 
 
 @contextmanager
@@ -530,6 +546,12 @@ def open_erasure(
     if not 1 <= command.concurrency <= 64:
         raise UsageError("--concurrency must be between 1 and 64")
     received_at = parse_received(command.received)
+    facts = subject_facts(
+        subjects,
+        case_ref=command.case_ref,
+        identity_verified=command.identity_verified,
+        identity_method=command.identity_method,
+    )
     home = Home.from_env(env)
     book = load_playbook(resolve_playbook(command.playbook, home=home.path))
     if book.kind != "erasure":
@@ -546,6 +568,7 @@ def open_erasure(
         operator=default_operator(),
         produce_reports=command.produce_reports,
         new_request=command.new_request,
+        **facts,
     )
     if command.max_wait is not None and not command.max_wait > 0:
         raise UsageError("--max-wait must be a positive number of seconds")

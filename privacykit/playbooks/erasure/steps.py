@@ -77,6 +77,7 @@ class ErasureRunner:
         received_at: date | None = None,
         batch_id: str | None = None,
         produce_reports: bool = True,
+        subject_facts: dict[str, Any] | None = None,
     ) -> None:
         if playbook.kind != "erasure":
             raise UsageError(f"{playbook.name} is a {playbook.kind} playbook, not an erasure one")
@@ -90,6 +91,9 @@ class ErasureRunner:
         self.received_at = received_at or clock.today()
         self.batch_id = batch_id
         self.produce_reports = produce_reports
+        # Case reference and identity verification given with a SUBJECT (never applied to
+        # the other open requests --resume continues): RequestSession fields.
+        self.subject_facts = dict(subject_facts or {})
         self.permanent = playbook.has_step(PERMANENT_DELETE_STEP)
         self.aborted = threading.Event()
         self.on_change: Callable[[ErasureJob, str], None] = lambda job, what: None
@@ -151,7 +155,12 @@ class ErasureRunner:
             )
         elif subject is not None:
             job.session = RequestSession.for_subject(
-                self.ledger, "erasure", self.playbook, subject.key, **self._session_options()
+                self.ledger,
+                "erasure",
+                self.playbook,
+                subject.key,
+                **self._session_options(),
+                **self.subject_facts,
             )
         if job.resumed:
             self._load(job)

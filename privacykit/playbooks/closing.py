@@ -1,0 +1,203 @@
+"""Closing a request that will not be carried out: withdrawn, refused, or opened by mistake.
+
+Owns :func:`close_request` (what ``privacykit request close`` calls), :class:`Closed` and
+the grounds. A request is closed, never deleted: the ledger keeps everything it recorded,
+and the closing adds
+
+1. the closing evidence record (``privacykit.closing-evidence/1``: ground, the article
+   relied on, the reason, who and when) as the request's ``evidence`` entry;
+2. a ``report`` intent (and the ``reports-owed`` marker, so a run killed before the PDF
+   is stored signs it later, as for every request);
+3. the final status ``closed`` with its ground (a ``ledger:status`` entry: the deadline
+   stops, so the audit no longer reports it);
+4. the signed closing report stating the ground, then the report's outcome.
+
+Grounds: ``withdrawn`` (the subject withdrew the request), ``refused`` -- Art. 12(5)
+(manifestly unfounded or excessive) or, for an erasure, an Art. 17(3) exception (a) to
+(e) -- and ``mistake`` (no such request: e.g. a mistyped identifier opened it). A refusal
+must also be explained to the subject with their right to complain (Art. 12(4)); the
+report says so. Only an open request can be closed: a finished one keeps its outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privacykit import __version__, clock
+from privacykit.errors import UsageError
+from privacykit.ledger.guard import looks_personal
+from privacykit.playbooks.request import (
+    EVIDENCE_STEP,
+    REPORT_STEP,
+    default_operator,
+    ledger_view,
+    owed_marker,
+)
+
+if TYPE_CHECKING:
+    from privacykit.ledger import Ledger
+
+__all__ = [
+    "CLOSING_SCHEMA",
+    "GROUNDS",
+    "REFUSAL_ARTICLES",
+    "Closed",
+    "close_request",
+    "refusal_article",
+]
+
+CLOSING_SCHEMA = "privacykit.closing-evidence/1"
+GROUNDS = ("withdrawn", "refused", "mistake")
+#: What ``--article`` accepts for a refusal, and the article as the record states it.
+REFUSAL_ARTICLES = {
+    "12(5)": "Art. 12(5)",
+    "17(3)(a)": "Art. 17(3)(a)",
+    "17(3)(b)": "Art. 17(3)(b)",
+    "17(3)(c)": "Art. 17(3)(c)",
+    "17(3)(d)": "Art. 17(3)(d)",
+    "17(3)(e)": "Art. 17(3)(e)",
+}
+_REASON_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A closed request: its ground, the article relied on, and the signed report."""
+
+    request_id: str
+    kind: str
+    ground: str
+    article: str | None
+    reason: str
+    closed_at: str
+    report_path: Path | None = None
+    report_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "kind": self.kind,
+            "status": "closed",
+            "ground": self.ground,
+            "article": self.article,
+            "reason": self.reason,
+            "closed_at": self.closed_at,
+            "report": str(self.report_path) if self.report_path else None,
+            "report_sha256": self.report_sha256,
+        }
+
+
+def refusal_article(text: str | None, kind: str) -> str:
+    """The article a refusal relies on, as the record states it (``Art. 12(5)``);
+    :class:`UsageError` when missing or not one of :data:`REFUSAL_ARTICLES`."""
+    if text is None or not text.strip():
+        raise UsageError(
+            "--as refused needs --article: 12(5) (manifestly unfounded or excessive) "
+            "or, for an erasure, 17(3)(a) to 17(3)(e)"
+        )
+    key = text.strip().removeprefix("Art.").strip().replace(" ", "")
+    article = REFUSAL_ARTICLES.get(key)
+    if article is None:
+        raise UsageError("--article must be 12(5) or one of 17(3)(a) to 17(3)(e)")
+    if key.startswith("17(3)") and kind != "erasure":
+        raise UsageError(f"Art. 17(3) exceptions apply to erasure requests, not {kind}")
+    return article
+
+
+def _reason(text: str) -> str:
+    reason = " ".join((text or "").split())
+    if not reason:
+        raise UsageError("--reason must say why the request is closed (it is recorded)")
+    if len(reason) > _REASON_LIMIT:
+        raise UsageError(f"--reason is limited to {_REASON_LIMIT} characters")
+    if looks_personal(reason):
+        # The ledger keeps the reason for good: no address, phone number or token in it.
+        raise UsageError(
+            "--reason looks like it holds personal data (an email address, a phone number "
+            "or a token); state the ground without it"
+        )
+    return reason
+
+
+def close_request(
+    ledger: Ledger,
+    request_id: str,
+    ground: str,
+    reason: str,
+    *,
+    article: str | None = None,
+    home: Path | None = None,
+    produce_report: bool = True,
+    operator: str | None = None,
+) -> Closed:
+    """Close the open request ``request_id`` on ``ground`` with ``reason`` (see the module
+    docstring). Bad input and a request that is not open raise :class:`UsageError`
+    (exit 2) with nothing recorded."""
+    if ground not in GROUNDS:
+        raise UsageError(f"--as must be one of {', '.join(GROUNDS)}")
+    request = ledger.get_request(request_id)  # UsageError for an unknown id
+    if request.kind not in ("erasure", "access"):
+        raise UsageError(f"{request_id} is an {request.kind} run, not a data subject request")
+    if not request.is_open:
+        raise UsageError(
+            f"{request_id} is {request.status}: only an open request can be closed "
+            "(a finished one keeps its outcome)"
+        )
+    if ground == "refused":
+        stated = refusal_article(article, request.kind)
+    elif article is not None:
+        raise UsageError("--article is only for --as refused")
+    else:
+        stated = None
+    text = _reason(reason)
+    closed_at = clock.now_iso()
+    record: dict[str, Any] = {
+        "schema": CLOSING_SCHEMA,
+        "request_id": request_id,
+        "subject_ref": request.subject_ref,
+        "kind": request.kind,
+        "status": "closed",
+        "outcome": "closed",
+        "ground": ground,
+        "article": stated,
+        "reason": text,
+        "case_ref": getattr(request, "case_ref", None),
+        "closed_at": closed_at,
+        "playbook": {"name": request.playbook_name, "sha256": request.playbook_sha256},
+        "operator": operator or default_operator(),
+        "tool_version": __version__,
+        "started_at": request.created_at,
+        "completed_at": closed_at,
+    }
+    base = Path(home) if home is not None else Path(ledger.home)
+    seq = ledger.record(request_id, EVIDENCE_STEP, "info", ledger_view(record))
+    marker = owed_marker(base, request_id) if produce_report else None
+    if marker is not None:
+        marker.parent.mkdir(mode=0o700, exist_ok=True)
+        marker.touch(mode=0o600)
+        ledger.record(request_id, REPORT_STEP, "intent", {"evidence_seq": seq})
+    ledger.close_request(request_id, ground, text, article=stated)
+    if marker is None:
+        return Closed(request_id, request.kind, ground, stated, text, closed_at)
+    from privacykit.evidence import produce_report as produce
+
+    report = produce(ledger, request_id, "closing", record, home=base)
+    ledger.record(
+        request_id,
+        REPORT_STEP,
+        "outcome",
+        {"sha256": str(report.sha256), "evidence_seq": seq, "result": "ok"},
+    )
+    marker.unlink(missing_ok=True)
+    return Closed(
+        request_id,
+        request.kind,
+        ground,
+        stated,
+        text,
+        closed_at,
+        Path(report.path),
+        str(report.sha256),
+    )
