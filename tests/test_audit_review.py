@@ -90,3 +90,28 @@ def test_age_counts_from_when_it_stopped_and_from_receipt(
         out = CliRunner().invoke(cli, ["audit", "--json"], env=_env(sandbox, home))
     document = json.loads(out.stdout)
     assert [f for f in document["findings"] if f["check"] == "request.needs_review"] == []
+
+
+def test_audits_are_listed_apart_from_requests(sandbox: SandboxServer, home: Path) -> None:
+    with clock.frozen(T0):
+        rid = _review_request(home, date(2026, 3, 1), "ambiguous")
+        first = CliRunner().invoke(cli, ["audit", "--json"], env=_env(sandbox, home))
+    audit_id = json.loads(first.stdout)["audit_request_id"]
+    with clock.frozen(T0):
+        listed = CliRunner().invoke(cli, ["ledger", "list", "--json"], env=_env(sandbox, home))
+        history = CliRunner().invoke(cli, ["audit", "history"], env=_env(sandbox, home))
+        document = CliRunner().invoke(cli, ["audit", "history", "--json"], env=_env(sandbox, home))
+    assert [r["request_id"] for r in json.loads(listed.stdout)["requests"]] == [rid]
+    assert history.exit_code == 0, history.output
+    assert history.stdout.splitlines() == [
+        f"AUDIT{' ' * (len(audit_id) - 3)}STARTED              STATUS     FINDINGS  "
+        "INCOMPLETE  REPORT",
+        f"{audit_id}  2026-03-02 09:00:00  completed  1         0           -",
+    ]
+    (run,) = json.loads(document.stdout)["audits"]
+    assert (run["request_id"], run["findings"], run["status"]) == (audit_id, 1, "completed")
+
+
+def test_audit_history_without_a_ledger_is_exit_2(home: Path) -> None:
+    result = CliRunner().invoke(cli, ["audit", "history"], env={"PRIVACYKIT_HOME": str(home)})
+    assert (result.exit_code, result.stderr) == (2, f"Error: no ledger at {home}\n")

@@ -228,3 +228,44 @@ def test_ledger_refuses_closing_without_a_ground(home: Path, requests: dict[str,
 
     with Ledger.open(home) as led, pytest.raises(UsageError, match="close_request"):
         led.set_status(requests["erasure"], "closed", "no ground")
+
+
+def test_signed_closing_report_states_the_ground(
+    evidence_home: Path, requests: dict[str, str]
+) -> None:
+    from pypdf import PdfReader
+
+    rid = requests["erasure"]
+    result = run(
+        "request",
+        "close",
+        rid,
+        "--as",
+        "refused",
+        "--article",
+        "12(5)",
+        "--reason",
+        "fifth identical request this month",
+    )
+    assert result.exit_code == 0, result.output
+    first, report = result.stdout.splitlines()
+    assert first == f"{rid}: closed as refused (Art. 12(5)); its deadline no longer runs"
+    path = Path(report.removeprefix("    report: "))
+    assert path.is_file() and path.suffix == ".pdf"
+    text = " ".join(page.extract_text() for page in PdfReader(path).pages)
+    text = " ".join(text.split())
+    assert "refused" in text and "Art. 12(5)" in text
+    assert "fifth identical request this month" in text
+    assert "Art. 12(4)" in text  # a refusal must be explained to the subject
+    with Ledger.open(evidence_home, readonly=True) as led:
+        entries = led.entries(rid)
+        led.verify()
+    keys = [(e.step_key, e.phase) for e in entries][-5:]
+    assert keys == [
+        ("evidence", "info"),  # the closing record first,
+        ("report", "intent"),  # the report owed,
+        ("ledger:status", "info"),  # then the final status,
+        ("ledger:artifact", "info"),  # then the signed PDF,
+        ("report", "outcome"),
+    ]
+    assert not (evidence_home / "reports-owed" / rid).exists()

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
-@click.command("audit", short_help="Check compliance now, read-only (exit 1: findings).")
+@click.group(
+    "audit",
+    invoke_without_command=True,
+    short_help="Check compliance now, read-only (exit 1: findings).",
+)
 @click.option(
     "--report",
     is_flag=True,
@@ -76,8 +80,17 @@ __all__ = ["register"]
     "it is lingering (0: report at once).",
 )
 @output_options
-@writes_home("audit")
+@click.option(
+    "--wait",
+    "wait_for_home",
+    is_flag=True,
+    help="If another privacykit command is writing to PRIVACYKIT_HOME, wait for it "
+    "instead of exiting 2.",
+)
+@click.pass_context
 def audit(
+    ctx: click.Context,
+    wait_for_home: bool,
     as_json: bool,
     quiet: bool,
     report: bool,
@@ -91,11 +104,39 @@ def audit(
     Re-checks that erased people are gone from Zendesk, polls pending compliance
     deletions, finds lingering soft deletions and requests due soon or overdue
     (Art. 12(3)), and verifies the ledger. The run is recorded in the ledger.
-    Exit status: 0 all clear, 1 findings, 2 could not run.
+    Exit status: 0 all clear, 1 findings, 2 could not run. `audit history` lists the
+    past runs.
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `audit history`: read-only, no audit run and no lock
+    _run_audit(
+        wait_for_home=wait_for_home,
+        as_json=as_json,
+        quiet=quiet,
+        report=report,
+        due_within=due_within,
+        stuck_after=stuck_after,
+        max_requests=max_requests,
+        soft_delete_grace=soft_delete_grace,
+    )
+
+
+@writes_home("audit")
+def _run_audit(
+    *,
+    wait_for_home: bool = False,  # taken by writes_home (the lock); never reaches here
+    as_json: bool,
+    quiet: bool,
+    report: bool,
+    due_within: int,
+    stuck_after: int,
+    max_requests: int,
+    soft_delete_grace: int,
+) -> None:
+    """The audit run itself, holding the home's writer lock."""
     from privacykit.audit import AuditOptions, run_audit
 
-    del quiet  # no progress display to hide: the audit is built to run unattended
+    del wait_for_home, quiet  # no progress display to hide: the audit is built to run unattended
     options = AuditOptions(
         due_within_days=due_within,
         stuck_after_days=stuck_after,
@@ -116,6 +157,51 @@ def audit(
     for error in result.errors:
         click.echo(_line(f"audit incomplete: {error.check}: {error.reason}"), err=True)
     click.get_current_context().exit(result.exit_code)
+
+
+@audit.command("history", short_help="List past audit runs, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    metavar="N",
+    help="Show the N most recent runs.",
+)
+@output_options
+def history_command(limit: int, as_json: bool, quiet: bool) -> None:
+    """List past audit runs, newest first: when, result, findings, incomplete checks and
+    the signed report (audits are kept apart from `ledger list`, which lists requests)."""
+    from privacykit.ledger import Ledger
+
+    del quiet
+    with domain_errors():
+        ledger = Ledger.open(readonly=True)
+        try:
+            runs = ledger.audit_runs(limit)
+        finally:
+            ledger.close()
+    if as_json:
+        echo_json({"audits": [run.to_dict() for run in runs]})
+        return
+    if not runs:
+        click.echo("No audit runs.")
+        return
+    rows = [["AUDIT", "STARTED", "STATUS", "FINDINGS", "INCOMPLETE", "REPORT"]]
+    for run in runs:
+        rows.append(
+            [
+                run.request_id,
+                run.started_at[:19].replace("T", " "),
+                run.status,
+                "-" if run.findings is None else str(run.findings),
+                "-" if run.incomplete_checks is None else str(run.incomplete_checks),
+                f"{run.report_sha256[:12]}…" if run.report_sha256 else "-",
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(_line(_row(row, widths).rstrip()))
 
 
 def _print_table(result: AuditResult) -> None:
