@@ -107,6 +107,7 @@ def test_root_help_lists_every_command_on_one_line_each() -> None:
         "  keys      The evidence signing key and certificate.\n"
         "  ledger    The tamper-evident record of every request.\n"
         "  playbook  List and validate playbook files.\n"
+        "  request   Close a request: withdrawn, refused or a mistake.\n"
         "  sandbox   A faithful local Zendesk for tests and demos.\n"
     )
 

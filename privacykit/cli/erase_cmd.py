@@ -257,6 +257,12 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     "(make it later with the evidence commands).",
 )
 @click.option(
+    "--from-ticket",
+    metavar="ID",
+    help="Take the request from this Zendesk DSAR ticket: its requester is the subject, "
+    "its creation date the received date, its id the case reference.",
+)
+@click.option(
     "--case",
     "case_ref",
     metavar="REF",
@@ -292,6 +298,7 @@ def erase_command(
     received: str | None,
     max_wait: float,
     no_report: bool,
+    from_ticket: str | None,
     case_ref: str | None,
     identity_verified: str | None,
     identity_method: str | None,
@@ -335,6 +342,7 @@ def erase_command(
         case_ref=case_ref,
         identity_verified=identity_verified,
         identity_method=identity_method,
+        from_ticket=from_ticket,
     )
 
     if from_file is not None and str(from_file) == "-" and not (yes or dry_run):

@@ -31,6 +31,7 @@ from privacykit.playbooks.erasure.state import SUCCESS_OUTCOMES, ErasureJob, Use
 from privacykit.playbooks.erasure.steps import ErasureRunner
 from privacykit.playbooks.erasure.tickets import tickets_view
 from privacykit.playbooks.finished import finished_erasures, finished_in_batch, skipped_view
+from privacykit.playbooks.intake import TicketIntake
 from privacykit.playbooks.loader import Playbook
 from privacykit.playbooks.ports import ErasureClient, RequestLedger
 from privacykit.playbooks.request import (
@@ -277,6 +278,7 @@ class ErasureBatch:
         options: EraseOptions,
         *,
         home: Path | None = None,
+        intake: TicketIntake | None = None,
     ) -> None:
         if options.playbook is None:
             raise UsageError("no playbook given")
@@ -297,6 +299,7 @@ class ErasureBatch:
             new_id=f"batch-{clock.now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
         )
         self.batch_id = self.tracker.batch_id
+        self.intake = intake
         self.runners: dict[str, ErasureRunner] = {}
         self.runner = self._runner_for(options.playbook)
         self.jobs: list[ErasureJob] = []
@@ -350,6 +353,7 @@ class ErasureBatch:
                 batch_id=self.batch_id,
                 produce_reports=self.options.produce_reports,
                 subject_facts=self.options.subject_facts(),
+                intake=self.intake,
             )
         return runner
 
@@ -526,6 +530,7 @@ class EraseCommand:
     case_ref: str | None = None
     identity_verified: str | None = None
     identity_method: str | None = None
+    from_ticket: str | int | None = None
 
 
 @contextmanager
@@ -537,17 +542,25 @@ def open_erasure(
     yield the batch. Input errors raise :class:`UsageError` subclasses (exit 2) with
     nothing sent; refused credentials too, with nothing recorded."""
     from privacykit.app import Home, open_app
+    from privacykit.playbooks.intake import read_ticket, ticket_id_arg
     from privacykit.playbooks.loader import load_playbook, resolve_playbook
-    from privacykit.playbooks.subjects import read_subjects
+    from privacykit.playbooks.subjects import parse_subject, read_subjects
 
     subjects = read_subjects(command.subjects, command.from_file)
-    if not subjects and not command.resume:
+    ticket_id = None
+    if command.from_ticket is not None:
+        ticket_id = ticket_id_arg(command.from_ticket)
+        if subjects:
+            raise UsageError("--from-ticket takes the subject from the ticket: give no SUBJECT")
+        if command.case_ref is not None or command.received is not None:
+            raise UsageError("--from-ticket takes --case and --received from the ticket")
+    elif not subjects and not command.resume:
         raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
     if not 1 <= command.concurrency <= 64:
         raise UsageError("--concurrency must be between 1 and 64")
     received_at = parse_received(command.received)
     facts = subject_facts(
-        subjects,
+        subjects if ticket_id is None else ["the ticket's requester"],
         case_ref=command.case_ref,
         identity_verified=command.identity_verified,
         identity_method=command.identity_method,
@@ -576,7 +589,15 @@ def open_erasure(
     with open_app(
         env, command="erase", client_options=client_options, keep_close_error=True
     ) as app:
-        batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path)
+        intake = None
+        if ticket_id is not None:
+            # The DSAR ticket: its requester is the subject, its creation day the receipt,
+            # its id the case reference (one GET, after the credentials were checked).
+            intake = read_ticket(app.client, ticket_id)
+            options.subjects = [parse_subject(intake.subject_arg)]
+            options.received_at = intake.received_at
+            options.case_ref = intake.case_ref
+        batch = ErasureBatch(app.client, app.ledger, options, home=app.home.path, intake=intake)
         batch.app = app
         if not batch.jobs and not command.resume and not batch.skipped:
             raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")

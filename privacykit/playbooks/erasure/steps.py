@@ -45,6 +45,13 @@ from privacykit.playbooks.erasure.state import (
     UserState,
 )
 from privacykit.playbooks.erasure.ticket_steps import TicketSteps
+from privacykit.playbooks.intake import (
+    TicketIntake,
+    add_note,
+    close_with_note,
+    note_text,
+    reconcile_closed,
+)
 from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
@@ -78,6 +85,7 @@ class ErasureRunner:
         batch_id: str | None = None,
         produce_reports: bool = True,
         subject_facts: dict[str, Any] | None = None,
+        intake: TicketIntake | None = None,
     ) -> None:
         if playbook.kind != "erasure":
             raise UsageError(f"{playbook.name} is a {playbook.kind} playbook, not an erasure one")
@@ -94,6 +102,9 @@ class ErasureRunner:
         # Case reference and identity verification given with a SUBJECT (never applied to
         # the other open requests --resume continues): RequestSession fields.
         self.subject_facts = dict(subject_facts or {})
+        # The DSAR ticket the request came from (``--from-ticket``): closed with a note just
+        # before its requester is deleted, or noted with the outcome otherwise.
+        self.intake = intake
         self.permanent = playbook.has_step(PERMANENT_DELETE_STEP)
         self.aborted = threading.Event()
         self.on_change: Callable[[ErasureJob, str], None] = lambda job, what: None
@@ -354,7 +365,9 @@ class ErasureRunner:
 
     def step_soft_delete_users(self, job: ErasureJob, step: Step) -> Halt | None:
         """``DELETE /api/v2/users/{id}`` for each user. Open tickets block: their ids are
-        recorded and the request needs review; tickets are never touched."""
+        recorded and the request needs review; tickets are never touched (except the DSAR
+        ticket of ``--from-ticket``, closed with a note first: it is the requester's)."""
+        self._close_dsar_ticket(job)
         for uid, user in job.users.items():
             self.check_abort()
             if user.soft_deleted:
@@ -538,8 +551,63 @@ class ErasureRunner:
         if finished.report_path is not None:
             job.report_path = str(finished.report_path)
             job.report_sha256 = finished.report_sha256
+        self._note_dsar_ticket(job)
         self.on_change(job, "finished")
         return None
+
+    # -- the DSAR ticket (--from-ticket) ------------------------------------------------------
+
+    def _close_dsar_ticket(self, job: ErasureJob) -> None:
+        intake, session = self.intake, job.session
+        if intake is None or job.subject is None or session is None:
+            return
+        if intake.requester_id not in job.users or intake.status == "closed":
+            return
+        assert session.request_id is not None
+        body = note_text(
+            "erasure", session.request_id, "erased", counts=job.counts_found(), closing=True
+        )
+        try:
+            perform(
+                session.steps,
+                session.request_id,
+                intake.close_step,
+                {"ticket_id": intake.ticket_id},
+                action=lambda: close_with_note(self.client, intake.ticket_id, body),  # type: ignore[arg-type]
+                reconcile=lambda: reconcile_closed(self.client, intake.ticket_id),  # type: ignore[arg-type]
+            )
+        except ZendeskError as exc:
+            # The requester's soft deletion is then refused (an open ticket): review.
+            job.failures.append(
+                f"the DSAR ticket {intake.ticket_id} could not be closed ({why(exc)}); "
+                "close it in Zendesk and erase again"
+            )
+
+    def _note_dsar_ticket(self, job: ErasureJob) -> None:
+        """The outcome as an internal note, when the ticket is still open (the requester
+        was not deleted: review needed, no data, failure)."""
+        intake, session = self.intake, job.session
+        if intake is None or job.subject is None or session is None or not session.opened:
+            return
+        if session.step_state(session.request_id or "", intake.close_step) == "done":
+            return  # closed with its note before the requester was deleted
+        if session.step_state(session.request_id or "", intake.note_step) == "done":
+            return
+        if intake.status == "closed" or job.outcome in (None, "erased", "pending_compliance"):
+            return
+        assert session.request_id is not None
+        body = note_text("erasure", session.request_id, job.outcome, counts=job.counts_found())
+        try:
+            perform(
+                session.steps,
+                session.request_id,
+                intake.note_step,
+                {"ticket_id": intake.ticket_id},
+                action=lambda: add_note(self.client, intake.ticket_id, body),  # type: ignore[arg-type]
+                reconcile=lambda: None,
+            )
+        except ZendeskError as exc:
+            job.notes.append(f"the DSAR ticket {intake.ticket_id} got no note ({why(exc)})")
 
     def _decide(self, job: ErasureJob) -> None:
         decide(

@@ -1,0 +1,116 @@
+"""Intake from Zendesk: ``erase --from-ticket ID`` takes the DSAR ticket's requester as the
+subject, its creation date as received and its id as the case reference; the ticket gets
+an internal note and, for an erasure, is closed before the requester is deleted (real
+sandbox over loopback with faithful tickets, real ledger, the real CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from privacykit.cli import cli
+from privacykit.ledger import Ledger
+from privacykit.sandbox import SandboxServer
+
+EMAIL = "dana.dsar@example.com"
+
+
+@pytest.fixture
+def sb(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[SandboxServer]:
+    with SandboxServer(seed="none", time_scale=600.0, rng_seed=1) as server:
+        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        yield server
+
+
+def erase(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["erase", *args])
+
+
+def dsar(sb: SandboxServer, role: str = "end-user") -> tuple[int, dict[str, Any]]:
+    user = sb.state.add_user("Dana Dsar", email=EMAIL, role=role)
+    ticket = sb.state.add_ticket(
+        int(user["id"]), "open", "Please delete my data", description="Delete everything."
+    )
+    return int(user["id"]), ticket
+
+
+def test_erasure_from_a_dsar_ticket(sb: SandboxServer, home: Path) -> None:
+    uid, ticket = dsar(sb)
+    tid = int(ticket["id"])
+    result = erase("--from-ticket", str(tid), "--yes", "--no-report", "--json")
+    assert result.exit_code == 0, result.output
+    (request,) = json.loads(result.stdout)["requests"]
+    assert request["outcome"] == "pending_compliance"
+    assert sb.state.user_status(uid) == "permanently_deleted"
+    now = sb.state.ticket(tid)
+    assert now is not None and now["status"] == "closed"
+    notes = [c for c in sb.state.ticket_comments(tid) if not c["public"]]
+    (note,) = notes
+    rid = request["request_id"]
+    assert note["body"].startswith(
+        f"privacykit: erasure request {rid} for this ticket: the requester's data is being erased."
+    )
+    assert (
+        "This ticket is closed now because Zendesk does not delete the requester" in (note["body"])
+    )
+    assert EMAIL not in note["body"] and "Dana" not in note["body"]
+    with Ledger.open(home, readonly=True) as led:
+        record = led.get_request(rid)
+        steps = [(e.step_key, e.phase) for e in led.entries(rid)]
+    assert record.case_ref == str(tid)
+    assert record.received_at.isoformat() == ticket["created_at"][:10]
+    close = [s for s in steps if s[0] == f"intake:close_ticket:{tid}"]
+    assert close == [
+        (f"intake:close_ticket:{tid}", "intent"),
+        (f"intake:close_ticket:{tid}", "outcome"),
+    ]
+    assert steps.index(close[1]) < steps.index((f"soft_delete:user:{uid}", "intent"))
+
+
+def test_a_request_needing_review_notes_the_ticket_and_leaves_it_open(
+    sb: SandboxServer, home: Path
+) -> None:
+    _uid, ticket = dsar(sb, role="agent")
+    tid = int(ticket["id"])
+    result = erase("--from-ticket", str(tid), "--yes", "--no-report", "--json")
+    assert result.exit_code == 1, result.output
+    (request,) = json.loads(result.stdout)["requests"]
+    assert request["outcome"] == "needs_review"
+    now = sb.state.ticket(tid)
+    assert now is not None and now["status"] == "open"
+    (note,) = [c for c in sb.state.ticket_comments(tid) if not c["public"]]
+    assert note["body"].startswith(
+        f"privacykit: erasure request {request['request_id']} for this ticket: the request "
+        "needs review by the DPO."
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from-ticket", "abc"], "--from-ticket must be a Zendesk ticket id (a positive number)"),
+        (
+            ["--from-ticket", "5", "user:7"],
+            "--from-ticket takes the subject from the ticket: give no SUBJECT",
+        ),
+        (
+            ["--from-ticket", "5", "--case", "X-1"],
+            "--from-ticket takes --case and --received from the ticket",
+        ),
+        (["--from-ticket", "99999"], "ticket 99999 was not found in Zendesk"),
+    ],
+)
+def test_bad_ticket_input_exits_2_with_one_line(
+    sb: SandboxServer, home: Path, args: list[str], message: str
+) -> None:
+    result = erase(*args, "--yes")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+    assert [e for e in sb.request_log() if e["method"] != "GET"] == []
