@@ -137,3 +137,33 @@ def test_personal_or_malformed_values_exit_2_with_one_line(
     assert "jane@" not in result.output and "7946" not in result.output
     assert [e for e in demo.request_log() if e["method"] != "GET"] == []
     assert not (home / "ledger.sqlite3").exists()
+
+
+def test_access_takes_the_same_case_and_identity(
+    demo: SandboxServer, home: Path, tmp_path: Path
+) -> None:
+    from privacykit.sandbox.seed import DEMO_ACCESS_EMAIL
+
+    out = tmp_path / "answer"
+    result = run(
+        "access",
+        DEMO_ACCESS_EMAIL,
+        "--out",
+        str(out),
+        "--case",
+        "DSAR-7",
+        "--identity-verified",
+        "2026-03-01",
+        "--no-report",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = json.loads(result.stdout)["requests"]
+    with Ledger.open(home, readonly=True) as led:
+        record = led.get_request(request["request_id"])
+    assert (record.case_ref, str(record.identity_verified_at)) == ("DSAR-7", "2026-03-01")
+    two = run("access", DEMO_ACCESS_EMAIL, "user:5", "--out", str(tmp_path / "b"), "--case", "X")
+    assert (two.exit_code, two.stderr) == (
+        2,
+        "Error: --case describes one request: give exactly one SUBJECT\n",
+    )

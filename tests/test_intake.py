@@ -114,3 +114,45 @@ def test_bad_ticket_input_exits_2_with_one_line(
     result = erase(*args, "--yes")
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
     assert [e for e in sb.request_log() if e["method"] != "GET"] == []
+
+
+def test_access_from_a_dsar_ticket(sb: SandboxServer, home: Path, tmp_path: Path) -> None:
+    uid, ticket = dsar(sb)
+    tid = int(ticket["id"])
+    out = tmp_path / "answer"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "access",
+            "--from-ticket",
+            str(tid),
+            "--out",
+            str(out),
+            "--no-report",
+            "--json",
+            "--identity-verified",
+            ticket["created_at"][:10],
+            "--method",
+            "reply from the address",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = json.loads(result.stdout)["requests"]
+    rid = request["request_id"]
+    assert request["outcome"] == "data_found"
+    now = sb.state.ticket(tid)
+    assert now is not None and now["status"] == "open"  # access leaves the ticket to the DPO
+    (note,) = [c for c in sb.state.ticket_comments(tid) if not c["public"]]
+    assert note["body"].startswith(
+        f"privacykit: access request {rid} for this ticket: the data was collected and "
+        "delivered to the DPO."
+    )
+    assert EMAIL not in note["body"]
+    writes = [e for e in sb.request_log() if e["method"] != "GET"]
+    assert [(e["method"], e["path"]) for e in writes] == [("PUT", f"/api/v2/tickets/{tid}")]
+    with Ledger.open(home, readonly=True) as led:
+        record = led.get_request(rid)
+        keys = [e.step_key for e in led.entries(rid)]
+    assert record.case_ref == str(tid) and record.identity_method == "reply from the address"
+    assert keys[-1] == f"intake:note_ticket:{tid}"
+    assert sb.state.user_status(uid) == "active"

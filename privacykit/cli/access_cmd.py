@@ -53,6 +53,30 @@ __all__ = ["register"]
     help="Record the evidence in the ledger but skip the signed PDF "
     "(make it later with the evidence commands).",
 )
+@click.option(
+    "--from-ticket",
+    metavar="ID",
+    help="Take the request from this Zendesk DSAR ticket: its requester is the subject, "
+    "its creation date the received date, its id the case reference; the outcome is "
+    "added as an internal note.",
+)
+@click.option(
+    "--case",
+    "case_ref",
+    metavar="REF",
+    help="Your own reference for this request (e.g. the DSAR ticket number); one SUBJECT.",
+)
+@click.option(
+    "--identity-verified",
+    metavar="DATE",
+    help="When the subject's identity was verified (shown in the report); one SUBJECT.",
+)
+@click.option(
+    "--method",
+    "identity_method",
+    metavar="TEXT",
+    help="How the identity was verified (e.g. 'video call'), with --identity-verified.",
+)
 @output_options
 @writes_home("access")
 def access(
@@ -64,6 +88,10 @@ def access(
     confirm_ambiguous: bool,
     received: str | None,
     no_report: bool,
+    from_ticket: str | None,
+    case_ref: str | None,
+    identity_verified: str | None,
+    identity_method: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -77,8 +105,9 @@ def access(
     identifier query source:type:identifier_type:value. Prepares in --out: index.html
     (the answer to read), data.json (schema privacykit.access-export/2), one CSV per
     record type, the attached files and the signed access report. Only GET requests are
-    sent to Zendesk. Exit 0 when every subject got an answer (including "nothing
-    found"), 1 when some need review or failed.
+    sent to Zendesk (with --from-ticket, one internal note on the ticket too). Exit 0
+    when every subject got an answer (including "nothing found"), 1 when some need
+    review or failed.
     """
     with ExitStack() as stack:
         bar: dict[str, Any] = {}
@@ -104,6 +133,10 @@ def access(
                 produce_reports=not no_report,
                 on_start=on_start,
                 on_result=on_result,
+                case_ref=case_ref,
+                identity_verified=identity_verified,
+                identity_method=identity_method,
+                from_ticket=from_ticket,
             )
     if as_json:
         echo_json(run.as_dict())

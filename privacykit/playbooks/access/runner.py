@@ -49,7 +49,12 @@ from privacykit.playbooks.access.kind import AccessPolicy, engine_playbook
 from privacykit.playbooks.engine import Engine, Halt
 from privacykit.playbooks.loader import Step, load_playbook, resolve_playbook
 from privacykit.playbooks.ports import RequestLedger
-from privacykit.playbooks.request import RequestSession, parse_received, settle_owed_reports
+from privacykit.playbooks.request import (
+    RequestSession,
+    parse_received,
+    settle_owed_reports,
+    subject_facts,
+)
 from privacykit.playbooks.subjects import Subject, read_subjects
 
 __all__ = ["Deliverer", "access_request", "run_access"]
@@ -201,6 +206,7 @@ def run_access(
     produce_reports: bool = True,
     case_refs: Sequence[str | None] | None = None,
     on_result: Callable[[SubjectResult], None] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> AccessRun:
     """Answer one access request per subject into ``out`` (already prepared with
     :func:`prepare_output_dir`): one subject writes into ``out`` itself, several write one
@@ -228,8 +234,20 @@ def run_access(
         if produce_reports:
             settle_owed_reports(ledger, home=home)
         for position, subject in enumerate(subjects, start=1):
+            # The case reference names the folder and is kept with the request; identity
+            # verification (``identity``: one subject) too.
+            facts = dict(identity or {})
+            if cases[position - 1] is not None:
+                facts["case_ref"] = cases[position - 1]
             session = RequestSession.for_subject(
-                ledger, KIND, playbook, subject.key, received_at=received_at, home=home, **extra
+                ledger,
+                KIND,
+                playbook,
+                subject.key,
+                received_at=received_at,
+                home=home,
+                **extra,
+                **facts,
             )
             request_id = session.open()  # an interrupted run's request is answered again
             jobs.append(AccessJob(subject, position=position, session=session))
@@ -353,28 +371,56 @@ def access_request(
     env: Mapping[str, str] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[SubjectResult], None] | None = None,
+    case_ref: str | None = None,
+    identity_verified: str | None = None,
+    identity_method: str | None = None,
+    from_ticket: str | int | None = None,
 ) -> AccessRun:
     """``privacykit access``: validate everything (subjects, dates, playbook, output
     directory -- any problem is a :class:`UsageError` before a single request is sent),
     check the credentials (one ``GET /api/v2/users/me``), then answer one access request
     per subject with :func:`run_access`, through the read-only transport."""
     from privacykit.app import Home, open_app
+    from privacykit.playbooks.intake import ticket_id_arg
 
     if out is None:
         raise UsageError("--out DIR is required: where the answer is written")
     subjects = read_subjects(subject_args, from_file)
-    if not subjects:
+    ticket_id = None
+    if from_ticket is not None:
+        ticket_id = ticket_id_arg(from_ticket)
+        if subjects:
+            raise UsageError("--from-ticket takes the subject from the ticket: give no SUBJECT")
+        if case_ref is not None or received is not None:
+            raise UsageError("--from-ticket takes --case and --received from the ticket")
+    elif not subjects:
         raise SubjectError("give at least one SUBJECT or --from-file with subjects")
+    facts = subject_facts(
+        subjects if ticket_id is None else ["the ticket's requester"],
+        case_ref=case_ref,
+        identity_verified=identity_verified,
+        identity_method=identity_method,
+    )
+    if "case_ref" in facts:
+        case_refs = [facts.pop("case_ref")]
     received_at = parse_received(received)
     home = Home.from_env(env)
     book = load_playbook(resolve_playbook(playbook or "access", home=home.path))
     policy = AccessPolicy.from_playbook(book)
     check_output_dir(out, force=force)
     with open_app(env, command="access", read_only=True) as app:
+        intake = None
+        if ticket_id is not None:
+            from privacykit.playbooks.intake import read_ticket
+            from privacykit.playbooks.subjects import parse_subject
+
+            intake = read_ticket(app.client, ticket_id)  # a GET, through the read-only client
+            subjects = [parse_subject(intake.subject_arg)]
+            received_at, case_refs = intake.received_at, [intake.case_ref]
         prepare_output_dir(out, force=force)
         if on_start is not None:
             on_start(len(subjects))
-        return run_access(
+        run = run_access(
             subjects,
             out,
             policy=policy,
@@ -387,4 +433,29 @@ def access_request(
             produce_reports=produce_reports,
             case_refs=case_refs,
             on_result=on_result,
+            identity=facts,
         )
+        if intake is not None:
+            _note_ticket(app, intake, run)
+        return run
+
+
+def _note_ticket(app: Any, intake: Any, run: AccessRun) -> None:
+    """The outcome as an internal note on the DSAR ticket: the only write ``access`` makes
+    to Zendesk, through its own client (collection stays behind the read-only transport).
+    Recorded in the request's entries; a failure is reported, not raised (the answer
+    stands)."""
+    from privacykit.app import make_client
+    from privacykit.errors import ZendeskError
+    from privacykit.playbooks.intake import add_note, note_text
+
+    (result,) = run.results
+    body = note_text("access", result.request_id, result.outcome, counts=dict(result.counts))
+    data: dict[str, Any] = {"ticket_id": intake.ticket_id}
+    try:
+        with make_client(app.config) as writer:
+            data.update(add_note(writer, intake.ticket_id, body))
+    except ZendeskError as exc:
+        data["error"] = type(exc).__name__
+        result.reasons = [*result.reasons, f"the DSAR ticket {intake.ticket_id} got no note"]
+    app.ledger.record(result.request_id, intake.note_step, "info", data)
