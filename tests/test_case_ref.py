@@ -167,3 +167,26 @@ def test_access_takes_the_same_case_and_identity(
         2,
         "Error: --case describes one request: give exactly one SUBJECT\n",
     )
+
+
+def test_the_report_shows_identity_verification_and_case(
+    demo: SandboxServer, evidence_home: Path
+) -> None:
+    from pypdf import PdfReader
+
+    result = run(
+        "erase",
+        "nobody@example.net",
+        "--case",
+        "DSAR-0099",
+        "--identity-verified",
+        "2026-03-01",
+        "--method",
+        "signed letter",
+        "--yes",
+    )
+    assert result.exit_code == 0, result.output
+    report = Path(result.stdout.splitlines()[1].removeprefix("    report: "))
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(report).pages).split())
+    assert "2026-03-01 (signed letter)" in text
+    assert "DSAR-0099" in text

@@ -407,7 +407,11 @@ def _request_view(req: RequestRecord) -> dict[str, Any]:
         "status_reason": req.status_reason,
         "received_at": req.received_at.isoformat(),
         "identity_verified_at": (
-            req.identity_verified_at.isoformat() if req.identity_verified_at else None
+            req.identity_verified_at.isoformat()
+            # How it was verified (``--method``), when the ledger recorded it (#17).
+            + (f" ({req.identity_method})" if getattr(req, "identity_method", None) else "")
+            if req.identity_verified_at
+            else None
         ),
         "due_at": due,
         "closed_at": req.closed_at,
