@@ -260,6 +260,12 @@ class ErasureRunner:
                 user.blocking_tickets = tickets.blocking(uid)
             else:
                 user.blocking_tickets = actions.open_requested_tickets(self.client, uid)
+            if self.intake is not None and job.subject is not None:
+                # The DSAR ticket of --from-ticket is closed by this run, with its note,
+                # just before its requester is soft-deleted: not a blocker.
+                user.blocking_tickets = [
+                    t for t in user.blocking_tickets if t != self.intake.ticket_id
+                ]
             if user.blocking_tickets:
                 job.info(
                     str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": user.blocking_tickets}
