@@ -116,11 +116,21 @@ class ErasureRunner:
         )
         # The person's conversations (issue 15): one purger per runner, shared by its jobs.
         self.tickets = TicketSteps(client, self.policy, check=self.check_abort)  # type: ignore[arg-type]
+        ticket_functions = dict(self.tickets.functions())
+        inner = ticket_functions.get("erase_tickets")
+        if inner is not None:
+            # The DSAR ticket (--from-ticket) is closed with its note before the person's
+            # tickets are handled per policy (and so before the requester is deleted).
+            def erase_tickets(job: ErasureJob, step: Step, _inner: Any = inner) -> Halt | None:
+                self._close_dsar_ticket(job)
+                return _inner(job, step)
+
+            ticket_functions["erase_tickets"] = erase_tickets
         self.engine = Engine(
             playbook,
             {
                 **person.functions(),
-                **self.tickets.functions(),
+                **ticket_functions,
                 "check_safety": self.step_check_safety,
                 "replace_profiles": self.step_replace_profiles,
                 "soft_delete_users": self.step_soft_delete_users,
@@ -582,6 +592,9 @@ class ErasureRunner:
                 action=lambda: close_with_note(self.client, intake.ticket_id, body),  # type: ignore[arg-type]
                 reconcile=lambda: reconcile_closed(self.client, intake.ticket_id),  # type: ignore[arg-type]
             )
+            ticket = job.tickets.tickets.get(intake.ticket_id) if job.tickets else None
+            if ticket is not None:
+                ticket.closed = True  # the ticket policy goes on from a closed ticket
         except ZendeskError as exc:
             # The requester's soft deletion is then refused (an open ticket): review.
             job.failures.append(
