@@ -120,6 +120,25 @@ def summary(all_figures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]
                 f"{_fmt(_get(erasure, 'pipeline', 'rate_limited_share'), '.2%')}",
             )
         )
+        for key, label in (
+            ("headers_2023", "erasure throughput (2023 header names)"),
+            ("plan_400", "erasure throughput (400 requests/min plan)"),
+            ("tickets_3", "erasure throughput (3 tickets per subject)"),
+        ):
+            other = erasure.get(key)
+            if not isinstance(other, dict):
+                continue
+            rows.append(
+                (
+                    label,
+                    f"{_fmt(_get(other, 'windows', 'per_full_window'), ',.0f')} deletions / 10 min",
+                    f"{_fmt(other.get('saturation'), '.1%')} of {limit}; "
+                    f"{_fmt(other.get('requests_per_subject'), '.2f')} requests/subject; "
+                    f"binds: {other.get('binds')}; account budget "
+                    f"{_fmt(other.get('account_utilisation'), '.1%')} used; 429s "
+                    f"{_fmt(other.get('rate_limited_share'), '.2%')}",
+                )
+            )
         speedup = f"{pipe / base:.1f}x" if pipe and base else "n/a"
         rows.append(
             (
@@ -175,13 +194,17 @@ def summary(all_figures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]
         )
     governor = all_figures.get("governor_at_limit", {})
     if governor:
-        rows.append(
-            (
-                "governor at the account limit",
-                f"{_fmt(governor.get('efficiency'), '.1%')} of the budget used",
-                f"429s {governor.get('rate_limited')}",
+        styles = governor.get("styles")
+        if not isinstance(styles, dict) or not styles:
+            styles = {str(governor.get("header_style", "2024")): governor}
+        for style, figures in styles.items():
+            rows.append(
+                (
+                    f"governor at the account limit ({style} headers)",
+                    f"{_fmt(figures.get('efficiency'), '.1%')} of the budget used",
+                    f"429s {figures.get('rate_limited')}",
+                )
             )
-        )
     startup = all_figures.get("startup", {})
     if startup:
         rows.append(
