@@ -308,6 +308,9 @@ class ClientCore:
         self._sleep = sleep
         self._clock = clock
         self._transport_given = transport
+        # The credential-less client for attachment hosts (made on first use).
+        self._plain: httpx.Client | None = None
+        self._plain_lock = threading.Lock()
         # initial * 2**n capped at backoff_max, plus up to `initial` of random jitter.
         self._backoff = tenacity.wait_exponential(
             multiplier=backoff_initial, max=backoff_max

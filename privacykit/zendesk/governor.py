@@ -184,7 +184,7 @@ class Governor:
         return RateLimitWaitExceeded(
             f"rate limited: {what} would have to wait {retry_after:.0f}s, longer than the "
             f"{self._max_wait:g}s allowed; Zendesk said to come back at "
-            f"{resume_at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            f"{wall_clock.iso(resume_at)}",
             retry_after=retry_after,
             resume_at=resume_at,
         )

@@ -100,8 +100,6 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 class TicketsAPI(UsersAPI):
     """Ticket, comment, redaction, organization and attachment endpoints."""
 
-    _plain: httpx.Client | None = None
-
     # -- reading ------------------------------------------------------------------------
 
     def iter_user_tickets(self, uid: int | str, which: TicketRelation) -> Iterator[dict[str, Any]]:
@@ -303,15 +301,18 @@ class TicketsAPI(UsersAPI):
 
     def _plain_client(self) -> httpx.Client:
         """A client with no credentials at all, for attachment hosts that are not ours."""
-        if self._plain is None:
-            transport = self._transport_given or default_transport("https://attachments.invalid", 4)
-            self._plain = httpx.Client(
-                timeout=self.timeout,
-                transport=transport,
-                headers={"User-Agent": f"privacykit/{privacykit.__version__}"},
-                follow_redirects=False,
-            )
-        return self._plain
+        with self._plain_lock:
+            if self._plain is None:
+                transport = self._transport_given or default_transport(
+                    "https://attachments.invalid", 4
+                )
+                self._plain = httpx.Client(
+                    timeout=self.timeout,
+                    transport=transport,
+                    headers={"User-Agent": f"privacykit/{privacykit.__version__}"},
+                    follow_redirects=False,
+                )
+            return self._plain
 
     def close(self) -> None:
         try:
