@@ -45,6 +45,7 @@ DESTRUCTIVE_STEPS = frozenset(
     }
 )
 PERMANENT_DELETE_STEP = "permanently_delete_users"
+SOFT_DELETE_STEP = "soft_delete_users"
 # Outcomes that count as success for the exit code: pending compliance is Zendesk's own
 # asynchronous work, not something the operator must act on (yet).
 SUCCESS_OUTCOMES = frozenset({"erased", "no_data_found", "pending_compliance"})
