@@ -265,3 +265,13 @@ def test_read_only_transport_moved_and_re_exported(router: respx.MockRouter) -> 
             c.soft_delete_ticket(3)
     assert transport.methods == {"GET": 1}
     assert all(call.request.method == "GET" for call in router.calls)
+
+
+def test_bounds_reach_the_client_through_the_app_layer() -> None:
+    from privacykit.app import make_client
+
+    with make_client(config(), max_wait=60, deadline=30, max_response_bytes=4096) as c:
+        assert c.governor.max_wait == 60
+        assert c.deadline == 30 and c.max_response_bytes == 4096
+    with make_client(config(), read_only=True, max_wait=5) as c:
+        assert c.governor.max_wait == 5
