@@ -35,6 +35,7 @@ __all__ = [
     "read_ticket",
     "reconcile_closed",
     "ticket_id_arg",
+    "ticket_option",
 ]
 
 CLOSE_STEP_PREFIX = "intake:close_ticket:"
@@ -86,6 +87,25 @@ def ticket_id_arg(text: str | int) -> int:
     if not value.isdigit() or int(value) < 1 or len(value) > 18:
         raise UsageError("--from-ticket must be a Zendesk ticket id (a positive number)")
     return int(value)
+
+
+def ticket_option(
+    value: str | int | None,
+    subjects: Any,
+    *,
+    case_ref: str | None = None,
+    received: str | None = None,
+) -> int | None:
+    """``--from-ticket`` checked against the other options (the ticket gives the subject,
+    the case reference and the received date): the ticket id, or None when not given."""
+    if value is None:
+        return None
+    ticket_id = ticket_id_arg(value)
+    if subjects:
+        raise UsageError("--from-ticket takes the subject from the ticket: give no SUBJECT")
+    if case_ref is not None or received is not None:
+        raise UsageError("--from-ticket takes --case and --received from the ticket")
+    return ticket_id
 
 
 def read_ticket(client: TicketClient, ticket_id: int) -> TicketIntake:

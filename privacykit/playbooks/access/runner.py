@@ -53,8 +53,8 @@ from privacykit.playbooks.request import (
     RequestSession,
     parse_received,
     settle_owed_reports,
-    subject_facts,
 )
+from privacykit.playbooks.request_facts import subject_facts
 from privacykit.playbooks.subjects import Subject, read_subjects
 
 __all__ = ["Deliverer", "access_request", "run_access"]
@@ -381,19 +381,13 @@ def access_request(
     check the credentials (one ``GET /api/v2/users/me``), then answer one access request
     per subject with :func:`run_access`, through the read-only transport."""
     from privacykit.app import Home, open_app
-    from privacykit.playbooks.intake import ticket_id_arg
+    from privacykit.playbooks.intake import ticket_option
 
     if out is None:
         raise UsageError("--out DIR is required: where the answer is written")
     subjects = read_subjects(subject_args, from_file)
-    ticket_id = None
-    if from_ticket is not None:
-        ticket_id = ticket_id_arg(from_ticket)
-        if subjects:
-            raise UsageError("--from-ticket takes the subject from the ticket: give no SUBJECT")
-        if case_ref is not None or received is not None:
-            raise UsageError("--from-ticket takes --case and --received from the ticket")
-    elif not subjects:
+    ticket_id = ticket_option(from_ticket, subjects, case_ref=case_ref, received=received)
+    if ticket_id is None and not subjects:
         raise SubjectError("give at least one SUBJECT or --from-file with subjects")
     facts = subject_facts(
         subjects if ticket_id is None else ["the ticket's requester"],

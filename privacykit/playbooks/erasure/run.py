@@ -39,8 +39,8 @@ from privacykit.playbooks.request import (
     parse_received,
     recorded_playbook,
     settle_owed_reports,
-    subject_facts,
 )
+from privacykit.playbooks.request_facts import subject_facts
 from privacykit.playbooks.subjects import Subject
 
 __all__ = [
@@ -542,19 +542,15 @@ def open_erasure(
     yield the batch. Input errors raise :class:`UsageError` subclasses (exit 2) with
     nothing sent; refused credentials too, with nothing recorded."""
     from privacykit.app import Home, open_app
-    from privacykit.playbooks.intake import read_ticket, ticket_id_arg
+    from privacykit.playbooks.intake import read_ticket, ticket_option
     from privacykit.playbooks.loader import load_playbook, resolve_playbook
     from privacykit.playbooks.subjects import parse_subject, read_subjects
 
     subjects = read_subjects(command.subjects, command.from_file)
-    ticket_id = None
-    if command.from_ticket is not None:
-        ticket_id = ticket_id_arg(command.from_ticket)
-        if subjects:
-            raise UsageError("--from-ticket takes the subject from the ticket: give no SUBJECT")
-        if command.case_ref is not None or command.received is not None:
-            raise UsageError("--from-ticket takes --case and --received from the ticket")
-    elif not subjects and not command.resume:
+    ticket_id = ticket_option(
+        command.from_ticket, subjects, case_ref=command.case_ref, received=command.received
+    )
+    if ticket_id is None and not subjects and not command.resume:
         raise UsageError("nothing to erase: give a SUBJECT, --from-file FILE or --resume")
     if not 1 <= command.concurrency <= 64:
         raise UsageError("--concurrency must be between 1 and 64")

@@ -28,6 +28,11 @@ from privacykit.errors import (
 from privacykit.playbooks.engine import Engine, Halt, perform
 from privacykit.playbooks.erasure import actions, keys
 from privacykit.playbooks.erasure.actions import clip, why
+from privacykit.playbooks.erasure.dsar_ticket import (
+    close_dsar_ticket,
+    closing_first,
+    note_dsar_ticket,
+)
 from privacykit.playbooks.erasure.history import ErasureHistory, resume_job
 from privacykit.playbooks.erasure.keys import StepKey
 from privacykit.playbooks.erasure.outcome import decide
@@ -45,13 +50,7 @@ from privacykit.playbooks.erasure.state import (
     UserState,
 )
 from privacykit.playbooks.erasure.ticket_steps import TicketSteps
-from privacykit.playbooks.intake import (
-    TicketIntake,
-    add_note,
-    close_with_note,
-    note_text,
-    reconcile_closed,
-)
+from privacykit.playbooks.intake import TicketIntake
 from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, plan_profile, protected_reason
@@ -116,16 +115,9 @@ class ErasureRunner:
         )
         # The person's conversations (issue 15): one purger per runner, shared by its jobs.
         self.tickets = TicketSteps(client, self.policy, check=self.check_abort)  # type: ignore[arg-type]
-        ticket_functions = dict(self.tickets.functions())
-        inner = ticket_functions.get("erase_tickets")
-        if inner is not None:
-            # The DSAR ticket (--from-ticket) is closed with its note before the person's
-            # tickets are handled per policy (and so before the requester is deleted).
-            def erase_tickets(job: ErasureJob, step: Step, _inner: Any = inner) -> Halt | None:
-                self._close_dsar_ticket(job)
-                return _inner(job, step)
-
-            ticket_functions["erase_tickets"] = erase_tickets
+        # The DSAR ticket (--from-ticket) is closed with its note before the person's
+        # tickets are handled per policy (and so before the requester is deleted).
+        ticket_functions = closing_first(self.tickets.functions(), self._close_dsar_ticket)
         self.engine = Engine(
             playbook,
             {
@@ -574,59 +566,12 @@ class ErasureRunner:
     # -- the DSAR ticket (--from-ticket) ------------------------------------------------------
 
     def _close_dsar_ticket(self, job: ErasureJob) -> None:
-        intake, session = self.intake, job.session
-        if intake is None or job.subject is None or session is None:
-            return
-        if intake.requester_id not in job.users or intake.status == "closed":
-            return
-        assert session.request_id is not None
-        body = note_text(
-            "erasure", session.request_id, "erased", counts=job.counts_found(), closing=True
-        )
-        try:
-            perform(
-                session.steps,
-                session.request_id,
-                intake.close_step,
-                {"ticket_id": intake.ticket_id},
-                action=lambda: close_with_note(self.client, intake.ticket_id, body),  # type: ignore[arg-type]
-                reconcile=lambda: reconcile_closed(self.client, intake.ticket_id),  # type: ignore[arg-type]
-            )
-            ticket = job.tickets.tickets.get(intake.ticket_id) if job.tickets else None
-            if ticket is not None:
-                ticket.closed = True  # the ticket policy goes on from a closed ticket
-        except ZendeskError as exc:
-            # The requester's soft deletion is then refused (an open ticket): review.
-            job.failures.append(
-                f"the DSAR ticket {intake.ticket_id} could not be closed ({why(exc)}); "
-                "close it in Zendesk and erase again"
-            )
+        if self.intake is not None:
+            close_dsar_ticket(self.client, job, self.intake)
 
     def _note_dsar_ticket(self, job: ErasureJob) -> None:
-        """The outcome as an internal note, when the ticket is still open (the requester
-        was not deleted: review needed, no data, failure)."""
-        intake, session = self.intake, job.session
-        if intake is None or job.subject is None or session is None or not session.opened:
-            return
-        if session.step_state(session.request_id or "", intake.close_step) == "done":
-            return  # closed with its note before the requester was deleted
-        if session.step_state(session.request_id or "", intake.note_step) == "done":
-            return
-        if intake.status == "closed" or job.outcome in (None, "erased", "pending_compliance"):
-            return
-        assert session.request_id is not None
-        body = note_text("erasure", session.request_id, job.outcome, counts=job.counts_found())
-        try:
-            perform(
-                session.steps,
-                session.request_id,
-                intake.note_step,
-                {"ticket_id": intake.ticket_id},
-                action=lambda: add_note(self.client, intake.ticket_id, body),  # type: ignore[arg-type]
-                reconcile=lambda: None,
-            )
-        except ZendeskError as exc:
-            job.notes.append(f"the DSAR ticket {intake.ticket_id} got no note ({why(exc)})")
+        if self.intake is not None:
+            note_dsar_ticket(self.client, job, self.intake)
 
     def _decide(self, job: ErasureJob) -> None:
         decide(
