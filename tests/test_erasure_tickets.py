@@ -606,3 +606,42 @@ def test_report_lists_the_tickets(sb: SandboxServer, evidence_home: Path) -> Non
     assert str(pat.comment_elsewhere) in text
     for words in (*pat.words, "Frame problem"):
         assert words not in text
+
+
+# -- audit: "erased really gone" covers the recorded tickets and comments --------------------
+
+
+def test_audit_rechecks_purged_tickets_and_redacted_comments(sb: SandboxServer, home: Path) -> None:
+    from privacykit.audit import AuditOptions, run_audit
+
+    pat = Person(sb)
+    (job,) = run(sb, home, [pat.email]).jobs
+    assert job.outcome == "pending_compliance", job.reasons
+    sb.advance(2 * 3600)
+    clean = run_audit(AuditOptions(), home=home, config=ZendeskConfig.from_env(sb.env()))
+    assert not [f for f in clean.findings if f.check == "erasure.gone"], clean.findings
+    assert clean.checked["tickets_rechecked"] == 2
+    assert clean.checked["comments_rechecked"] == 1
+    assert [e["method"] for e in sb.request_log() if "deleted_tickets" in e["path"]][-1] == "GET"
+    # The same account restored from an old backup: the same ids, everything back.
+    with SandboxServer(seed="none", time_scale=600.0, rng_seed=5) as restored:
+        again = Person(restored)
+        assert again.requested == pat.requested and again.comment_elsewhere == pat.comment_elsewhere
+        restored.state.soft_delete_ticket(pat.requested[1], again.agent)
+        result = run_audit(AuditOptions(), home=home, config=ZendeskConfig.from_env(restored.env()))
+        assert {e["method"] for e in restored.request_log()} == {"GET"}
+    gone = [f for f in result.findings if f.check == "erasure.gone"]
+    messages = [f.message for f in gone]
+    assert (
+        f"ticket {pat.requested[0]} is recorded as permanently deleted but Zendesk holds it "
+        "as live" in messages
+    )
+    assert (
+        f"ticket {pat.requested[1]} is recorded as permanently deleted but Zendesk holds it "
+        "as soft-deleted" in messages
+    )
+    assert (
+        f"comment {pat.comment_elsewhere} on ticket {pat.elsewhere} is recorded as redacted "
+        "but shows text" in messages
+    )
+    assert all(f.request_id == job.request_id for f in gone)

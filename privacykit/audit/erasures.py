@@ -24,6 +24,7 @@ from privacykit.ledger import Ledger, RequestRecord
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure.history import ErasureHistory
 from privacykit.playbooks.erasure.keys import StepKey
+from privacykit.playbooks.erasure.ticket_history import TicketHistory
 
 __all__ = [
     "as_key",
@@ -90,6 +91,10 @@ class ErasureView:
     compliance: dict[int, dict[str, Any]] = field(default_factory=dict)
     last_compliance_poll: datetime | None = None
     completed_at: datetime | None = None
+    # The person's conversations (#15): tickets recorded as permanently deleted, and
+    # (ticket id, comment id) of every comment recorded as redacted.
+    purged_tickets: list[int] = field(default_factory=list)
+    redacted_comments: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def request_id(self) -> str:
@@ -113,8 +118,11 @@ class ErasureView:
 
     def gone_cost(self) -> int:
         """Zendesk requests a full re-check of what this erasure deleted takes (typically:
-        one per recorded user and one per deleted profile)."""
-        return len(self.users) + len(self.deleted_profiles)
+        one per recorded user and one per deleted profile; tickets: one ``show_many`` per
+        100 purged and one comment list per ticket with redacted comments)."""
+        tickets = -(-len(self.purged_tickets) // 100)
+        comments = len({tid for tid, _ in self.redacted_comments})
+        return len(self.users) + len(self.deleted_profiles) + tickets + comments
 
 
 def _int(value: Any) -> int | None:
@@ -131,7 +139,11 @@ def load_erasure(ledger: Ledger, request: RequestRecord) -> ErasureView:
     """Read one erasure request's entries into an :class:`ErasureView` (through the
     engine's :class:`~privacykit.playbooks.erasure.history.ErasureHistory`)."""
     view = ErasureView(request)
-    history = ErasureHistory.from_entries(ledger.iter_entries(request.request_id))
+    entries = list(ledger.iter_entries(request.request_id))
+    history = ErasureHistory.from_entries(entries)
+    tickets = TicketHistory.from_entries(entries)
+    view.purged_tickets = tickets.purged
+    view.redacted_comments = tickets.redacted
     for uid, past in sorted(history.users.items()):
         if past.soft_deleted:
             record = _user(view, uid)

@@ -55,6 +55,7 @@ from privacykit.audit.options import (
 )
 from privacykit.audit.review_checks import check_needs_review
 from privacykit.audit.zendesk_checks import (
+    DeletedTickets,
     check_gone,
     check_lingering,
     poll_compliance,
@@ -190,6 +191,8 @@ class _AuditRun:
         self.audit_rid: str | None = None
         self._playbooks: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Soft-deleted tickets, listed at most once per run (#15: purged ones re-checked).
+        self._deleted_tickets = DeletedTickets(client)
 
     # ------------------------------------------------------------------ the run
 
@@ -403,12 +406,15 @@ class _AuditRun:
 
     def _gone_and_lingering(self, view: ErasureView) -> None:
         # Runs in worker threads: Zendesk calls outside the lock, bookkeeping inside.
-        findings = check_gone(self.client, view)
+        findings = check_gone(self.client, view, deleted_tickets=self._deleted_tickets)
         grace = timedelta(hours=self.options.soft_delete_grace_hours)
         lingering = check_lingering(self.client, view, now=self.now, grace=grace)
         with self._lock:
             self.checked["users_rechecked"] += len(view.permanently_deleted)
             self.checked["profiles_rechecked"] += len(view.deleted_profiles)
+            if view.purged_tickets or view.redacted_comments:
+                self.checked["tickets_rechecked"] += len(view.purged_tickets)
+                self.checked["comments_rechecked"] += len(view.redacted_comments)
             self.checked["soft_deleted_users_checked"] += lingering.checked
             if lingering.within_grace:
                 self.checked["soft_deleted_users_within_grace"] += lingering.within_grace

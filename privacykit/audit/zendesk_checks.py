@@ -13,11 +13,17 @@ A user's deletion state (:func:`user_state`) comes from ``GET deleted_users/{id}
 * a record with personal fields is only soft-deleted;
 * 404 means the user is not in the deleted users collection: ``GET users/{id}`` then
   tells an active user (a finding) from one that is not in the account at all (gone).
+
+The person's conversations (#15): a ticket recorded as permanently deleted must be
+neither live (``tickets/show_many``) nor soft-deleted (``deleted_tickets``, listed once
+per audit run: :class:`DeletedTickets`); a comment recorded as redacted must show no
+text but ▇ (``tickets/{id}/comments``; a ticket deleted since is fine).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +36,7 @@ from privacykit.zendesk import ZendeskClient
 
 __all__ = [
     "PERMANENTLY_DELETED_NAME",
+    "DeletedTickets",
     "UserState",
     "check_gone",
     "check_lingering",
@@ -68,10 +75,79 @@ def user_state(client: ZendeskClient, user_id: int) -> UserState:
     return "permanently_deleted" if scrubbed else "soft_deleted"
 
 
-def check_gone(client: ZendeskClient, view: ErasureView) -> list[Finding]:
-    """erasure.gone: every user recorded as permanently deleted still is, and every
-    profile id the erasure deleted still does not resolve."""
+class DeletedTickets:
+    """The account's soft-deleted ticket ids, listed once (``GET deleted_tickets``: 10
+    requests a minute) and shared by every check of one audit run. Thread-safe."""
+
+    def __init__(self, client: ZendeskClient) -> None:
+        self.client = client
+        self._ids: set[int] | None = None
+        self._lock = threading.Lock()
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            if self._ids is None:
+                self._ids = {
+                    t["id"] for t in self.client.iter_deleted_tickets() if isinstance(t, dict)
+                }
+            return self._ids
+
+
+def check_tickets_gone(
+    client: ZendeskClient, view: ErasureView, deleted: DeletedTickets | None = None
+) -> list[Finding]:
+    """erasure.gone for conversations: tickets recorded as permanently deleted are in
+    neither the live nor the deleted tickets, and comments recorded as redacted show no
+    text. Ids only in findings."""
+    from privacykit.playbooks.erasure.ticket_actions import text_left
+
     findings: list[Finding] = []
+    rid = view.request_id
+    purged = view.purged_tickets
+    if purged:
+        live = {t.get("id") for t in client.show_many_tickets(purged)}
+        soft = (deleted or DeletedTickets(client)).ids()
+        for tid in purged:
+            where = "live" if tid in live else "soft-deleted" if tid in soft else None
+            if where is not None:
+                findings.append(
+                    Finding(
+                        "erasure.gone",
+                        f"ticket {tid} is recorded as permanently deleted but Zendesk holds "
+                        f"it as {where}",
+                        rid,
+                        {"ticket_id": tid, "zendesk_state": where.replace("-", "_")},
+                    )
+                )
+    by_ticket: dict[int, set[int]] = {}
+    for tid, cid in view.redacted_comments:
+        by_ticket.setdefault(tid, set()).add(cid)
+    for tid, comment_ids in sorted(by_ticket.items()):
+        try:
+            comments = list(client.iter_ticket_comments(tid))
+        except NotFoundError:
+            continue  # the ticket is gone since: so are the comments
+        for comment in comments:
+            found = comment.get("id")
+            if found in comment_ids and text_left(comment):
+                findings.append(
+                    Finding(
+                        "erasure.gone",
+                        f"comment {found} on ticket {tid} is recorded as redacted but shows text",
+                        rid,
+                        {"ticket_id": tid, "comment_id": found},
+                    )
+                )
+    return findings
+
+
+def check_gone(
+    client: ZendeskClient, view: ErasureView, *, deleted_tickets: DeletedTickets | None = None
+) -> list[Finding]:
+    """erasure.gone: every user recorded as permanently deleted still is, every profile
+    id the erasure deleted still does not resolve, and the recorded tickets and comments
+    are still purged or redacted (:func:`check_tickets_gone`)."""
+    findings: list[Finding] = check_tickets_gone(client, view, deleted_tickets)
     rid = view.request_id
     for user in view.permanently_deleted:
         state = user_state(client, user.user_id)

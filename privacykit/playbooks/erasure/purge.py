@@ -31,7 +31,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from privacykit.errors import HTTPStatusError, RateLimitError, ServerError, ZendeskError
+from privacykit.errors import (
+    HTTPStatusError,
+    RateLimitError,
+    RateLimitWaitExceeded,
+    ServerError,
+    ZendeskError,
+)
 from privacykit.playbooks.erasure.tickets import TicketClient
 from privacykit.playbooks.reasons import why
 
@@ -206,9 +212,15 @@ class TicketPurger:
                 owners[tid].append(callback)
         for start in range(0, len(ids), self.max_ids):
             chunk = ids[start : start + self.max_ids]
-            self._make_room()
             try:
+                self._make_room()
                 job = self.client.permanently_delete_tickets(chunk)
+            except RateLimitWaitExceeded:
+                # The run stops (resumable): what was not sent goes back to the queue.
+                with self._cond:
+                    unsent = set(ids[start:])
+                    self._pending[:0] = [(t, c) for t, c in batch if t in unsent]
+                raise
             except ZendeskError as exc:
                 # A 4xx (not 429) answer means the job was not queued; anything else may
                 # have queued it: the caller reads the tickets' state either way.

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from privacykit.errors import ValidationError, ZendeskError
+from privacykit.errors import RateLimitWaitExceeded, ValidationError, ZendeskError
 from privacykit.playbooks.engine import Halt, StepFunction, perform
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure import ticket_actions as act
@@ -148,6 +148,8 @@ class TicketSteps:
                 continue
             try:
                 self._ticket(job, ticket)
+            except RateLimitWaitExceeded:
+                raise  # the run stops cleanly, resumable (the engine says when to come back)
             except ZendeskError as exc:
                 text = f"ticket {ticket.ticket_id} could not be {self._verb(ticket)} ({why(exc)})"
                 ticket.why = text
@@ -313,7 +315,7 @@ class TicketSteps:
             try:
                 self._settle(job, plan, group)
             except ZendeskError as exc:
-                if is_transient(exc):
+                if is_transient(exc) or isinstance(exc, RateLimitWaitExceeded):
                     raise
                 text = (
                     f"permanent deletion of ticket(s) {_ids_text(group.ticket_ids)} could not "
