@@ -24,7 +24,12 @@ import click
 
 from privacykit.evidence.keys import CERT_FILE, keys_dir
 from privacykit.sandbox import SandboxServer
-from privacykit.sandbox.seed import DEMO_ACCESS_EMAIL, DEMO_AGENT_EMAIL, DEMO_ERASE_EMAIL
+from privacykit.sandbox.seed import (
+    DEMO_ACCESS_EMAIL,
+    DEMO_AGENT_EMAIL,
+    DEMO_ERASE_EMAIL,
+    DEMO_ERASE_WORDS,
+)
 
 __all__ = ["main"]
 
@@ -69,6 +74,38 @@ def _show_evidence(home: Path, request_id: str) -> None:
         click.echo(json.dumps(records[-1], indent=2, sort_keys=True))
 
 
+def _show_conversations(sandbox: SandboxServer, home: Path, request_id: str) -> bool:
+    """Her conversations (#15): where her own sentences are in Zendesk now (the sandbox
+    looks everywhere) and what the signed report lists per ticket. True if they are gone."""
+    from privacykit.ledger import Ledger
+
+    with Ledger.open(home) as ledger:
+        records = [e.data for e in ledger.entries(request_id) if e.step_key == "evidence"]
+    click.secho("\nHer conversations:", bold=True)
+    gone = True
+    for words in DEMO_ERASE_WORDS:
+        where = sandbox.state.find_text(words)
+        gone &= not where
+        click.echo(f"  she wrote {words!r}: in Zendesk now: {', '.join(where) or 'nowhere'}")
+    click.echo("  the signed report's ticket table lists (ids only, never subjects or texts):")
+    for row in (records[-1].get("tickets") or []) if records else []:
+        done = [
+            what
+            for what, flag in (
+                ("soft-deleted", row["soft_deleted"]),
+                ("permanently deleted", row["permanently_deleted"]),
+            )
+            if flag
+        ]
+        if row["comments_redacted"]:
+            done.append("her comment(s) " + ", ".join(map(str, row["comments_redacted"])))
+        click.echo(
+            f"    ticket {row['ticket_id']} ({row['relation']}): {row['action']}"
+            + (f" -- {', '.join(done)}" if done else "")
+        )
+    return gone
+
+
 def _latest_report(home: Path, request_id: str) -> Path | None:
     """The newest signed PDF report stored for the request."""
     from privacykit.ledger import Ledger
@@ -104,10 +141,12 @@ def main() -> None:
         click.echo(f"Sandbox Zendesk:  {sandbox.url} (seed 'demo', fictitious people)")
         click.echo(f"PRIVACYKIT_HOME:  {home}")
 
-        # 1. What would happen: the demo person, and an agent (refused by default). A dry run
-        #    exits 1 when any subject would stop for review (#12), which the agent does.
+        # 1. What would happen: the demo person, her tickets, and an agent (refused by
+        #    default). A dry run exits 1 when any subject would stop for review (#12), which
+        #    the agent does.
         ok &= _run(["erase", "--dry-run", DEMO_ERASE_EMAIL, DEMO_AGENT_EMAIL], expect=1)
-        # 2. Erase for real: profiles, soft and permanent deletion, evidence.
+        # 2. Erase for real: profiles, her conversations, soft and permanent deletion,
+        #    evidence.
         ok &= _run(["erase", "--yes", DEMO_ERASE_EMAIL])
         # 3. Zendesk finishes its compliance deletion later; --resume records completion.
         click.secho(
@@ -125,6 +164,7 @@ def main() -> None:
             # 4. The proof: the ledger, the evidence record, a verifiable bundle.
             ok &= _run(["ledger", "show", request_id])
             _show_evidence(home, request_id)
+            ok &= _show_conversations(sandbox, home, request_id)
             bundle = home / "erasure-evidence.zip"
             ok &= _run(["evidence", "export", "--request", request_id, "--out", str(bundle)])
             ok &= _run(["evidence", "verify", str(bundle)])
