@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from privacykit import clock
-from privacykit.errors import NotFoundError, ZendeskError
+from privacykit.errors import NotFoundError, ValidationError, ZendeskError
 from privacykit.playbooks.erasure.state import PERMANENTLY_DELETED_NAME, as_int
 from privacykit.playbooks.ports import ErasureClient
 from privacykit.playbooks.reasons import clip, why
 
 __all__ = [
+    "blocked_text",
+    "ticket_ids_from",
     "clip",
     "delete_profile",
     "deleted_state",
@@ -132,3 +134,27 @@ def open_requested_tickets(client: ErasureClient, uid: int) -> list[int]:
         if status != "closed":
             blocking.add(tid)
     return sorted(blocking)
+
+
+def blocked_text(uid: int, blocking: list[int]) -> str:
+    """The review reason for a user who requested tickets that are not closed."""
+    shown = ", ".join(f"#{t}" for t in blocking[:20])
+    more = f" (+{len(blocking) - 20} more)" if len(blocking) > 20 else ""
+    return (
+        f"user {uid} is the requester of {len(blocking)} ticket(s) that are not "
+        f"closed: {shown}{more}; close or reassign them, then run again"
+    )
+
+
+def ticket_ids_from(exc: ValidationError) -> list[int]:
+    """The ticket ids a 422 refusal of a soft deletion names (Zendesk's error details)."""
+    body = exc.body
+    ids: list[int] = []
+    if isinstance(body, dict):
+        for items in (body.get("details") or {}).values():
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    for t in item.get("ticket_ids", []):
+                        if isinstance(t, int) and not isinstance(t, bool) and t > 0:
+                            ids.append(t)
+    return sorted(set(ids))

@@ -272,7 +272,7 @@ class ErasureRunner:
                 job.info(
                     str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": user.blocking_tickets}
                 )
-                reasons.append(_blocked_text(uid, user.blocking_tickets))
+                reasons.append(actions.blocked_text(uid, user.blocking_tickets))
         return reasons
 
     def _plan(self, job: ErasureJob) -> None:
@@ -425,11 +425,11 @@ class ErasureRunner:
         except ZendeskError as error:
             if stops_the_run(error):
                 raise
-            blocking = _ticket_ids_from(exc)
+            blocking = actions.ticket_ids_from(exc)
         user.blocking_tickets = blocking
         job.info(str(StepKey.blocked(uid)), {"user_id": uid, "ticket_ids": blocking})
         if blocking:
-            self._user_failed(job, uid, _blocked_text(uid, blocking))
+            self._user_failed(job, uid, actions.blocked_text(uid, blocking))
         else:
             self._user_failed(job, uid, f"Zendesk refused to soft-delete user {uid} ({why(exc)})")
 
@@ -599,25 +599,3 @@ class ErasureRunner:
         if job.halt is None or job.halt.status != "needs_review":
             job.halt = Halt("needs_review", "needs_review", job.halt.reasons if job.halt else ())
         self.engine.run(job)
-
-
-def _blocked_text(uid: int, blocking: list[int]) -> str:
-    shown = ", ".join(f"#{t}" for t in blocking[:20])
-    more = f" (+{len(blocking) - 20} more)" if len(blocking) > 20 else ""
-    return (
-        f"user {uid} is the requester of {len(blocking)} ticket(s) that are not "
-        f"closed: {shown}{more}; close or reassign them, then run again"
-    )
-
-
-def _ticket_ids_from(exc: ValidationError) -> list[int]:
-    body = exc.body
-    ids: list[int] = []
-    if isinstance(body, dict):
-        for items in (body.get("details") or {}).values():
-            for item in items if isinstance(items, list) else []:
-                if isinstance(item, dict):
-                    for t in item.get("ticket_ids", []):
-                        if isinstance(t, int) and not isinstance(t, bool) and t > 0:
-                            ids.append(t)
-    return sorted(set(ids))
