@@ -11,10 +11,14 @@ import pytest
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh PRIVACYKIT_HOME, owner-only, set in the environment."""
+    """A fresh PRIVACYKIT_HOME, owner-only, set in the environment, with a witness
+    directory outside it (PRIVACYKIT_WITNESS_DIR, as the README asks of a DPO)."""
     path = tmp_path / "pk-home"
     path.mkdir(mode=0o700)
     monkeypatch.setenv("PRIVACYKIT_HOME", str(path))
+    witness = tmp_path / "pk-witness"
+    witness.mkdir(mode=0o700)
+    monkeypatch.setenv("PRIVACYKIT_WITNESS_DIR", str(witness))
     return path
 
 

@@ -188,6 +188,7 @@ def test_check_ids_are_stable_and_documented() -> None:
         "deadline.overdue",
         "request.needs_review",
         "ledger.integrity",
+        "ledger.witness",
     }
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for check_id in CHECKS:

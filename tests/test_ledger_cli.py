@@ -308,7 +308,7 @@ def test_verify_ok(home: Path, populated: dict[str, str]) -> None:
         "ok: 6 entries, 3 requests, 1 checkpoint, 0 artifacts verified\n"
         f"root {root} at size 6\n"
         f"latest checkpoint: size 6, entries up to {latest.ts}\n"
-        "witness: none (set PRIVACYKIT_WITNESS_DIR; see README, threat model)\n"
+        f"witness: 1 checkpoint(s) in {home.parent / 'pk-witness'}, latest size 6\n"
     )
     document = json.loads(run("verify", "--json").output)
     assert document["ok"] is True and document["entries"] == 6 and document["root"] == root
@@ -330,7 +330,7 @@ def test_verify_names_the_first_bad_entry(home: Path, populated: dict[str, str])
 
 
 def test_checkpoint_and_verify_against_a_saved_copy(
-    home: Path, populated: dict[str, str], tmp_path: Path
+    home: Path, populated: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = run("checkpoint")
     assert result.exit_code == 0
@@ -354,8 +354,13 @@ def test_checkpoint_and_verify_against_a_saved_copy(
     assert "entry 6: the ledger has 5 entries but --checkpoint saved.note was signed at 6" in (
         result.output
     )
-    # With every local trace gone a new checkpoint can be signed, but the saved copy still
-    # shows the truncation: keep checkpoints outside PRIVACYKIT_HOME.
+    # The witness outside the home remembers too: nothing is signed over the truncation.
+    result = run("checkpoint")
+    assert result.exit_code == 1
+    assert "refusing to sign a checkpoint" in result.output and "witness note" in result.output
+    # Without a witness, with every local trace gone, a new checkpoint can be signed, but
+    # the saved copy still shows the truncation: keep checkpoints outside PRIVACYKIT_HOME.
+    monkeypatch.delenv("PRIVACYKIT_WITNESS_DIR")
     result = run("checkpoint", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["size"] == 5

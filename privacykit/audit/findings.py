@@ -89,6 +89,14 @@ CHECKS: dict[str, CheckInfo] = {
             "it cannot finish until someone acts, so it is reported from the first day.",
         ),
         CheckInfo(
+            "ledger.witness",
+            Severity.HIGH,
+            "Ledger witness",
+            "No witness directory is configured (PRIVACYKIT_WITNESS_DIR), it is not mounted, "
+            "or it lacks the ledger's latest checkpoints: a ledger rewritten or rolled back "
+            "and re-signed with the key in PRIVACYKIT_HOME would not be detected.",
+        ),
+        CheckInfo(
             "ledger.integrity",
             Severity.CRITICAL,
             "Ledger integrity",
@@ -157,6 +165,8 @@ class AuditResult:
     # The incremental re-check position after this run (also recorded in the ledger).
     cursor: dict[str, Any] = field(default_factory=dict)
     audit_request_id: str | None = None
+    #: The home whose ledger was checked (named in the output, like `ledger verify`).
+    home: str = ""
     checkpoint_size: int | None = None
     checkpoint_skipped_reason: str | None = None
     report_path: str | None = None
@@ -188,6 +198,7 @@ class AuditResult:
             "compliance_progress": list(self.compliance_progress),
             "cursor": dict(self.cursor),
             "audit_request_id": self.audit_request_id,
+            "home": self.home,
             "checkpoint_size": self.checkpoint_size,
             "checkpoint_skipped_reason": self.checkpoint_skipped_reason,
             "report": (

@@ -2,7 +2,9 @@
 
 Owns ``ledger.integrity`` (the full :meth:`Ledger.verify`, plus the latest checkpoint's
 signature checked again, explicitly, against this installation's checkpoint key: it is
-what an auditor relies on) and ``deadline.due_soon`` / ``deadline.overdue`` (GDPR
+what an auditor relies on), ``ledger.witness`` (no witness directory configured, not
+mounted, or behind the ledger's latest checkpoint: without it a rewrite re-signed with the
+key in the home goes unnoticed) and ``deadline.due_soon`` / ``deadline.overdue`` (GDPR
 Art. 12(3): one month from receipt, extended by at most two more months with a recorded
 reason).
 """
@@ -14,11 +16,17 @@ from datetime import date
 from typing import Any
 
 from privacykit.audit.findings import Finding
-from privacykit.errors import LedgerIntegrityError
+from privacykit.errors import ConfigError, LedgerIntegrityError
 from privacykit.ledger import Ledger, RequestRecord, verify_checkpoint_note
 from privacykit.ledger.dates import MAX_EXTENSION_MONTHS
 
-__all__ = ["IntegrityResult", "check_deadlines", "check_integrity", "deadline_row"]
+__all__ = [
+    "IntegrityResult",
+    "check_deadlines",
+    "check_integrity",
+    "check_witness",
+    "deadline_row",
+]
 
 
 @dataclass
@@ -31,14 +39,69 @@ class IntegrityResult:
     latest_checkpoint_size: int | None = None
 
 
+def _witness_unusable(ledger: Ledger) -> Finding | None:
+    """A configured witness that is not there: the run goes on without it (its checkpoint
+    is then not witnessed, which the next audit reports as stale)."""
+    witness = ledger.witness
+    if witness is None or witness.directory.is_dir():
+        return None
+    ledger.witness = None
+    return Finding(
+        "ledger.witness",
+        f"the witness directory {witness.directory} (PRIVACYKIT_WITNESS_DIR) is not there: "
+        "is it mounted? The ledger was checked without it",
+        None,
+        {"witness": str(witness.directory)},
+    )
+
+
+def check_witness(ledger: Ledger, witnessed: int, latest_witnessed: int | None) -> list[Finding]:
+    """ledger.witness: none configured, or it lacks the latest stored checkpoint."""
+    if ledger.witness is None:
+        return [
+            Finding(
+                "ledger.witness",
+                "no witness: PRIVACYKIT_WITNESS_DIR is not set, so a ledger rewritten or "
+                "rolled back and re-signed with the key in PRIVACYKIT_HOME would not be "
+                "detected (README: threat model)",
+                None,
+                {"witness": None},
+            )
+        ]
+    latest = ledger.latest_checkpoint()
+    if latest is None or (latest_witnessed or 0) >= latest.size:
+        return []
+    held = f"checkpoints up to size {latest_witnessed}" if witnessed else "no checkpoint"
+    return [
+        Finding(
+            "ledger.witness",
+            f"the witness is stale: it holds {held} of this ledger but the latest is size "
+            f"{latest.size} (signed while the witness was not set or not mounted); this "
+            "audit's checkpoint is witnessed again",
+            None,
+            {
+                "witness": str(ledger.witness.directory),
+                "latest_witnessed": latest_witnessed,
+                "latest_checkpoint": latest.size,
+            },
+        )
+    ]
+
+
 def check_integrity(ledger: Ledger) -> IntegrityResult:
     """ledger.integrity: everything :meth:`Ledger.verify` checks, then the latest
-    checkpoint's signature against this installation's key."""
+    checkpoint's signature against this installation's key; ledger.witness as well."""
+    unusable = _witness_unusable(ledger)
     try:
-        report = ledger.verify()
+        try:
+            report = ledger.verify()
+        except ConfigError as exc:  # the witness went away between the check and the read
+            ledger.witness = None
+            unusable = unusable or Finding("ledger.witness", _one_line(exc), None, {})
+            report = ledger.verify()
     except LedgerIntegrityError as exc:
         where = f" (first bad entry: {exc.entry})" if exc.entry is not None else ""
-        return IntegrityResult(
+        failed = IntegrityResult(
             False,
             [
                 Finding(
@@ -49,7 +112,15 @@ def check_integrity(ledger: Ledger) -> IntegrityResult:
                 )
             ],
         )
+        if unusable is not None:
+            failed.findings.append(unusable)
+        elif ledger.witness is None:
+            failed.findings.extend(check_witness(ledger, 0, None))
+        return failed
     result = IntegrityResult(True, entries=report.entries, checkpoints=report.checkpoints)
+    result.findings.extend(
+        [unusable] if unusable else check_witness(ledger, report.witnessed, report.latest_witnessed)
+    )
     latest = report.latest_checkpoint
     if latest is None:
         if report.entries:

@@ -114,9 +114,10 @@ def run_audit(
     if not (home_path / DB_FILE).is_file():
         # Never start a fresh, empty ledger here: a cron job pointed at the wrong
         # PRIVACYKIT_HOME would otherwise report "all clear" every night.
-        raise ConfigError(
-            f"no ledger in {home_path}: set PRIVACYKIT_HOME to this installation's home"
-        )
+        from privacykit.config import describe_home
+
+        shown = describe_home(home_path, env) if home is None else str(home_path)
+        raise ConfigError(f"no ledger at {shown}: set PRIVACYKIT_HOME to this installation's home")
     from privacykit.app import preflight
 
     readonly = ReadOnlyTransport(transport)
@@ -198,6 +199,7 @@ class _AuditRun:
 
     def run(self) -> AuditResult:
         result = self.result
+        result.home = str(self.home)
         integrity = check_integrity(self.ledger)
         result.findings.extend(integrity.findings)
         self.checked["ledger_entries"] = integrity.entries

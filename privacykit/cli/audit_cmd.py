@@ -231,6 +231,8 @@ def _print_table(result: AuditResult) -> None:
     click.echo(_line(line))
     checked = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.checked.items())
     click.echo(_line(f"checked: {checked or 'nothing'}"))
+    if result.home:
+        click.echo(_line(f"ledger: {result.home}"))
     methods = ", ".join(f"{m} {n}" for m, n in result.zendesk_methods.items()) or "none sent"
     click.echo(_line(f"zendesk: {result.zendesk_requests} request(s), read-only ({methods})"))
     recorded = f"recorded: audit request {result.audit_request_id}"

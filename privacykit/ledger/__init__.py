@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from privacykit.ledger.signing import (
         RunCheckpoints,
         TreeHead,
+        sign_at_end,
     )
     from privacykit.ledger.store import (
         Ledger,
@@ -98,6 +99,7 @@ __all__ = [
     "lock_home",
     "merkle",
     "parse_verifier_key",
+    "sign_at_end",
     "verifier_key",
     "verify_checkpoint_note",
 ]
@@ -147,6 +149,7 @@ _EXPORTS = {
     "privacykit.ledger.signing": (
         "RunCheckpoints",
         "TreeHead",
+        "sign_at_end",
     ),
     "privacykit.ledger.store": (
         "Ledger",

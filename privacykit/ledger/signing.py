@@ -12,6 +12,7 @@ file, the witness's largest), so it never signs a rollback.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from privacykit.ledger.base import LedgerBase
 from privacykit.ledger.checkpoint import Checkpoint, CheckpointSigner
 from privacykit.ledger.checkpoints import LATEST_CHECKPOINT_FILE, write_latest
 
-__all__ = ["CheckpointsMixin", "RunCheckpoints", "TreeHead"]
+__all__ = ["CheckpointsMixin", "RunCheckpoints", "TreeHead", "sign_at_end"]
 
 log = logging.getLogger("privacykit.ledger")
 
@@ -40,6 +41,25 @@ class TreeHead:
 
     size: int
     root: bytes
+
+
+def sign_at_end(ledger: Any) -> Checkpoint | None:
+    """The final checkpoint of a run, for a ``finally:`` block (anything with
+    ``checkpoint()``): if an exception is already propagating, a failure to sign (a full
+    disk) is added to that exception as a note and logged, and None returned, so the run's
+    own error is the one reported; otherwise the failure (one-line :class:`LedgerError`)
+    is raised."""
+    pending = sys.exc_info()[1]
+    try:
+        checkpoint: Checkpoint = ledger.checkpoint()
+    except Exception as failure:
+        if pending is None:
+            raise
+        message = " ".join(str(failure).split()) or type(failure).__name__
+        pending.add_note(f"the final checkpoint could not be signed either: {message}")
+        log.error("final checkpoint not signed: %s", message)
+        return None
+    return checkpoint
 
 
 class RunCheckpoints:

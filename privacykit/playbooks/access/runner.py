@@ -307,7 +307,11 @@ def run_access(
                     waiting.conversations.remove()
     finally:
         if jobs:
-            checkpoint_size = ledger.checkpoint().size
+            # A failure to sign (a full disk) never hides the run's own error.
+            from privacykit.ledger import sign_at_end
+
+            signed = sign_at_end(ledger)
+            checkpoint_size = signed.size if signed is not None else None
     return AccessRun(out, results, checkpoint_size)
 
 
