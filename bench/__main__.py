@@ -188,8 +188,11 @@ def summary(all_figures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]
             (
                 "ledger verify",
                 f"{_fmt(ledger.get('verify_per_s'), ',.0f')} entries/s",
-                f"{_fmt(ledger.get('entries'), ',')} entries; appends "
-                f"{_fmt(ledger.get('batched_append_per_s'), ',.0f')}/s batched",
+                f"{_fmt(ledger.get('entries'), ',')} entries, "
+                f"{_fmt(ledger.get('verify_cpu_per_s'), ',.0f')}/s of CPU; appends "
+                f"{_fmt(ledger.get('batched_append_per_s'), ',.0f')}/s batched, "
+                f"{_fmt(ledger.get('durable_append_per_s'), ',.0f')}/s durable; first "
+                f"checkpoint of a run {ledger.get('checkpoint_seconds_cold')} s",
             )
         )
     governor = all_figures.get("governor_at_limit", {})

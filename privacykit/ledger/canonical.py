@@ -37,6 +37,7 @@ __all__ = [
     "ENTRY_FIELDS",
     "canonical_bytes",
     "canonical_json",
+    "encode_basestring",
     "entry_canonical_bytes",
     "entry_leaf_hash",
     "fast_entry_canonical_bytes",
@@ -52,8 +53,8 @@ ENTRY_FIELDS = ("data", "phase", "request_id", "seq", "step_key", "ts")
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-# The string encoder json.dumps(..., ensure_ascii=False) uses (the C one when available).
-_encode_str = json.encoder.encode_basestring
+#: The string encoder json.dumps(..., ensure_ascii=False) uses (the C one when available).
+encode_basestring = _encode_str = json.encoder.encode_basestring
 #: ``scan_json(text, 0) -> (value, end)``: the JSON decoder's scanner (C when available),
 #: without ``json.loads``' Python layers: verification calls it once per entry.
 scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -61,8 +62,21 @@ scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+# One C encoder reused for every call (``JSONEncoder.encode`` builds a new one each time,
+# which costs more than encoding a small entry). None without the C accelerator.
+_C_ENCODE = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _ENCODER.default, _encode_str, None, ":", ",", True, False, False
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
 def canonical_json(value: Any) -> str:
     """The canonical text of a JSON value (sorted keys, compact, non-ASCII kept as is)."""
+    if _C_ENCODE is not None and isinstance(value, dict | list):
+        return "".join(_C_ENCODE(value, 0))
     return _ENCODER.encode(value)
 
 
@@ -105,7 +119,7 @@ def is_canonical_batch(values: list[Any], texts: list[str]) -> bool:
     is one complete JSON value, equal joins imply equal items (a prefix of a complete
     JSON object is never itself a complete object)."""
     try:
-        return _ENCODER.encode(values) == "[" + ",".join(texts) + "]"
+        return canonical_json(values) == "[" + ",".join(texts) + "]"
     except ValueError:  # NaN or infinity: never canonical
         return False
 
