@@ -335,7 +335,11 @@ def test_forged_and_foreign_witness_notes(home: Path, witness: Path, tmp_path: P
 
 def test_unmounted_witness_is_a_configuration_error(home: Path, tmp_path: Path) -> None:
     build(home, runs=1)
+    # A writer refuses to start (before anything is written)...
     with pytest.raises(ConfigError, match="is not a directory .is the witness mounted"):
-        with Ledger.open(home, witness=tmp_path / "gone") as ledger:
+        Ledger.open(home, witness=tmp_path / "gone")
+    # ...and one that started with it (the audit) cannot sign without it.
+    with pytest.raises(ConfigError, match="is not a directory .is the witness mounted"):
+        with Ledger.open(home, witness=tmp_path / "gone", require_witness=False) as ledger:
             ledger.record(ledger.list_requests()[0].request_id, "note", "info", {"n": 1})
             ledger.checkpoint()

@@ -133,7 +133,8 @@ def run_audit(
             reached = True
         except ZendeskError:
             reached = False
-        ledger = Ledger.open(home_path)
+        # An unmounted witness is reported as a finding (ledger.witness), not a crash.
+        ledger = Ledger.open(home_path, require_witness=False)
         try:
             run = _AuditRun(ledger, client, readonly, options, home_path, reached=reached)
             run.budget.start_at(start)  # the preflight is the run's reachability check

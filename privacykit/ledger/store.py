@@ -96,6 +96,7 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
         wait: bool = False,
         witness: Path | str | None = _UNSET,
         check: bool = True,
+        require_witness: bool = True,
     ) -> Ledger:
         """Open the ledger in ``home`` (default: ``PRIVACYKIT_HOME``).
 
@@ -105,8 +106,11 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
         subject-reference secret and the Ed25519 checkpoint key. ``readonly``: no lock,
         nothing created; a home without a ledger is a :class:`ConfigError` ("no ledger
         at …", exit 2). ``witness`` is the witness directory (default
-        ``PRIVACYKIT_WITNESS_DIR``; None for none). ``check=False`` (read-only only)
-        skips the structure check so :meth:`verify` can say what is wrong."""
+        ``PRIVACYKIT_WITNESS_DIR``; None for none): a writer refuses to start
+        (:class:`ConfigError`, exit 2, before anything is written) when it is not a
+        directory, unless ``require_witness=False`` (the audit, which reports it).
+        ``check=False`` (read-only only) skips the structure check so :meth:`verify` can
+        say what is wrong."""
         if home is None:
             from privacykit.config import privacykit_home
 
@@ -117,6 +121,11 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
             return cls._open_readonly(home, clock, witness_dir, check)
         if not check:
             raise UsageError("only a read-only ledger can be opened without its checks")
+        if witness_dir and require_witness and not Path(witness_dir).is_dir():
+            # Found now, not at the run's final checkpoint after all its work.
+            raise ConfigError(
+                f"PRIVACYKIT_WITNESS_DIR {witness_dir} is not a directory (is the witness mounted?)"
+            )
         ensure_private_dir(home)
         home_lock = lock_home(home, command, wait=wait)
         try:
