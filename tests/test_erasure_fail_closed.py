@@ -115,6 +115,11 @@ def test_a_blocked_subject_is_found_read_only_and_never_changed(
     assert record["status"] == "needs_review"
     assert f"user {blake['id']}" in [item["item"] for item in record["not_done"]]
     assert record["users"][0]["blocking_tickets"]
+    # His profile was left alone: the record says so, not what the plan would have done.
+    (profile,) = record["profiles"]
+    assert (profile["action"], profile["done"]) == ("deleted", False)
+    assert (profile["identifiers_removed"], profile["events_remain"]) == (0, True)
+    assert profile["identifiers_kept"] == 2
 
 
 @pytest.mark.parametrize("extra", [("--yes",), ("--dry-run",)])
@@ -234,6 +239,8 @@ def test_signed_reports_state_what_the_ledger_shows(
     assert f"user {blake['id']}" in blocked_text and "not closed" in blocked_text
     assert "none: everything found was erased" not in blocked_text
     assert "not everything found was erased" in blocked_text
+    # Neither his profile nor his ticket reads as deleted: both rows say not finished.
+    assert blocked_text.count("deleted (not finished)") == 2, blocked_text
     pending_text = _pdf_text(pending["report"])
     assert "Status pending_compliance" in pending_text and "Interim" in pending_text
     assert "Playbook erase-agents" in pending_text

@@ -253,9 +253,12 @@ def evidence_record(
                 "user_id": p.user_id,
                 "action": p.evidence_action,
                 "done": p.finished,
-                "identifiers_removed": p.identifiers_removed,
-                "identifiers_kept": p.identifiers_kept,
-                "events_remain": p.evidence_action != "deleted",
+                # Counts of what was done, not what was planned: a profile left alone (its
+                # person blocked, the run stopped) had nothing removed and keeps its events.
+                "identifiers_removed": p.identifiers_removed if p.finished else 0,
+                "identifiers_kept": p.identifiers_kept
+                + (0 if p.finished else p.identifiers_removed),
+                "events_remain": not (p.evidence_action == "deleted" and p.finished),
                 "why": p.why if p.evidence_action != "deleted" else None,
             }
             for p in profiles
