@@ -269,3 +269,35 @@ def test_signed_closing_report_states_the_ground(
         ("report", "outcome"),
     ]
     assert not (evidence_home / "reports-owed" / rid).exists()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "closable"),
+    [(None, False), ({"result": "ok", "status": 200}, False), ({"result": "failed"}, True)],
+)
+def test_a_request_that_changed_zendesk_is_not_closed_as_not_carried_out(
+    home: Path, requests: dict[str, str], outcome: dict[str, Any] | None, closable: bool
+) -> None:
+    """An erasure that deleted something (or may have: an intent without an outcome) was
+    carried out at least in part: a closing report saying it was not would be false."""
+    rid = requests["erasure"]
+    with clock.frozen(T0), Ledger.open(home) as led:
+        led.record(rid, "report", "intent", {"evidence_seq": 1})  # not a change in Zendesk
+        led.record(rid, "profile:delete:01ABC", "intent", {"profile_id": "01ABC"})
+        if outcome is not None:
+            led.record(rid, "profile:delete:01ABC", "outcome", outcome)
+        led.checkpoint()
+        size = led.size
+    result = run("request", "close", rid, "--as", "withdrawn", "--reason", "x", "--no-report")
+    if closable:  # Zendesk refused the only change: nothing was done
+        assert (result.exit_code, result.stderr) == (0, "")
+        return
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"Error: {rid} has already changed Zendesk (1 step(s) done or started, e.g. "
+        "profile:delete:01ABC): it cannot be closed as not carried out; finish it with "
+        "`privacykit erase --resume`\n",
+    )
+    with Ledger.open(home, readonly=True) as led:
+        assert led.size == size and led.get_request(rid).status == "needs_review"

@@ -16,7 +16,9 @@ Grounds: ``withdrawn`` (the subject withdrew the request), ``refused`` -- Art. 1
 (manifestly unfounded or excessive) or, for an erasure, an Art. 17(3) exception (a) to
 (e) -- and ``mistake`` (no such request: e.g. a mistyped identifier opened it). A refusal
 must also be explained to the subject with their right to complain (Art. 12(4)); the
-report says so. Only an open request can be closed: a finished one keeps its outcome.
+report says so. Only an open request can be closed: a finished one keeps its outcome,
+and one that already changed Zendesk (a deletion done, or started with its outcome
+unknown) was carried out at least in part, so it is finished with ``erase --resume``.
 """
 
 from __future__ import annotations
@@ -121,6 +123,23 @@ def _reason(text: str) -> str:
     return reason
 
 
+def _changed_zendesk(ledger: Ledger, request_id: str) -> list[str]:
+    """The request's steps that changed Zendesk or may have (the last intent has no
+    ``failed`` outcome after it), by the ledger's step rules. The report step and the DSAR
+    ticket's intake note or closing are not a carrying out of the request."""
+    state: dict[str, str] = {}
+    for entry in ledger.iter_entries(request_id):
+        key = entry.step_key
+        if key == REPORT_STEP or key.startswith(("intake:", "ledger:")):
+            continue
+        if entry.phase == "intent":
+            state[key] = "intent"
+        elif entry.phase == "outcome" and key in state:
+            result = entry.data.get("result", "ok")
+            state[key] = "none" if result == "failed" else "done"
+    return [key for key, value in state.items() if value != "none"]
+
+
 def close_request(
     ledger: Ledger,
     request_id: str,
@@ -144,6 +163,15 @@ def close_request(
         raise UsageError(
             f"{request_id} is {request.status}: only an open request can be closed "
             "(a finished one keeps its outcome)"
+        )
+    changed = _changed_zendesk(ledger, request_id)
+    if changed:
+        # A closing report says the request was not carried out: never over deletions.
+        how = "with `privacykit erase --resume`" if request.kind == "erasure" else "instead"
+        raise UsageError(
+            f"{request_id} has already changed Zendesk ({len(changed)} step(s) done or "
+            f"started, e.g. {changed[0]}): it cannot be closed as not carried out; finish it "
+            f"{how}"
         )
     if ground == "refused":
         stated = refusal_article(article, request.kind)
