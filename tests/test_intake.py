@@ -118,6 +118,21 @@ def test_bad_ticket_input_exits_2_with_one_line(
     result = erase(*args, "--yes")
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
     assert [e for e in sb.request_log() if e["method"] != "GET"] == []
+    assert not (home / "ledger.sqlite3").exists()  # bad input changes nothing
+
+
+def test_access_from_a_ticket_that_does_not_exist_changes_nothing(
+    sb: SandboxServer, home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "answer"
+    result = CliRunner().invoke(cli, ["access", "--from-ticket", "99999", "--out", str(out)])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "Error: ticket 99999 was not found in Zendesk\n",
+    )
+    assert [e["method"] for e in sb.request_log()] == ["GET", "GET"]  # users/me, the ticket
+    assert not (home / "ledger.sqlite3").exists() and not out.exists()
 
 
 def test_access_from_a_dsar_ticket(sb: SandboxServer, home: Path, tmp_path: Path) -> None:

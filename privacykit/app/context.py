@@ -169,6 +169,8 @@ class AppContext:
     #: final checkpoint could not be signed, e.g. a full disk), for the caller to report
     #: after its own results instead of losing them.
     close_error: str | None = None
+    #: What ``open_app(..., prepare=fn)`` returned: ``fn(client)``, read before the ledger.
+    prepared: Any = None
 
 
 def _hold(stack: ExitStack, home: Home, command: str) -> None:
@@ -190,10 +192,14 @@ def open_app(
     before_ledger: Callable[[Home], None] | None = None,
     client_options: Mapping[str, Any] | None = None,
     keep_close_error: bool = False,
+    prepare: Callable[[ZendeskClient], Any] | None = None,
 ) -> Iterator[AppContext]:
     """Home, configuration, client, preflight, then (only then) the home's lock and the
     ledger. ``before_ledger(home)`` runs after the preflight and before the ledger is
-    opened (e.g. the audit refuses to start a fresh, empty ledger). Everything is closed
+    opened (e.g. the audit refuses to start a fresh, empty ledger); so does
+    ``prepare(client)``, whose result is ``app.prepared`` (e.g. reading the DSAR ticket of
+    ``--from-ticket``: a ticket that does not exist is bad input, and bad input must leave
+    no ledger behind). Everything is closed
     on exit; with ``keep_close_error`` a ledger that cannot be closed cleanly (its final
     checkpoint not signed) sets ``app.close_error`` instead of raising."""
     env = os.environ if env is None else env
@@ -206,9 +212,10 @@ def open_app(
         me = preflight(client) if check_credentials else None
         if before_ledger is not None:
             before_ledger(home)
+        prepared = prepare(client) if prepare is not None else None
         _hold(stack, home, command)
         ledger = open_ledger(home)
-        app = AppContext(home, config, client, ledger, me)
+        app = AppContext(home, config, client, ledger, me, prepared=prepared)
         if keep_close_error:
             stack.callback(_close_keeping_error, app)
         else:

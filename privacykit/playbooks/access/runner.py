@@ -385,7 +385,7 @@ def access_request(
     check the credentials (one ``GET /api/v2/users/me``), then answer one access request
     per subject with :func:`run_access`, through the read-only transport."""
     from privacykit.app import Home, open_app
-    from privacykit.playbooks.intake import ticket_option
+    from privacykit.playbooks.intake import read_ticket, ticket_option
 
     if out is None:
         raise UsageError("--out DIR is required: where the answer is written")
@@ -406,13 +406,18 @@ def access_request(
     book = load_playbook(resolve_playbook(playbook or "access", home=home.path))
     policy = AccessPolicy.from_playbook(book)
     check_output_dir(out, force=force)
-    with open_app(env, command="access", read_only=True) as app:
-        intake = None
-        if ticket_id is not None:
-            from privacykit.playbooks.intake import read_ticket
+    # The DSAR ticket is read (a GET, through the read-only client) before the ledger is
+    # opened: a ticket that does not exist leaves nothing behind.
+    with open_app(
+        env,
+        command="access",
+        read_only=True,
+        prepare=None if ticket_id is None else (lambda client: read_ticket(client, ticket_id)),
+    ) as app:
+        intake = app.prepared
+        if intake is not None:
             from privacykit.playbooks.subjects import parse_subject
 
-            intake = read_ticket(app.client, ticket_id)  # a GET, through the read-only client
             subjects = [parse_subject(intake.subject_arg)]
             received_at, case_refs = intake.received_at, [intake.case_ref]
         prepare_output_dir(out, force=force)

@@ -501,13 +501,17 @@ def open_erasure(
         raise UsageError("--max-wait must be a positive number of seconds")
     client_options = {} if command.max_wait is None else {"max_wait": float(command.max_wait)}
     with open_app(
-        env, command="erase", client_options=client_options, keep_close_error=True
+        env,
+        command="erase",
+        client_options=client_options,
+        keep_close_error=True,
+        # The DSAR ticket: its requester is the subject, its creation day the receipt, its
+        # id the case reference (one GET, after the credentials were checked and before
+        # the ledger is opened: a ticket that does not exist leaves nothing behind).
+        prepare=None if ticket_id is None else (lambda client: read_ticket(client, ticket_id)),
     ) as app:
-        intake = None
-        if ticket_id is not None:
-            # The DSAR ticket: its requester is the subject, its creation day the receipt,
-            # its id the case reference (one GET, after the credentials were checked).
-            intake = read_ticket(app.client, ticket_id)
+        intake = app.prepared
+        if intake is not None:
             options.subjects = [parse_subject(intake.subject_arg)]
             options.received_at = intake.received_at
             options.case_ref = intake.case_ref
