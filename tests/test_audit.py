@@ -580,11 +580,32 @@ def test_report_writes_a_signed_audit_pdf(sandbox: SandboxServer, evidence_home:
     assert path.exists() and path.suffix == ".pdf"
     text = "".join(page.extract_text() or "" for page in PdfReader(path).pages)
     assert "audit" in text.lower() and overdue in text and "deadline.overdue" in text
+    # The status the ledger holds when the report is signed: the run's final one (#12).
+    assert "Status completed" in " ".join(text.split()) and "in_progress" not in text
     check = validate_signed_pdf(path.read_bytes(), [load_keys(home).certificate])
     assert check.ok and check.covers_whole_file
     with Ledger.open(home) as led:
         (run,) = led.list_requests(kind="audit")
         assert [a.sha256 for a in led.artifacts(run.request_id)] == [document["report"]["sha256"]]
+        led.verify()
+
+
+def test_an_audit_whose_report_cannot_be_signed_ends_failed(
+    sandbox: SandboxServer, evidence_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import privacykit.evidence
+    from privacykit.errors import EvidenceError
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise EvidenceError("the report template is broken")
+
+    Ledger.open(evidence_home).close()
+    monkeypatch.setattr(privacykit.evidence, "produce_report", refuse)
+    result = audit(sandbox, evidence_home, report=True)
+    assert result.exit_code == 2 and result.report_path is None
+    with Ledger.open(evidence_home) as led:
+        (run,) = led.list_requests(kind="audit")
+        assert (run.status, run.status_reason) == ("failed", "0 finding(s), 1 check(s) incomplete")
         led.verify()
 
 

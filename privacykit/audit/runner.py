@@ -593,18 +593,18 @@ class _AuditRun:
         self.ledger.record(rid, CURSOR_STEP, "info", result.cursor)
         record = self._evidence_record()
         self.ledger.record(rid, "evidence", "info", record)
+        # The final status first: the report states the status the ledger shows when it is
+        # signed (#12), never "in_progress".
+        self._set_status()
         if self.options.report and not ledger_verified:
             # produce_report signs a checkpoint first; a signed report over a ledger that
             # failed verification would lend it credibility. The finding is the output.
             result.report_skipped_reason = "the ledger failed verification"
         elif self.options.report:
+            errors = len(result.errors)
             self._report(record)
-        status = "failed" if result.errors else "completed"
-        self.ledger.set_status(
-            rid,
-            status,
-            reason=f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete",
-        )
+            if len(result.errors) > errors:
+                self._set_status()  # the report could not be produced: the run failed
         if not ledger_verified:
             # Signing now would put this installation's signature over a tree that failed
             # verification; the finding stands until someone restores the ledger.
@@ -619,6 +619,15 @@ class _AuditRun:
             result.checkpoint_skipped_reason = "the ledger changed under the audit"
             return
         result.checkpoint_size = checkpoint.size
+
+    def _set_status(self) -> None:
+        result = self.result
+        assert self.audit_rid is not None
+        self.ledger.set_status(
+            self.audit_rid,
+            "failed" if result.errors else "completed",
+            reason=f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete",
+        )
 
     def _report(self, record: dict[str, Any]) -> None:
         from privacykit.evidence import produce_report
