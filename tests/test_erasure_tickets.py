@@ -376,6 +376,35 @@ def test_open_close_closes_their_open_tickets_first_then_deletes(
     assert assert_intent_before_outcome(home, job.request_id, "ticket:close:") == 1
 
 
+def test_open_close_with_redact_takes_the_attachments_before_closing(
+    sb: SandboxServer, home: Path
+) -> None:
+    pat = Person(sb)
+    still_open = sb.state.add_ticket(pat.user, "open", "Broken bell", description="bell broke")
+    mine = sb.state.add_comment(
+        still_open["id"], pat.user, "Photo of the bell", attachments=[("bell.jpg", b"jpg")]
+    )
+    (attachment,) = mine["attachments"]
+    book = playbook("  tickets:\n    requested: redact\n    open: close\n")
+    (job,) = run(sb, home, [pat.email], book=book).jobs
+    assert job.outcome == "pending_compliance", job.reasons
+    log = mutating(sb)
+    redact_file = (
+        "PUT",
+        f"/api/v2/tickets/{still_open['id']}/comments/{mine['id']}/attachments/"
+        f"{attachment['id']}/redact",
+    )
+    close = ("PUT", f"/api/v2/tickets/{still_open['id']}")
+    # Zendesk cannot redact a file once the ticket is closed: the file goes first.
+    assert log.index(redact_file) < log.index(close)
+    assert log.index(close) < log.index(("PUT", f"/api/v2/comment_redactions/{mine['id']}"))
+    assert sb.state.ticket(still_open["id"])["status"] == "closed"
+    assert sb.state.find_text("Photo of the bell") == []
+    row = rows(evidence(home, job.request_id))[still_open["id"]]
+    assert row["closed_by_erasure"] and row["action"] == "redacted" and row["done"]
+    assert row["attachments_redacted"] == [attachment["id"]]
+
+
 def test_open_close_refused_stops_before_the_user_is_touched(sb: SandboxServer, home: Path) -> None:
     pat = Person(sb)
     still_open = sb.state.add_ticket(pat.user, "open", "Needs a field", custom_fields={7: None})
@@ -645,3 +674,30 @@ def test_audit_rechecks_purged_tickets_and_redacted_comments(sb: SandboxServer, 
         "but shows text" in messages
     )
     assert all(f.request_id == job.request_id for f in gone)
+
+
+def test_malformed_ticket_answer_stops_the_subject_before_anything_changes(
+    sb: SandboxServer, home: Path
+) -> None:
+    pat = Person(sb)
+    sb.configure({"malformed": {"GET /api/v2/users/{id}/tickets/ccd": "null_collection"}})
+    (job,) = run(sb, home, [pat.email]).jobs
+    assert job.status == "needs_review"
+    assert any("GET /api/v2/users/{id}/tickets/ccd" in r for r in job.reasons), job.reasons
+    assert mutating(sb) == []
+
+
+def test_redaction_markup_wraps_every_piece_of_text() -> None:
+    from privacykit.playbooks.erasure.ticket_actions import links_left, mark_everything, text_left
+
+    html = '<div class="zd-comment"><p>Hi &amp; bye<br>call <a href="tel:+4512">me</a></p></div>'
+    marked = mark_everything(html)
+    assert marked == (
+        '<div class="zd-comment"><p><redact>Hi &amp; bye</redact><br><redact>call </redact>'
+        '<a href="tel:+4512"><redact>me</redact></a></p></div>'
+    )
+    assert marked.replace("<redact>", "").replace("</redact>", "") == html
+    done = {"body": "\u2587\u2587 \u2587", "html_body": "<p>\u2587&nbsp;\u2587</p>"}
+    assert not text_left(done) and mark_everything(done["html_body"]) is None
+    assert text_left({"body": "\u2587 x"})
+    assert links_left({"html_body": html}) == 1 and links_left(done) == 0
