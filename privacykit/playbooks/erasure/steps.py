@@ -50,6 +50,7 @@ from privacykit.playbooks.erasure.state import (
     UserState,
 )
 from privacykit.playbooks.erasure.ticket_steps import TicketSteps
+from privacykit.playbooks.erasure.tickets import known_blockers
 from privacykit.playbooks.intake import TicketIntake
 from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import PersonSteps, incomplete_reason, untrusted_answer
@@ -114,7 +115,7 @@ class ErasureRunner:
             on_change=lambda job, what: self._person_changed(job, what),  # type: ignore[arg-type]
         )
         # The person's conversations (issue 15): one purger per runner, shared by its jobs.
-        self.tickets = TicketSteps(client, self.policy, check=self.check_abort)  # type: ignore[arg-type]
+        self.tickets = TicketSteps.for_runner(client, self.policy, playbook, self.check_abort)
         # The DSAR ticket (--from-ticket) is closed with its note before the person's
         # tickets are handled per policy (and so before the requester is deleted).
         ticket_functions = closing_first(self.tickets.functions(), self._close_dsar_ticket)
@@ -255,13 +256,10 @@ class ErasureRunner:
             self.check_abort()
             if user.soft_deleted or user.protected:
                 continue
-            tickets = job.tickets  # the ticket discovery's (issue 15), when the playbook has it
-            if tickets is not None and (tickets.fresh or tickets.policy.open == "close"):
-                # Found just now, with everything else about the person's tickets; under
-                # ``open: close`` the erasure closes them first, so nothing blocks.
-                user.blocking_tickets = tickets.blocking(uid)
-            else:
-                user.blocking_tickets = actions.open_requested_tickets(self.client, uid)
+            known = known_blockers(job.tickets, uid)  # from the ticket discovery (issue 15)
+            user.blocking_tickets = (
+                known if known is not None else actions.open_requested_tickets(self.client, uid)
+            )
             if self.intake is not None and job.subject is not None:
                 # The DSAR ticket of --from-ticket is closed by this run, with its note,
                 # just before its requester is soft-deleted: not a blocker.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from privacykit.errors import RateLimitWaitExceeded, ValidationError, ZendeskError
 from privacykit.playbooks.engine import Halt, StepFunction, perform
@@ -45,7 +46,7 @@ from privacykit.playbooks.erasure.tickets import (
     TicketState,
     discover_tickets,
 )
-from privacykit.playbooks.loader import Step
+from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, protected_reason
 from privacykit.playbooks.reasons import is_transient, why
@@ -66,11 +67,24 @@ class TicketSteps:
         *,
         check: Callable[[], None] = lambda: None,
         purger: TicketPurger | None = None,
+        purge: bool = True,
     ) -> None:
         self.client = client
         self.policy = policy
         self.check = check
+        #: The playbook deletes tickets for good (``permanently_delete_tickets``); without
+        #: it they stay soft-deleted (Zendesk scrubs them about 30 days later).
+        self.purge = purge
         self.purger = purger if purger is not None else TicketPurger(client)
+
+    @classmethod
+    def for_runner(
+        cls, client: Any, policy: ErasurePolicy, playbook: Playbook, check: Callable[[], None]
+    ) -> TicketSteps:
+        """The ticket steps of a runner of ``playbook`` (one purger, shared by its jobs)."""
+        return cls(
+            client, policy, check=check, purge=playbook.has_step("permanently_delete_tickets")
+        )
 
     def functions(self) -> dict[str, StepFunction]:
         return {
@@ -274,6 +288,8 @@ class TicketSteps:
         with the batch's purger (sent by the first subject that waits)."""
         session = job.session
         assert session is not None
+        if not self.purge:
+            return
         grouped = {t for g in plan.groups if not g.done for t in g.ticket_ids}
         ready = sorted(
             t.ticket_id

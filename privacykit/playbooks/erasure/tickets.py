@@ -32,6 +32,7 @@ __all__ = [
     "TicketPlan",
     "TicketState",
     "discover_tickets",
+    "known_blockers",
     "tickets_view",
 ]
 
@@ -256,6 +257,16 @@ class TicketPlan:
         lists = data.get("lists_read")
         plan.lists_read = dict(lists) if isinstance(lists, Mapping) else {}
         return plan
+
+
+def known_blockers(plan: TicketPlan | None, user_id: int) -> list[int] | None:
+    """The open requested tickets that stop ``user_id``'s erasure as the ticket discovery
+    knows them, or None when only a live look can tell (no discovery, or a plan read back
+    from the ledger: tickets get closed between runs). Under ``open: close`` nothing
+    blocks: the erasure closes them first."""
+    if plan is None or not (plan.fresh or plan.policy.open == "close"):
+        return None
+    return plan.blocking(user_id)
 
 
 def _malformed(what: str) -> ZendeskError:
