@@ -203,7 +203,9 @@ def open_app(
     on exit; with ``keep_close_error`` a ledger that cannot be closed cleanly (its final
     checkpoint not signed) sets ``app.close_error`` instead of raising."""
     env = os.environ if env is None else env
-    home = Home.from_env(env)
+    # Resolved, not created: refused credentials must leave no trace, not even an empty
+    # home (bad input changes nothing); it is created once the preflight passed.
+    home = Home.from_env(env, create=False)
     config = load_config(env)
     with ExitStack() as stack:
         client = stack.enter_context(
@@ -213,6 +215,7 @@ def open_app(
         if before_ledger is not None:
             before_ledger(home)
         prepared = prepare(client) if prepare is not None else None
+        home = Home.from_env(env)  # missing directories created 0700, existing ones kept
         _hold(stack, home, command)
         ledger = open_ledger(home)
         app = AppContext(home, config, client, ledger, me, prepared=prepared)

@@ -402,7 +402,7 @@ def access_request(
     if "case_ref" in facts:
         case_refs = [facts.pop("case_ref")]
     received_at = parse_received(received)
-    home = Home.from_env(env)
+    home = Home.from_env(env, create=False)  # created after the preflight (open_app)
     book = load_playbook(resolve_playbook(playbook or "access", home=home.path))
     policy = AccessPolicy.from_playbook(book)
     check_output_dir(out, force=force)

@@ -479,7 +479,7 @@ def open_erasure(
         identity_verified=command.identity_verified,
         identity_method=command.identity_method,
     )
-    home = Home.from_env(env)
+    home = Home.from_env(env, create=False)  # created after the preflight (open_app)
     book = load_playbook(resolve_playbook(command.playbook, home=home.path))
     if book.kind != "erasure":
         raise UsageError(f"playbook {book.name!r} is for {book.kind} requests, not erasure")
