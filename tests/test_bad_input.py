@@ -238,16 +238,16 @@ CASES = [
             "--notified",
             "2026-01-02",
         ],
-        "nope",
+        "no ledger at",  # the home holds none: not created to say the id is unknown
     ),
     Case("export-nothing-chosen", ["evidence", "export", "--out", "{tmp}/b.zip"], "--request ID"),
     Case(
         "export-unknown-request",
         ["evidence", "export", "--out", "{tmp}/b.zip", "--request", "nope"],
-        "no request 'nope'",
+        "no ledger at",  # no home yet; unknown ids of a real ledger: test_evidence_cli
     ),
-    Case("evidence-show-unknown", ["evidence", "show", "nope"], "no request 'nope'"),
-    Case("evidence-report-unknown", ["evidence", "report", "nope"], "nope"),
+    Case("evidence-show-unknown", ["evidence", "show", "nope"], "no ledger at"),
+    Case("evidence-report-unknown", ["evidence", "report", "nope"], "no ledger at"),
     Case("keys-days-zero", ["keys", "init", "--days", "0"], "--days"),
     Case("sandbox-fault-rate", ["sandbox", "serve", "--fault-rate", "2"], "--fault-rate"),
     Case("sandbox-port", ["sandbox", "serve", "--port", "70000"], "--port"),
@@ -312,6 +312,38 @@ def test_bad_input(case: Case, server: SandboxServer, tmp_path: Path) -> None:
     assert result.stdout == ""
     # The sandbox logs every /api/v2 request, answered or not; this module never sends one.
     assert server.request_log() == []
+    # Nothing changed: not even an empty home was created (#11).
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["erase", "--from-file", "-", "--yes"],
+        ["erase", "--from-file", "-", "--dry-run"],
+        ["access", "--from-file", "-", "--out", "{tmp}/shared/answer"],
+    ],
+    ids=["erase", "erase-dry-run", "access"],
+)
+def test_refused_credentials_change_nothing(args: list[str], sandbox: Any, tmp_path: Path) -> None:
+    """A wrong token is bad input too (#11): one line, exit 2, after the one credentials
+    check, and nothing on disk -- neither the home (nor its missing parents) nor --out."""
+    env: dict[str, Any] = {
+        **sandbox.env(),
+        "ZENDESK_API_TOKEN": "not-the-sandbox-token",
+        "ZENDESK_SUBDOMAIN": None,
+        "ZENDESK_OAUTH_TOKEN": None,
+        "PRIVACYKIT_HOME": str(tmp_path / "new" / "home"),
+    }
+    result = CliRunner().invoke(
+        cli, [_fill(a, tmp_path) for a in args], env=env, input="ann@example.com\n"
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "ZENDESK_API_TOKEN" in result.stderr and "not-the-sandbox" not in result.stderr
+    assert [e["path"] for e in sandbox.request_log()] == ["/api/v2/users/me"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_control_valid_input_does_reach_the_sandbox(sandbox: Any, tmp_path: Path) -> None:

@@ -147,6 +147,7 @@ def test_verify_exit_codes(request_with_report: str, tmp_path: Path) -> None:
         ["evidence", "export", "--out", "{tmp}/b.zip", "--request", "req-20240101-00000000"],
         ["evidence", "export", "--out", "{tmp}/b.zip", "--since", "31/05/2024"],
         ["evidence", "show", "req-20240101-00000000"],
+        ["evidence", "report", "req-20240101-00000000"],
         ["evidence", "report", "{rid}", "--tsa-url", "ftp://tsa.example/"],
     ],
 )
@@ -156,6 +157,29 @@ def test_bad_input_exits_2(args: list[str], request_with_report: str, tmp_path: 
     assert result.exit_code == 2, result.output
     _one_line_error(result)
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_show_reads_while_another_command_writes(request_with_report: str) -> None:
+    # The fixture's ledger, open in this thread, holds the home's writer lock (as a running
+    # erasure would). From another thread (the lock is re-entrant only within one),
+    # `evidence show` only reads and answers; `evidence report` writes and is refused.
+    import threading
+
+    results: dict[str, Any] = {}
+
+    def other_command() -> None:
+        results["show"] = _run("evidence", "show", request_with_report, "--json")
+        results["report"] = _run("evidence", "report", request_with_report)
+
+    thread = threading.Thread(target=other_command)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    busy = results["report"]
+    assert busy.exit_code == 2 and "is in use by" in busy.stderr
+    shown = results["show"]
+    assert shown.exit_code == 0, shown.output
+    assert len(json.loads(shown.output)["reports"]) == 1
 
 
 def test_report_command_signs_again_from_the_ledger(request_with_report: str) -> None:

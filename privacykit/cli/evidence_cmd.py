@@ -30,10 +30,15 @@ __all__ = ["register"]
 
 
 @contextmanager
-def _open_ledger() -> Iterator[Ledger]:
+def _open_ledger(*, readonly: bool = False) -> Iterator[Ledger]:
     from privacykit.ledger import Ledger
 
-    ledger = Ledger.open()
+    # These commands name requests of an existing ledger: a home holding none is "no
+    # ledger at ..." (exit 2), never a new, empty one (bad input changes nothing).
+    ledger = Ledger.open(readonly=True)
+    if not readonly:
+        ledger.close()
+        ledger = Ledger.open()
     try:
         yield ledger
     finally:
@@ -78,6 +83,8 @@ def export_command(
     inclusion proofs, a fresh signed checkpoint, certificates, manifest and VERIFY.txt."""
     with domain_errors():
         since_date = _parse_date(since)
+        if not request_ids and since_date is None:
+            raise UsageError("say which requests to export: --request ID or --since DATE")
         with _open_ledger() as ledger:
             result = evidence.export_bundle(
                 ledger, out, request_ids=list(request_ids) or None, since=since_date
@@ -129,7 +136,8 @@ def verify_command(bundle: Path, as_json: bool, quiet: bool) -> None:
 @output_options
 def show_command(request_id: str, as_json: bool, quiet: bool) -> None:
     """List the signed reports stored for REQUEST_ID, with their paths and sha256."""
-    with domain_errors(), _open_ledger() as ledger:
+    # Read-only: no writer lock, so it answers while an erasure runs.
+    with domain_errors(), _open_ledger(readonly=True) as ledger:
         reports = evidence.request_reports(ledger, request_id)
     if as_json:
         echo_json({"request_id": request_id, "reports": reports})

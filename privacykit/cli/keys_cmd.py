@@ -99,7 +99,7 @@ def init_command(
                 raise UsageError(f"environment variable {passphrase_env} is not set")
             passphrase = Secret(value)
         keys = init_keys(
-            privacykit_home(),
+            privacykit_home(create=False),  # created (0700) by init_keys once the input is good
             organisation=organisation,
             force=force,
             pkcs12_file=pkcs12_file,
@@ -116,7 +116,7 @@ def show_command(as_json: bool, quiet: bool) -> None:
     from privacykit.evidence.keys import load_keys
 
     with domain_errors():
-        keys = load_keys(privacykit_home())
+        keys = load_keys(privacykit_home(create=False))
     _print_keys(keys, as_json)
 
 

@@ -377,6 +377,8 @@ def extend_command(
     from privacykit.ledger.dates import parse_date
 
     today = clock.today()
+    with _open_ledger(readonly=True):
+        pass  # "no ledger at ..." (exit 2): a request cannot be named in a ledger not made
     with _open_ledger(readonly=False) as ledger, domain_errors():
         try:
             told = parse_date(notified.strip())

@@ -136,8 +136,11 @@ class SigningKeys:
 
 
 def _ensure_private_dir(path: Path) -> None:
+    from privacykit.config import make_private_dirs
+
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Missing parents (a home not created yet) are 0700 too, whatever the umask.
+        make_private_dirs(path)
         path.chmod(0o700)
     except OSError as exc:
         raise EvidenceError(f"cannot create key directory {path}: {exc.strerror}") from None
@@ -331,12 +334,14 @@ def init_keys(
         raise UsageError("--organisation must be a non-empty single line")
     if not 1 <= days <= 36500:
         raise UsageError("certificate validity must be between 1 and 36500 days")
-    pkcs12_data: bytes | None = None
+    imported: tuple[bytes, x509.Certificate, list[x509.Certificate]] | None = None
     if pkcs12_file is not None:
         try:
             pkcs12_data = Path(pkcs12_file).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read {Path(pkcs12_file).name}: {exc.strerror}") from None
+        # Parsed before anything is created: a bad file or passphrase changes nothing.
+        imported = _from_pkcs12(pkcs12_data, passphrase)
     directory = keys_dir(home)
     with _locked(directory):
         key_path, cert_path, chain_path = (
@@ -354,8 +359,8 @@ def init_keys(
                     f"signing keys already exist (certificate {existing}); "
                     "use --force to replace them"
                 )
-        if pkcs12_data is not None:
-            key_pem, cert, chain = _from_pkcs12(pkcs12_data, passphrase)
+        if imported is not None:
+            key_pem, cert, chain = imported
         else:
             key_pem, cert = _self_signed(organisation, days)
             chain = []
