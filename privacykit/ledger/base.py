@@ -170,6 +170,9 @@ class LedgerBase:
                     home=self.home,
                     trust=self._trust(),
                     witness=self.witness,
+                    # Artifact files are not in the tree (their hashes are): re-hashing every
+                    # stored PDF is `ledger verify`'s job, not every run's.
+                    check_artifacts=False,
                     writing_after=0,  # the checkpoint about to be signed covers the tail
                     writer="this run",
                 )
