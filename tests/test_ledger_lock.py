@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from privacykit.cli import cli
-from privacykit.errors import HomeBusyError
+from privacykit.errors import HomeBusyError, LedgerError
 from privacykit.ledger import Ledger, hold_home, home_writer, lock_home
 from privacykit.sandbox import SandboxServer
 
@@ -255,3 +255,25 @@ def test_two_erasures_at_once(home: Path, tmp_path: Path) -> None:
         assert {r.status for r in requests} <= {"completed", "pending_compliance"}
         ledger.verify()
     assert isinstance(json.loads(out_c), dict)  # --json output, undisturbed by the wait line
+
+
+def test_a_file_system_without_locks_is_one_line(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import privacykit.ledger.lock as lock_module
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", no_locks)
+    with pytest.raises(LedgerError) as caught:
+        lock_home(home, "privacykit erase")
+    assert str(caught.value) == (
+        f"cannot lock {home} (No locks available): privacykit needs a home on a file system "
+        "with file locks"
+    )
+    monkeypatch.undo()
+    with hold_home(home, "privacykit erase"):  # nothing was left held
+        pass

@@ -211,13 +211,20 @@ def lock_home(
         raise LedgerError(f"cannot lock {home}: {exc.strerror}") from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise _busy(home, _read_writer(home / LOCK_FILE)) from None
-            if on_wait is not None:
-                on_wait(_read_writer(home / LOCK_FILE))
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise _busy(home, _read_writer(home / LOCK_FILE)) from None
+                if on_wait is not None:
+                    on_wait(_read_writer(home / LOCK_FILE))
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            # E.g. a network file system without locks: never run unprotected, say why.
+            raise LedgerError(
+                f"cannot lock {home} ({exc.strerror or exc}): privacykit needs a home on a "
+                "file system with file locks"
+            ) from None
         record = {
             "command": command,
             "pid": os.getpid(),
