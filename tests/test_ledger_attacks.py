@@ -343,3 +343,12 @@ def test_unmounted_witness_is_a_configuration_error(home: Path, tmp_path: Path) 
         with Ledger.open(home, witness=tmp_path / "gone", require_witness=False) as ledger:
             ledger.record(ledger.list_requests()[0].request_id, "note", "info", {"n": 1})
             ledger.checkpoint()
+
+
+def test_a_witness_inside_the_home_is_refused(home: Path) -> None:
+    build(home, runs=1)
+    for inside in (home, home / "witness"):
+        with pytest.raises(ConfigError, match="must be outside PRIVACYKIT_HOME"):
+            Ledger.open(home, witness=inside)
+        with pytest.raises(ConfigError, match="must be outside PRIVACYKIT_HOME"):
+            Ledger.open(home, witness=inside, readonly=True)

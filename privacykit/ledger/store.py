@@ -46,7 +46,6 @@ from privacykit.ledger.replay import ARTIFACT_COLUMNS, ARTIFACT_KEY
 from privacykit.ledger.requests import RequestsMixin
 from privacykit.ledger.schema import (
     SCHEMA_VERSION,
-    TRIGGERS,
     create_schema,
     meta_problems,
     schema_problems,
@@ -65,13 +64,17 @@ __all__ = [
     "sha256_file",
 ]
 
-_TRIGGERS = TRIGGERS  # kept for callers of the earlier name
 log = logging.getLogger("privacykit.ledger")
 _UNSET: Any = object()
 
 
 def _utc_now() -> datetime:
     return clock.now()
+
+
+def _inside(path: Path, home: Path) -> bool:
+    resolved, base = path.expanduser().resolve(), home.expanduser().resolve()
+    return resolved == base or base in resolved.parents
 
 
 def _describe(home: Path) -> str:
@@ -117,6 +120,9 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
             home = privacykit_home(create=not readonly)
         home = Path(home)
         witness_dir = witness_dir_from_env() if witness is _UNSET else witness
+        if witness_dir and _inside(Path(witness_dir), home):
+            # Whoever can rewrite the home could rewrite such a witness too.
+            raise ConfigError("PRIVACYKIT_WITNESS_DIR must be outside PRIVACYKIT_HOME")
         if readonly:
             return cls._open_readonly(home, clock, witness_dir, check)
         if not check:
