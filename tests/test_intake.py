@@ -97,6 +97,30 @@ def test_a_request_needing_review_notes_the_ticket_and_leaves_it_open(
     )
 
 
+def test_a_review_note_whose_answer_was_lost_is_not_sent_twice(
+    sb: SandboxServer, home: Path
+) -> None:
+    _uid, ticket = dsar(sb, role="agent")
+    tid = int(ticket["id"])
+    sb.configure({"malformed": {"PUT /api/v2/tickets/{id}": "html"}})
+    first = erase("--from-ticket", str(tid), "--yes", "--no-report", "--json")
+    assert first.exit_code == 1, first.output
+    sb.configure({"malformed": {}})
+    again = erase("--from-ticket", str(tid), "--yes", "--no-report", "--json")
+    assert again.exit_code == 1, again.output
+    (request,) = json.loads(again.stdout)["requests"]
+    # The same request, resumed: its note arrived the first time (the ticket says so).
+    assert request["request_id"] == json.loads(first.stdout)["requests"][0]["request_id"]
+    assert len([c for c in sb.state.ticket_comments(tid) if not c["public"]]) == 1
+    with Ledger.open(home, readonly=True) as led:
+        steps = [
+            (e.phase, e.data.get("reconciled"))
+            for e in led.entries(request["request_id"])
+            if e.step_key == f"intake:note_ticket:{tid}"
+        ]
+    assert steps == [("intent", None), ("outcome", True)]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -175,3 +199,44 @@ def test_access_from_a_dsar_ticket(sb: SandboxServer, home: Path, tmp_path: Path
     assert record.case_ref == str(tid) and record.identity_method == "reply from the address"
     assert keys[-1] == f"intake:note_ticket:{tid}"
     assert sb.state.user_status(uid) == "active"
+
+
+def test_the_access_note_is_an_intent_first_and_reconciled_by_the_next_run(
+    sb: SandboxServer, home: Path, tmp_path: Path
+) -> None:
+    """The note is a write like any other: intent before, outcome after. Its answer lost
+    (here: a 200 whose body cannot be trusted, after Zendesk added the note), the request
+    keeps the bare intent; the next answer to the same ticket reads the ticket's comments
+    and records that the note did arrive -- it is not sent twice."""
+    _uid, ticket = dsar(sb)
+    tid = int(ticket["id"])
+    step = f"intake:note_ticket:{tid}"
+
+    def answer(out: str) -> Any:
+        args = ["access", "--from-ticket", str(tid), "--out", str(tmp_path / out)]
+        return CliRunner().invoke(cli, [*args, "--no-report", "--json"])
+
+    sb.configure({"malformed": {"PUT /api/v2/tickets/{id}": "html"}})
+    first = answer("first")
+    assert first.exit_code == 0, first.output  # the answer stands; the reason says it
+    (request,) = json.loads(first.stdout)["requests"]
+    assert f"the DSAR ticket {tid} got no note" in request["reasons"]
+    with Ledger.open(home, readonly=True) as led:
+        phases = [e.phase for e in led.entries(request["request_id"]) if e.step_key == step]
+    assert phases == ["intent"]
+
+    sb.configure({"malformed": {}})
+    second = answer("second")
+    assert second.exit_code == 0, second.output
+    (again,) = json.loads(second.stdout)["requests"]
+    notes = [c["body"] for c in sb.state.ticket_comments(tid) if not c["public"]]
+    assert [n.split(" for this ticket")[0] for n in notes] == [
+        f"privacykit: access request {request['request_id']}",
+        f"privacykit: access request {again['request_id']}",
+    ]
+    with Ledger.open(home, readonly=True) as led:
+        first_steps = [(e.phase, e.data) for e in led.entries(request["request_id"])]
+        second_steps = [e.phase for e in led.entries(again["request_id"]) if e.step_key == step]
+    assert first_steps[-1][0] == "outcome" and first_steps[-1][1]["reconciled"] is True
+    assert first_steps[-1][1]["result"] == "ok"  # found: done, not failed
+    assert second_steps == ["intent", "outcome"]

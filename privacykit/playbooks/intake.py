@@ -34,6 +34,7 @@ __all__ = [
     "note_text",
     "read_ticket",
     "reconcile_closed",
+    "reconcile_note",
     "ticket_id_arg",
     "ticket_option",
 ]
@@ -167,6 +168,20 @@ def add_note(client: TicketClient, ticket_id: int, body: str) -> dict[str, Any]:
     """An internal note only (the ticket's status unchanged)."""
     ticket = client.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
     return {"ticket_id": ticket_id, "status": ticket.get("status")}
+
+
+def reconcile_note(
+    client: Any, ticket_id: int, kind: str, request_id: str
+) -> dict[str, Any] | None:
+    """After a note whose answer was lost (or a run killed between intent and outcome):
+    the ticket holds privacykit's internal note for ``request_id`` (done) or not (None).
+    Reads the ticket's comments; only their author-independent start is compared."""
+    start = f"privacykit: {kind} request {request_id} for this ticket:"
+    for comment in client.iter_ticket_comments(ticket_id):
+        body = comment.get("body")
+        if comment.get("public") is False and isinstance(body, str) and body.startswith(start):
+            return {"ticket_id": ticket_id, "comment_id": comment.get("id")}
+    return None
 
 
 def reconcile_closed(client: TicketClient, ticket_id: int) -> dict[str, Any] | None:

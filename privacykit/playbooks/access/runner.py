@@ -446,19 +446,32 @@ def access_request(
 def _note_ticket(app: Any, intake: Any, run: AccessRun) -> None:
     """The outcome as an internal note on the DSAR ticket: the only write ``access`` makes
     to Zendesk, through its own client (collection stays behind the read-only transport).
-    Recorded in the request's entries; a failure is reported, not raised (the answer
-    stands)."""
+    A recorded step like every write (intent before, outcome after); a run killed between
+    the two left an earlier answer to this ticket at its intent, reconciled here from the
+    ticket's comments. A failure is reported, not raised (the answer stands)."""
     from privacykit.app import make_client
     from privacykit.errors import ZendeskError
-    from privacykit.playbooks.intake import add_note, note_text
+    from privacykit.playbooks.engine import perform
+    from privacykit.playbooks.intake import add_note, note_text, reconcile_note
 
     (result,) = run.results
+    ledger, tid, step = app.ledger, intake.ticket_id, intake.note_step
     body = note_text("access", result.request_id, result.outcome, counts=dict(result.counts))
-    data: dict[str, Any] = {"ticket_id": intake.ticket_id}
     try:
+        for earlier in ledger.list_requests(kind="access", case_ref=intake.case_ref):
+            rid = earlier.request_id
+            if rid != result.request_id and ledger.step_state(rid, step) == "intent":
+                found = reconcile_note(app.client, tid, "access", rid)
+                data = found or {"ticket_id": tid, "result": "failed"}
+                ledger.record(rid, step, "outcome", {**data, "reconciled": True})
         with make_client(app.config) as writer:
-            data.update(add_note(writer, intake.ticket_id, body))
-    except ZendeskError as exc:
-        data["error"] = type(exc).__name__
-        result.reasons = [*result.reasons, f"the DSAR ticket {intake.ticket_id} got no note"]
-    app.ledger.record(result.request_id, intake.note_step, "info", data)
+            perform(
+                ledger,
+                result.request_id,
+                step,
+                {"ticket_id": tid},
+                action=lambda: add_note(writer, tid, body),
+                reconcile=lambda: reconcile_note(app.client, tid, "access", result.request_id),
+            )
+    except ZendeskError:
+        result.reasons = [*result.reasons, f"the DSAR ticket {tid} got no note"]

@@ -22,6 +22,7 @@ from privacykit.playbooks.intake import (
     close_with_note,
     note_text,
     reconcile_closed,
+    reconcile_note,
 )
 
 __all__ = ["close_dsar_ticket", "closing_first", "note_dsar_ticket"]
@@ -72,7 +73,8 @@ def note_dsar_ticket(client: Any, job: ErasureJob, intake: TicketIntake) -> None
     if intake.status == "closed" or job.outcome in (None, "erased", "pending_compliance"):
         return
     assert session.request_id is not None
-    body = note_text("erasure", session.request_id, job.outcome, counts=job.counts_found())
+    rid = session.request_id
+    body = note_text("erasure", rid, job.outcome, counts=job.counts_found())
     try:
         perform(
             session.steps,
@@ -80,7 +82,7 @@ def note_dsar_ticket(client: Any, job: ErasureJob, intake: TicketIntake) -> None
             intake.note_step,
             {"ticket_id": intake.ticket_id},
             action=lambda: add_note(client, intake.ticket_id, body),
-            reconcile=lambda: None,
+            reconcile=lambda: reconcile_note(client, intake.ticket_id, "erasure", rid),
         )
     except ZendeskError as exc:
         job.notes.append(f"the DSAR ticket {intake.ticket_id} got no note ({why(exc)})")
