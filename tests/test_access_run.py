@@ -387,15 +387,17 @@ def test_wrong_credentials_exit_2_before_anything_is_recorded(
     result = CliRunner().invoke(
         cli, ["access", JANE, "--out", str(out), "--playbook", str(PLAYBOOK)]
     )
-    assert result.exit_code == 2, result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert "ZENDESK_API_TOKEN" in result.output and "wrong-token" not in result.output
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "Error: Zendesk refused the credentials (401): check ZENDESK_EMAIL/ZENDESK_API_TOKEN "
+        "or ZENDESK_OAUTH_TOKEN\n",
+    )
     assert [(e["method"], e["path"]) for e in sandbox.request_log()] == [
         ("GET", "/api/v2/users/me")
     ]
     assert not out.exists()
-    with Ledger.open(home) as ledger:
-        assert ledger.list_requests(kind="access") == []
+    assert not (home / "ledger.sqlite3").exists()  # nothing recorded: no ledger at all
 
 
 def test_the_playbook_steps_drive_the_run(
@@ -562,3 +564,39 @@ def test_batch_folders_named_by_case_reference(
     assert second.out_dir == out / second.request_id
     assert sorted(p.name for p in out.iterdir()) == sorted(["DSAR-2024-17", second.request_id])
     check_delivery(out / "DSAR-2024-17", home, report=False)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "kind"),
+    [
+        ("GET /api/v2/users/search", "users_null"),
+        ("GET /api/v2/users/search", "empty"),
+        ("GET /api/v2/users/search", "bad_id"),
+        ("GET /api/v2/users/search", "html"),
+        ("GET /api/v2/users/{id}/identities", "identities_object"),
+        ("GET /api/v2/users/{id}/profiles", "profiles_string"),
+    ],
+)
+def test_a_malformed_answer_is_never_no_data_found(
+    sandbox: Any,
+    zendesk_env: dict[str, str],
+    home: Path,
+    tmp_path: Path,
+    endpoint: str,
+    kind: str,
+) -> None:
+    """Fail closed (#12): a 200 whose body cannot be trusted stops the answer for review,
+    naming the endpoint; nothing is delivered, nothing is called 'no data found'."""
+    seed_person(sandbox.state, events=0)
+    sandbox.configure({"malformed": {endpoint: kind}})
+    out = tmp_path / "answer"
+    result = invoke(JANE, "--out", str(out), "--no-report", "--json", "--playbook", str(PLAYBOOK))
+    assert result.exit_code == 1, result.output
+    [request] = json.loads(result.stdout)["requests"]
+    assert request["outcome"] == "needs_review" and request["files"] == []
+    assert [r for r in request["reasons"] if endpoint in r], request["reasons"]
+    assert list(out.iterdir()) == []
+    assert {e["method"] for e in sandbox.request_log()} == {"GET"}
+    with Ledger.open(home) as ledger:
+        [req] = ledger.list_requests(kind="access")
+        assert req.status == "needs_review" and endpoint in (req.status_reason or "")

@@ -446,3 +446,23 @@ def test_export_csv_and_json(home: Path, populated: dict[str, str], tmp_path: Pa
     assert (out.stat().st_mode & 0o777) == 0o600
     again = run("export", "--out", str(out))
     assert (again.exit_code, again.output) == (2, f"Error: {out} exists: choose a new file\n")
+
+
+def test_checkpoint_refuses_a_ledger_that_does_not_verify(
+    home: Path, populated: dict[str, str]
+) -> None:
+    """Never sign over a tampered ledger (#12): a status edited behind the entries' back
+    (triggers restored, as a careful attacker would) is refused, exit 1, one line."""
+    with Ledger.open(home) as ledger:
+        checkpoints = len(ledger.checkpoints())
+    tamper(
+        home, f"UPDATE requests SET status = 'completed' WHERE request_id = '{populated['late']}'"
+    )
+    result = run("checkpoint")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: refusing to sign a checkpoint over a ledger that does not verify: entry 1: "
+        f"requests row {populated['late']} does not match its entries (status)\n"
+    )
+    with sqlite3.connect(home / "ledger.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == checkpoints
