@@ -701,3 +701,28 @@ def test_redaction_markup_wraps_every_piece_of_text() -> None:
     assert not text_left(done) and mark_everything(done["html_body"]) is None
     assert text_left({"body": "\u2587 x"})
     assert links_left({"html_body": html}) == 1 and links_left(done) == 0
+
+
+def test_the_command_line_shows_the_tickets_in_the_plan_and_the_result(
+    sb: SandboxServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from privacykit.cli import cli
+
+    pat = Person(sb)
+    for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in sb.env().items():
+        monkeypatch.setenv(key, value)
+    plan = CliRunner().invoke(cli, ["erase", "--dry-run", pat.email])
+    assert plan.exit_code == 0, plan.output
+    first, second = pat.requested
+    assert (
+        f"    tickets: 4 ticket(s): delete #{first}, #{second}; redact #{pat.elsewhere}; "
+        "1 comment(s) of theirs to redact\n" in plan.stdout
+    )
+    done = CliRunner().invoke(cli, ["erase", "--yes", "--no-report", pat.email])
+    assert done.exit_code == 0, done.output
+    assert "tickets 2 deleted / 1 redacted / 0 kept / 4)" in done.stdout
+    assert pat.email not in plan.output + done.output
