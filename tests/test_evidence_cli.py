@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -260,6 +262,50 @@ def test_verify_of_a_hostile_bundle_is_one_line(request_with_report: str, tmp_pa
         result = _run("evidence", "verify", str(hostile))
         assert result.exit_code == 1, result.output
         _one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("depth", "message"),
+    [(100_000, "not a readable PDF (nested too deeply)"), (200, "expected exactly one signature")],
+)
+def test_verify_of_a_forged_bundle_around_a_hostile_pdf_is_one_line(
+    depth: int,
+    message: str,
+    ledger: Any,
+    evidence_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An insider holding every key can make a bundle whose hashes, proofs and signatures
+    all hold around a hostile PDF, so the PDF reader itself is reached: a deeply nested PDF
+    is one line, and the PDF library's own complaints (200 levels make pyHanko warn) do
+    not add lines of their own (#14)."""
+    from test_evidence_bundle import deep_pdf
+
+    from privacykit.evidence import export_bundle
+    from privacykit.evidence.bundle import export
+
+    pdf = tmp_path / "hostile.pdf"
+    pdf.write_bytes(deep_pdf(depth))
+    ref = ledger.subject_ref("email:jane@example.com")
+    rid = ledger.create_request("erasure", ref, received_at="2024-05-02", operator="insider")
+    ledger.add_artifact(rid, pdf, "report")
+    fingerprint = load_keys(evidence_home).fingerprint
+    with monkeypatch.context() as patch:  # the forger names the signer the reader would find
+        patch.setattr(export, "_pdf_signer_fingerprint", lambda _pdf: fingerprint)
+        bundle = export_bundle(ledger, tmp_path / "forged.zip", request_ids=[rid]).path
+    # A real process: under pytest, log records go to pytest's handler, not to stderr.
+    done = subprocess.run(
+        [sys.executable, "-m", "privacykit", "evidence", "verify", str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: "), done.stderr
+    assert message in done.stderr
 
 
 def test_keys_command_default_organisation_is_the_librarys() -> None:

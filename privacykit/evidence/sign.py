@@ -9,6 +9,7 @@ chaining to one of the given certificates, covering the entire file.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "TSA_URL_ENV",
     "SignatureCheck",
     "make_timestamper",
+    "quiet_pdf_library",
     "sign_pdf",
     "validate_signed_pdf",
 ]
@@ -34,6 +36,19 @@ __all__ = [
 SIGNATURE_FIELD = "PrivacykitEvidence"
 TSA_URL_ENV = "PRIVACYKIT_TSA_URL"
 _TSA_TIMEOUT_SECONDS = 20
+
+
+def quiet_pdf_library() -> None:
+    """Keep pyHanko's own log lines (it warns about malformed structures, i.e. about
+    whatever a hostile PDF holds) off stderr when the application configured no logging:
+    an error is one line, ours. A configured root logger still receives them."""
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
+quiet_pdf_library()
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:

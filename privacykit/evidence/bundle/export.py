@@ -71,6 +71,10 @@ def _select(ledger: Ledger, request_ids: Sequence[str] | None, since: dt.date | 
 def _pdf_signer_fingerprint(pdf: bytes) -> str:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    from privacykit.evidence.sign import quiet_pdf_library
+
+    quiet_pdf_library()
+
     try:
         signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
         if len(signatures) != 1:
