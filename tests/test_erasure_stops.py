@@ -76,6 +76,41 @@ def test_a_wait_past_max_wait_stops_the_batch_cleanly(sb: SandboxServer, home: P
     assert sorted(int(e["path"].rsplit("/", 1)[1]) for e in permanent) == sorted(ids)
 
 
+def test_a_stop_before_discovery_finished_asks_for_the_subjects_again(
+    sb: SandboxServer, home: Path
+) -> None:
+    # The ledger keeps only keyed hashes: a request stopped while its person was still
+    # being looked up continues only with its subject; `--resume` alone would end it as
+    # needing review, so the advice names the subjects and following it finishes the job.
+    path, ids = people(sb, home, 1)
+    sb.configure(
+        {
+            "throttle": {"endpoints": ["GET /api/v2/users/{id}/identities"], "times": 1},
+            "retry_after": 86400,
+        }
+    )
+    result = CliRunner().invoke(
+        cli, ["erase", "--from-file", "-", "--yes", "--no-report"], input=path.read_text()
+    )
+    assert result.exit_code == 1, result.output
+    assert "Zendesk asked to wait 86400 s" in result.stderr
+    assert (
+        "Continue with: privacykit erase --resume --yes --from-file - < SUBJECTS_FILE"
+        in result.stdout
+    )
+    sb.configure({"retry_after": None})
+    again = CliRunner().invoke(
+        cli,
+        ["erase", "--resume", "--yes", "--no-report", "--from-file", "-"],
+        input=path.read_text(),
+    )
+    assert again.exit_code == 0, again.output
+    assert sb.state.user_status(ids[0]) == "permanently_deleted"
+    with Ledger.open(home) as ledger:
+        (request,) = ledger.list_requests(kind="erasure")
+        assert request.status in ("pending_compliance", "completed")
+
+
 def test_a_full_disk_stops_the_batch_with_one_line(
     sb: SandboxServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,7 +133,9 @@ def _interrupted_lines(document: dict[str, Any], from_file: Path | None) -> list
         f"Interrupted: {finished} request(s) finished, {mid} stopped mid-way (recorded; "
         f"nothing half-done is lost), {left} subject(s) not started (batch {document['batch_id']})."
     ]
-    lines.append("Continue with: " + _continue_command(from_file, left > 0))
+    # A request stopped before its discovery finished needs its subject again too.
+    again = left > 0 or document.get("needs_subjects", 0) > 0
+    lines.append("Continue with: " + _continue_command(from_file, again))
     return lines
 
 

@@ -134,6 +134,17 @@ class EraseReport:
         ok = all(job.outcome in SUCCESS_OUTCOMES and not job.report_error for job in self.jobs)
         return 0 if ok else 1
 
+    @property
+    def needs_subjects(self) -> int:
+        """Requests stopped before their discovery finished: the ledger keeps only a keyed
+        hash of the subject, so they continue only when the subject is given again
+        (``--resume`` alone would end them as needing review)."""
+        return sum(
+            1
+            for job in self.jobs
+            if self.interrupted and job.outcome is None and job.request_id and job.needs_discovery()
+        )
+
     def summary(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for job in self.jobs:
@@ -157,6 +168,7 @@ class EraseReport:
             "stopped": self.stopped,
             "batch_id": self.batch_id,
             "not_started": self.not_started,
+            "needs_subjects": self.needs_subjects,
             "waiting_batches": list(self.waiting),
             "exit_code": self.exit_code,
         }
