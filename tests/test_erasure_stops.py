@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from privacykit.cli import cli
+from privacykit.errors import LedgerIntegrityError
 from privacykit.ledger import Ledger
 from privacykit.sandbox import SandboxServer
 
@@ -146,3 +147,44 @@ def test_a_full_disk_stops_the_batch_with_one_line(
     assert all(sb.state.user_status(uid) == "permanently_deleted" for uid in ids)
     with Ledger.open(home) as ledger:
         ledger.verify()
+
+
+def test_after_a_full_disk_the_next_run_signs_its_reports(
+    sb: SandboxServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stopped run could not sign its last checkpoint, so the ledger ends with entries
+    # no checkpoint covers, and reports are signed only over a ledger that verifies: the
+    # next run signs that tail first (verifying everything), then its reports (#14).
+    path, ids = people(sb, home, 2)
+    real_record, real_checkpoint = Ledger.record, Ledger.checkpoint
+    calls = {"n": 0}
+
+    def record(self: Ledger, *args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_record(self, *args, **kwargs)
+
+    def checkpoint(self: Ledger) -> Any:
+        if calls["n"] > 12:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_checkpoint(self)
+
+    monkeypatch.setattr(Ledger, "record", record)
+    monkeypatch.setattr(Ledger, "checkpoint", checkpoint)
+    result = erase("--from-file", str(path), "--yes", "--concurrency", "1")
+    assert result.exit_code == 1, result.output
+    assert "stopped: a file could not be written (No space left on device)" in result.stderr
+    with Ledger.open(home, readonly=True) as reader, pytest.raises(LedgerIntegrityError):
+        reader.verify()  # the unsigned tail the stopped run left
+
+    monkeypatch.setattr(Ledger, "record", real_record)
+    monkeypatch.setattr(Ledger, "checkpoint", real_checkpoint)
+    again = erase("--from-file", str(path), "--yes", "--resume", "--json")
+    assert again.exit_code == 0, again.output
+    document = json.loads(again.stdout)
+    assert document["stopped"] is None
+    assert all(sb.state.user_status(uid) == "permanently_deleted" for uid in ids)
+    assert all(view["report"] for view in document["requests"]), document["requests"]
+    with Ledger.open(home, readonly=True) as reader:
+        reader.verify()

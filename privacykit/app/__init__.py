@@ -21,6 +21,7 @@ from privacykit.app.context import (
     open_app,
     open_ledger,
     preflight,
+    sign_left_tail,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "open_app",
     "open_ledger",
     "preflight",
+    "sign_left_tail",
 ]

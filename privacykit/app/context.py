@@ -33,6 +33,7 @@ __all__ = [
     "open_app",
     "open_ledger",
     "preflight",
+    "sign_left_tail",
 ]
 
 #: Named by every credentials error, so the operator knows what to fix.
@@ -156,6 +157,18 @@ def open_ledger(home: Home | Path) -> Ledger:
     return Ledger.open(home.path if isinstance(home, Home) else home)
 
 
+def sign_left_tail(ledger: Ledger) -> None:
+    """Sign the entries an earlier run left without a checkpoint (it could not sign its
+    last one: a full disk, a kill), before this run writes. Until signed they cannot be
+    told from entries added outside privacykit, so the ledger does not verify and no
+    report could be signed in this run; closing this run would sign them anyway.
+    ``checkpoint()`` verifies everything (every entry, hash, replay and saved checkpoint)
+    before it signs, exactly as ``privacykit ledger checkpoint`` does."""
+    latest = ledger.latest_checkpoint()
+    if ledger.size and (latest is None or latest.size < ledger.size):
+        ledger.checkpoint()
+
+
 @dataclass
 class AppContext:
     """What a command works with, opened by :func:`open_app`."""
@@ -195,7 +208,7 @@ def open_app(
     prepare: Callable[[ZendeskClient], Any] | None = None,
 ) -> Iterator[AppContext]:
     """Home, configuration, client, preflight, then (only then) the home's lock and the
-    ledger. ``before_ledger(home)`` runs after the preflight and before the ledger is
+    ledger (entries an earlier run left unsigned are signed first: :func:`sign_left_tail`). ``before_ledger(home)`` runs after the preflight and before the ledger is
     opened (e.g. the audit refuses to start a fresh, empty ledger); so does
     ``prepare(client)``, whose result is ``app.prepared`` (e.g. reading the DSAR ticket of
     ``--from-ticket``: a ticket that does not exist is bad input, and bad input must leave
@@ -218,6 +231,11 @@ def open_app(
         home = Home.from_env(env)  # missing directories created 0700, existing ones kept
         _hold(stack, home, command)
         ledger = open_ledger(home)
+        try:
+            sign_left_tail(ledger)
+        except BaseException:
+            ledger.close(checkpoint=False)
+            raise
         app = AppContext(home, config, client, ledger, me, prepared=prepared)
         if keep_close_error:
             stack.callback(_close_keeping_error, app)
