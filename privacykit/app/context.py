@@ -208,8 +208,9 @@ def open_app(
     prepare: Callable[[ZendeskClient], Any] | None = None,
 ) -> Iterator[AppContext]:
     """Home, configuration, client, preflight, then (only then) the home's lock and the
-    ledger (entries an earlier run left unsigned are signed first: :func:`sign_left_tail`). ``before_ledger(home)`` runs after the preflight and before the ledger is
-    opened (e.g. the audit refuses to start a fresh, empty ledger); so does
+    ledger (entries an earlier run left unsigned are signed first: :func:`sign_left_tail`).
+    ``before_ledger(home)`` runs after the preflight and before the ledger is opened (e.g.
+    the audit refuses to start a fresh, empty ledger); so does
     ``prepare(client)``, whose result is ``app.prepared`` (e.g. reading the DSAR ticket of
     ``--from-ticket``: a ticket that does not exist is bad input, and bad input must leave
     no ledger behind). Everything is closed
