@@ -154,6 +154,20 @@ def test_session_opens_once_records_and_finishes(ledger: Ledger, monkeypatch: An
     assert settle_owed_reports(ledger) == []
 
 
+def test_a_final_status_is_always_written_its_reason_in_the_ledgers_shape(
+    ledger: Ledger,
+) -> None:
+    """A reason the guard would refuse (free text from anywhere) is withheld, not a final
+    status that cannot be written: the request would stay in_progress on every run."""
+    book = load_playbook(builtin_playbook_dir() / "erasure.yaml")
+    session = RequestSession.for_subject(ledger, "erasure", book, "user:6")
+    rid = session.open()
+    session.finish("needs_review", {}, reason="asked by jane@example.com", produce_report=False)
+    request = ledger.get_request(rid)
+    assert request.status == "needs_review"
+    assert (request.status_reason or "").startswith("[not kept in the ledger; sha256 ")
+
+
 def test_report_follows_the_final_status_and_a_killed_run_is_settled(
     evidence_home: Path, monkeypatch: Any
 ) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -257,3 +258,61 @@ def test_signed_reports_state_what_the_ledger_shows(
     assert "none: everything found was erased" not in final_text
     assert "comment metadata on ticket(s) #3" in final_text
     assert "Playbook erase-agents" in final_text
+
+
+class _RevokedAfterPreflight(httpx.BaseTransport):
+    """Forwards reads to the sandbox; every write is refused with a 401 (the token was
+    revoked after the run started)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return httpx.Response(401, json={"error": "Couldn't authenticate you"})
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_credentials_refused_mid_run_end_in_review_with_a_report(
+    demo: SandboxServer, evidence_home: Path
+) -> None:
+    """Every write refused (401) after the preflight: the person is not erased, the final
+    status and its reason (naming each profile request) are recorded, and the signed
+    report says what was not done -- never "everything found was erased" (#12)."""
+    from privacykit.config import ZendeskConfig
+    from privacykit.playbooks.erasure import EraseOptions
+    from privacykit.playbooks.erasure import erase as erase_library
+    from privacykit.playbooks.loader import load_playbook
+    from privacykit.playbooks.subjects import parse_subject
+    from privacykit.zendesk import ZendeskClient
+
+    options = EraseOptions(
+        subjects=[parse_subject(DEMO_ERASE_EMAIL)],
+        playbook=load_playbook(builtin_playbook_dir() / "erasure.yaml"),
+        yes=True,
+        concurrency=1,
+    )
+    config = ZendeskConfig.from_env(demo.env())
+    with (
+        ZendeskClient(config, transport=_RevokedAfterPreflight()) as client,
+        Ledger.open(evidence_home) as ledger,
+    ):
+        (job,) = erase_library(client, ledger, options, home=evidence_home).jobs
+    assert job.status == "needs_review"
+    (request,) = requests(evidence_home)
+    assert request.status == "needs_review"
+    assert "could not be processed (AuthenticationError 401: DELETE /api/v2/user_profiles/" in (
+        request.status_reason or ""
+    )
+    record = evidence(evidence_home, request.request_id)
+    assert record["status"] == "needs_review" and record["not_done"]
+    with Ledger.open(evidence_home) as ledger:
+        (report,) = [a for a in ledger.artifacts(request.request_id) if a.kind == "report"]
+    text = _pdf_text(str(report.path))
+    assert "Status needs_review" in text and "everything found was erased" not in text.replace(
+        "not everything found was erased", ""
+    )
+    assert demo.state.user_by_email(DEMO_ERASE_EMAIL) is not None

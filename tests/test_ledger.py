@@ -318,6 +318,7 @@ def test_record_validates(
         "Bearer abcdef0123456789",
         "agent@example.com/token:abc",
         "authorization: Basic YWdlbnQ6dG9rZW4=",
+        "aGVsbG8gd29y/bGQgdGhpcyBpcyBh/c2VjcmV0MTIz",  # base64 with slashes
     ],
 )
 def test_guard_refuses_personal_data_and_tokens(ledger: Ledger, rid: str, value: str) -> None:
@@ -348,6 +349,8 @@ def test_guard_allows_ids_counts_hashes_refs_and_dates(ledger: Ledger, rid: str)
         "date": "2026-05-09",
         "status": 204,
         "endpoint": "DELETE /api/v2/deleted_users/10234567890123",
+        # A reason naming the path of a profile request (a word meets a ULID).
+        "why": "AuthenticationError 401: DELETE /api/v2/user_profiles/01E06HXMJ8RJ6C0MR142D6FBSA",
         "reason": "agent or admin users are never erased by default: user 12 (admin)",
         "source_type": "shopify:customer",
         "ok": True,

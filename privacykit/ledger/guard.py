@@ -36,12 +36,20 @@ _CREDENTIAL = re.compile(
     r"\b(?:api[_-]?token|password|secret|access[_-]?token)\s*[=:]\s*\S"
 )
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16,}")
+# One part of an API path: a lower-case word, digits, lower-case hex or a Sunshine ULID.
+_PATH_PART = re.compile(r"[a-z]+|[0-9a-f]+|[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def _looks_like_token(run: str) -> bool:
     # A Zendesk API token is 40 mixed-case alphanumerics; base64 secrets look alike. Ids we
     # do record are digits, lower-case hex (sha256, job ids) or upper-case ULIDs.
     core = run.strip("=")
+    if "/" in core and all(_PATH_PART.fullmatch(p) for p in core.split("/") if p):
+        # A path of words and ids, as error reasons name them ("DELETE
+        # /api/v2/user_profiles/01E0...": the run "profiles/01E0..." mixes cases only
+        # because a word meets a ULID). A base64 secret split at its slashes is not made
+        # of such parts (a random part of 8 characters is all lower-case 1 time in 1,000).
+        return False
     has_lower = any("a" <= c <= "z" for c in core)
     has_upper = any("A" <= c <= "Z" for c in core)
     has_digit = any(c.isdigit() for c in core)

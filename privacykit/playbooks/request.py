@@ -362,7 +362,10 @@ class RequestSession:
         return self.request_id
 
     def set_status(self, status: str, reason: str | None = None) -> None:
-        self.ledger.set_status(self._rid(None), status, _clip(reason))
+        # The reason in the ledger's one shape, like the evidence: a text the guard would
+        # refuse is withheld, never a final status that cannot be written (the request
+        # would stay in_progress, its report owed, on every run).
+        self.ledger.set_status(self._rid(None), status, ledger_view(_clip(reason)))
         self.status = status
 
     # StepLedger (engine.perform) ------------------------------------------------------------
