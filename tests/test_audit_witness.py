@@ -104,3 +104,22 @@ def test_no_ledger_names_the_default_home(
         "(the default home: PRIVACYKIT_HOME is not set): set PRIVACYKIT_HOME to this "
         "installation's home\n"
     )
+
+
+def test_an_interrupted_runs_unsigned_entries_are_reported_then_signed(
+    sandbox: SandboxServer, ledger_home: Path
+) -> None:
+    with Ledger.open(ledger_home) as ledger:
+        rid = ledger.list_requests()[0].request_id
+        ledger.record(rid, "note", "info", {"n": 1})
+        size = ledger.size
+        ledger.close(checkpoint=False)  # as if killed before its final checkpoint
+    result = audit(sandbox, ledger_home)
+    [message] = [f.message for f in result.findings if f.check == "ledger.integrity"]
+    assert message == (
+        f"entries {size}..{size} were not covered by any signed checkpoint when the audit "
+        "started (an interrupted run, or entries added outside privacykit); they verify, and "
+        "this audit's checkpoint signs them"
+    )
+    assert result.checkpoint_size is not None and result.checkpoint_size > size
+    assert audit(sandbox, ledger_home).exit_code == 0  # signed now

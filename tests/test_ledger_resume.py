@@ -116,6 +116,12 @@ def test_killed_at_boundary_resumes_exactly_once(tmp_path: Path, user_id: int, p
     home, remote_path = tmp_path / "home", tmp_path / "remote.txt"
     run_killed(home, remote_path, (user_id, point))
     key = f"permanent_delete:user:{user_id}"
+    # Intact, but nothing signed what the killed run wrote: a reader names it, until the
+    # run is resumed (the resuming run signs it).
+    with Ledger.open(home, readonly=True) as reader:
+        with pytest.raises(LedgerIntegrityError, match="no run is writing them") as caught:
+            reader.verify()
+    assert caught.value.entry == 1
     with Ledger.open(home) as ledger:
         [request] = ledger.list_requests()
         state = ledger.step_state(request.request_id, key)
@@ -128,10 +134,9 @@ def test_killed_at_boundary_resumes_exactly_once(tmp_path: Path, user_id: int, p
             "after_outcome": "done",
         }[point]
         assert state == expected
-        # Intact, but nothing signed what the killed run wrote: named, until it is resumed.
-        with pytest.raises(LedgerIntegrityError, match="no run is writing them") as caught:
-            ledger.verify()
-        assert caught.value.entry == 1
+        # A writer (the run that resumes it, and will sign it) sees the tail as stale.
+        report = ledger.verify()
+        assert (report.unsigned_from, report.stale_unsigned_to) == (1, ledger.size)
     remote = RemoteDeletes(remote_path)
     assert remote.calls() == [
         u

@@ -118,6 +118,20 @@ def check_integrity(ledger: Ledger) -> IntegrityResult:
             failed.findings.extend(check_witness(ledger, 0, None))
         return failed
     result = IntegrityResult(True, entries=report.entries, checkpoints=report.checkpoints)
+    if report.stale_unsigned_to is not None and report.unsigned_from is not None:
+        # Well-formed, but signed by nothing when the audit started: an interrupted run (or
+        # entries added outside privacykit). This audit's checkpoint signs them.
+        result.findings.append(
+            Finding(
+                "ledger.integrity",
+                f"entries {report.unsigned_from}..{report.stale_unsigned_to} were not covered "
+                "by any signed checkpoint when the audit started (an interrupted run, or "
+                "entries added outside privacykit); they verify, and this audit's checkpoint "
+                "signs them",
+                None,
+                {"from": report.unsigned_from, "to": report.stale_unsigned_to},
+            )
+        )
     result.findings.extend(
         [unusable] if unusable else check_witness(ledger, report.witnessed, report.latest_witnessed)
     )

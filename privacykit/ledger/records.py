@@ -239,6 +239,9 @@ class VerifyReport:
     #: entries only verify while a run is writing them (``writer`` names it).
     unsigned_from: int | None = None
     writer: str | None = None
+    #: For a writable ledger: the last unsigned entry that was already there when it was
+    #: opened (left by an interrupted run, or added outside privacykit), else None.
+    stale_unsigned_to: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -272,7 +275,12 @@ class VerifyReport:
                 else None
             ),
             "unsigned": (
-                {"from": self.unsigned_from, "to": self.entries, "writer": self.writer}
+                {
+                    "from": self.unsigned_from,
+                    "to": self.entries,
+                    "writer": self.writer,
+                    "stale_to": self.stale_unsigned_to,
+                }
                 if self.unsigned_from is not None
                 else None
             ),

@@ -411,9 +411,10 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
 
         ``saved_checkpoints`` are notes kept elsewhere (text, or ``(label, text)``); the
         latest-checkpoint file and the witness are always checked. Entries after the latest
-        checkpoint pass only while a run is writing them: this ledger's own run (a writable
-        ledger, for what it wrote since it was opened) or, for a read-only one, a live
-        writer holding the home."""
+        checkpoint pass only while a run is writing them: for a read-only ledger, a live
+        writer holding the home; a writable ledger is that run, and signs them at its next
+        checkpoint (``VerifyReport.stale_unsigned_to`` names the end of a tail that was
+        already there when it was opened: an interrupted run's)."""
         saved = [
             item if isinstance(item, tuple) else (f"saved checkpoint {index}", item)
             for index, item in enumerate(saved_checkpoints, 1)
@@ -429,7 +430,10 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
                 writing_after = 0 if writer is not None else None
                 who = writer.describe() if writer is not None else None
             else:
-                writing_after, who = self._size_at_open, "this run"
+                # A writer signs whatever is unsigned when it checkpoints (a tail an
+                # interrupted run left included: resuming is how it gets signed), so the
+                # tail is allowed here; `stale_unsigned_to` tells what predates this run.
+                writing_after, who = 0, "this run"
             try:
                 report, state = verify_database(
                     conn,
@@ -450,7 +454,11 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
             elapsed = time.perf_counter() - started
         from dataclasses import replace
 
-        return replace(report, seconds=elapsed)
+        stale = None
+        if not self.readonly and report.unsigned_from is not None:
+            if report.unsigned_from <= self._size_at_open:
+                stale = self._size_at_open
+        return replace(report, seconds=elapsed, stale_unsigned_to=stale)
 
     @staticmethod
     def read_checkpoint_file(path: Path | str) -> str:
