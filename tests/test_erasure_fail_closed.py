@@ -242,6 +242,8 @@ def test_signed_reports_state_what_the_ledger_shows(
     assert "not everything found was erased" in blocked_text
     # Neither his profile nor his ticket reads as deleted: both rows say not finished.
     assert blocked_text.count("deleted (not finished)") == 2, blocked_text
+    # The tickets table is shown once, in its own section (not again as a further detail).
+    assert "Tickets (conversations)" in blocked_text and "Further details" not in blocked_text
     pending_text = _pdf_text(pending["report"])
     assert "Status pending_compliance" in pending_text and "Interim" in pending_text
     assert "Playbook erase-agents" in pending_text

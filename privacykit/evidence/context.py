@@ -78,6 +78,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "profiles",
         "compliance",
         "compliance_completed_at",
+        "tickets",
         "art19_recipients",
     ),
     "access": (
