@@ -78,12 +78,17 @@ class VirtualClock:
 
     Timestamps (``created_at`` …) are the wall clock at start plus virtual elapsed time,
     so compressed or advanced time shows up in the data as it would in Zendesk.
+
+    A ``frozen`` clock ignores real time: it moves only by :meth:`advance`, so a test can
+    drive windows, jobs and compliance exactly and no window rolls over because the
+    machine was slow (the client's waits then advance it; see the tests' ``virtual_time``).
     """
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(self, time_scale: float = 1.0, *, frozen: bool = False) -> None:
         if not time_scale > 0:
             raise ValueError("time_scale must be positive")
         self.time_scale = float(time_scale)
+        self.frozen = bool(frozen)
         self._start = time.monotonic()
         self._wall_start = time.time()
         self._offset = 0.0
@@ -91,6 +96,8 @@ class VirtualClock:
 
     def now(self) -> float:
         """Virtual seconds since start."""
+        if self.frozen:
+            return self._offset
         return (time.monotonic() - self._start) * self.time_scale + self._offset
 
     def advance(self, virtual_seconds: float) -> float:

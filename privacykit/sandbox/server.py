@@ -69,6 +69,7 @@ class SandboxServer:
         seed: str = "demo",
         users: int = 50,
         time_scale: float = 1.0,
+        frozen: bool = False,
         fault_rate: float = 0.0,
         rng_seed: int | None = None,
         account_limit: int = 700,
@@ -90,7 +91,7 @@ class SandboxServer:
         self.email = email
         self._token = api_token
         self.rng_seed = rng_seed
-        self.clock = VirtualClock(time_scale)
+        self.clock = VirtualClock(time_scale, frozen=frozen)
         self.limiter = RateLimiter(
             self.clock,
             account_limit=account_limit,
@@ -266,6 +267,7 @@ class SandboxServer:
         limits = self.limiter.limits()
         return {
             "time_scale": self.clock.time_scale,
+            "frozen": self.clock.frozen,
             "account_limit": limits[ACCOUNT],
             "profiles_limit": limits[PROFILES],
             "permanent_delete_limit": limits[PERMANENT_DELETE],
