@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,140 @@ def sandbox() -> Iterator[Any]:
 
     with SandboxServer(seed="none", time_scale=600.0, fault_rate=0.0, rng_seed=1) as server:
         yield server
+
+
+class VirtualTime:
+    """One clock for a frozen sandbox and the Governor/ZendeskClient talking to it, in the
+    seconds the client sees on the wire (virtual seconds / ``time_scale``).
+
+    It moves as in a discrete-event simulation: each answer the governor sees takes
+    ``latency``, and otherwise time passes only when every worker (a call run by
+    :meth:`burst`, or the test's own thread) waits -- in the governor for budget or in the
+    client's sleep for a ``Retry-After`` -- and then only to the earliest moment any of
+    them waits for. How fast the machine is changes nothing::
+
+        with ZendeskClient(config, governor=vt.governor(), sleep=vt.sleep) as c:
+            vt.burst([lambda: c.show_user(1)] * 100, threads=8)
+    """
+
+    def __init__(self, sb: Any, latency: float = 0.001) -> None:
+        assert sb.clock.frozen, "VirtualTime drives a frozen sandbox clock"
+        self.sb = sb
+        self.scale = sb.clock.time_scale
+        # Every answer takes this long (wire seconds): requests never all land on the
+        # very start of a window, so resets vary as they do on a real wire.
+        self.latency = latency
+        self.sleeps: list[float] = []
+        self._cond = threading.Condition()
+        self._busy = 0  # workers of the running burst that have a call to run
+        self._left = 0  # calls of the running burst not finished yet
+        self._waiting: list[float] = []  # the moments parked workers wait for
+        self._answers = 0  # answers the governor has seen (they wake parked workers)
+
+    def clock(self) -> float:
+        return float(self.sb.clock.now()) / self.scale
+
+    def governor(self, limits: Any = None, **kwargs: Any) -> Any:
+        """A Governor on this clock; its answers wake waiting workers (as its own
+        condition would) so they look again before time moves on."""
+        from privacykit.zendesk import Governor
+
+        vt = self
+
+        class _Governor(Governor):
+            def observe(self, response: Any, reservation: Any = None) -> None:
+                try:
+                    super().observe(response, reservation)
+                finally:
+                    vt._answered()
+
+            def release(self, reservation: Any) -> None:
+                try:
+                    super().release(reservation)
+                finally:
+                    vt._answered()
+
+        return _Governor(limits, clock=self.clock, wait=self.wait, **kwargs)
+
+    def _answered(self) -> None:
+        with self._cond:
+            self._answers += 1
+            self.advance_to(self.clock() + self.latency)
+            self._cond.notify_all()
+
+    def burst(self, calls: list[Any], threads: int = 8) -> list[Any]:
+        """Run ``calls`` on ``threads`` workers; returns their results in order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def work(call: Any) -> Any:
+            try:
+                return call()
+            finally:
+                with self._cond:
+                    self._left -= 1
+                    self._busy = min(self._busy, self._left)
+                    self._cond.notify_all()
+
+        with self._cond:
+            self._left, self._busy = len(calls), min(threads, len(calls))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(work, calls))
+
+    def advance_to(self, moment: float) -> None:
+        """Move the sandbox to ``moment`` and a hair past it (time never stands exactly on
+        a window's end, and float rounding must not leave it a hair before)."""
+        ahead = moment * self.scale - float(self.sb.clock.now())
+        if ahead > 0:
+            self.sb.advance(ahead + 1e-6)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        until = self.clock() + seconds
+        while self.clock() < until:
+            self._park(until)
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> None:
+        """The governor's wait, called holding ``cond``: returns once time has moved; the
+        governor then looks again and waits on if it must."""
+        until = self.clock() + (timeout or 0.0)
+        cond.release()
+        try:
+            self._park(until)
+        finally:
+            cond.acquire()
+
+    def _park(self, until: float) -> None:
+        """Wait until time reaches ``until`` or an answer arrives. Whoever parks last moves
+        time to the earliest moment a parked worker waits for."""
+        give_up = time.monotonic() + 10.0  # a worker stuck elsewhere must not wedge us
+        with self._cond:
+            seen = self._answers
+            self._waiting.append(until)
+            self._cond.notify_all()
+            try:
+                while self.clock() < until and self._answers == seen:
+                    if len(self._waiting) >= self._busy or time.monotonic() > give_up:
+                        self.advance_to(min(self._waiting))
+                        self._cond.notify_all()
+                    self._cond.wait(0.05)
+            finally:
+                self._waiting.remove(until)
+
+
+@pytest.fixture
+def frozen_sandbox() -> Iterator[Any]:
+    """Like ``sandbox`` (600 times compressed: a 60 s window is 0.1 s on the wire), but its
+    clock is frozen: only ``advance`` -- or a client on ``virtual_time`` waiting -- moves it."""
+    from privacykit.sandbox import SandboxServer
+
+    with SandboxServer(seed="none", time_scale=600.0, frozen=True, rng_seed=1) as server:
+        yield server
+
+
+@pytest.fixture
+def virtual_time(frozen_sandbox: Any) -> VirtualTime:
+    """The clock, governor wait and client sleep shared with ``frozen_sandbox``."""
+    return VirtualTime(frozen_sandbox)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def _client(sb: SandboxServer, **kwargs: Any) -> httpx.Client:
 @pytest.fixture
 def real_time() -> Iterator[SandboxServer]:
     """Uncompressed time: budgets and drips are exact; time moves only through advance()."""
-    with SandboxServer(seed="none", time_scale=1.0, rng_seed=3) as sb:
+    with SandboxServer(seed="none", time_scale=1.0, frozen=True, rng_seed=3) as sb:
         yield sb
 
 
@@ -47,7 +47,9 @@ def real_time() -> Iterator[SandboxServer]:
 @pytest.mark.parametrize("style", ["2023", "2024"])
 def test_header_styles(style: str) -> None:
     with (
-        SandboxServer(seed="none", time_scale=1.0, header_style=style, profiles_limit=3) as sb,
+        SandboxServer(
+            seed="none", time_scale=1.0, frozen=True, header_style=style, profiles_limit=3
+        ) as sb,
         _client(sb) as client,
     ):
         uid = sb.state.add_user("Style Example")["id"]
@@ -323,8 +325,10 @@ def test_me_is_the_authenticated_agent_and_needs_credentials(sandbox: SandboxSer
 
 def test_cli_serve_wire_options() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # One request per minute, on a clock 1,000 times slower than real time: the minute
+    # lasts 17 real hours, so the second request is refused however slow the machine.
     args = [
-        *("--port", "0", "--seed", "none", "--time-scale", "1", "--rate-limit", "1"),
+        *("--port", "0", "--seed", "none", "--time-scale", "0.001", "--rate-limit", "1"),
         *("--header-style", "2023", "--retry-after", "86400", "--job-ttl", "120"),
         *("--malformed", "GET /api/v2/users/search=users_null"),
     ]

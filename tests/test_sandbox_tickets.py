@@ -22,7 +22,7 @@ CLOSED = {
 @pytest.fixture
 def sb() -> Iterator[SandboxServer]:
     """Uncompressed time: jobs and budgets move only through advance()."""
-    with SandboxServer(seed="none", time_scale=1.0, rng_seed=7) as server:
+    with SandboxServer(seed="none", time_scale=1.0, frozen=True, rng_seed=7) as server:
         yield server
 
 
@@ -519,7 +519,7 @@ def test_open_tickets_block_soft_deletion_and_tickets_outlive_the_requester(
 
 @pytest.mark.parametrize("style", ["2023", "2024"])
 def test_ticket_budgets_in_both_header_styles(style: str) -> None:
-    with SandboxServer(seed="none", time_scale=1.0, header_style=style) as sb:
+    with SandboxServer(seed="none", time_scale=1.0, frozen=True, header_style=style) as sb:
         sb.configure({"limits": {"deleted-tickets-destroy": 2, "tickets-delete": 3}})
         env = sb.env()
         auth = (env["ZENDESK_EMAIL"] + "/token", env["ZENDESK_API_TOKEN"])

@@ -57,6 +57,7 @@ def real_time() -> Iterator[SandboxServer]:
     with SandboxServer(
         seed="none",
         time_scale=1.0,
+        frozen=True,
         rng_seed=3,
         account_limit=5,
         profiles_limit=3,

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -223,60 +222,73 @@ def test_idempotent_requests_complete_despite_faults(sandbox: SandboxServer) -> 
 # -- rate limits -------------------------------------------------------------------------------
 
 
-def _window_counts(sb: SandboxServer, window: float = 60.0) -> Counter[int]:
-    """Requests per sandbox window from the request log. Log times are whole virtual
-    seconds, so only entries whose whole second lies inside one window are counted."""
-    start = sb.clock.epoch(0)
-    counts: Counter[int] = Counter()
-    for entry in sb.request_log():
-        if entry["status"] == 429:
-            continue
-        second = datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
-        first, last = int((second - start) // window), int((second + 1 - start) // window)
-        if first == last:
-            counts[first] += 1
-    return counts
+class WindowTally(httpx.BaseTransport):
+    """Real HTTP that notes the sandbox window each accepted request landed in. On
+    ``virtual_time`` the frozen clock does not move while a request is in flight, so the
+    window read at the answer is the one the sandbox counted it in."""
+
+    def __init__(self, sb: SandboxServer, window: float = 60.0) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sb = sb
+        self.window = window
+        self.counts: Counter[int] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if response.status_code != 429:
+            self.counts[int(self.sb.clock.now() // self.window)] += 1
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
-def burst(c: ZendeskClient, calls: list[Callable[[], Any]], threads: int = 8) -> list[Any]:
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda f: f(), calls))
+def learning_client(vt: Any, **kwargs: Any) -> ZendeskClient:
+    """A client whose default ``Governor()`` (told nothing) runs on the frozen sandbox's
+    virtual time: windows roll when it waits for them, never because the machine is slow,
+    so what it learns and how many 429s it meets do not depend on the machine's speed."""
+    governor = vt.governor(kwargs.pop("limits", None))
+    return client_for(vt.sb, governor=governor, sleep=vt.sleep, **kwargs)
 
 
-def test_burst_under_low_limit_gets_no_429(sandbox: SandboxServer) -> None:
+def test_burst_under_low_limit_gets_no_429(virtual_time: Any) -> None:
+    sandbox = virtual_time.sb
     limit = 15
     sandbox.configure({"account_limit": limit})
-    with client_for(sandbox, governor=Governor()) as c:
-        results = burst(c, [lambda: c.show_user(10001)] * 150)
+    tally = WindowTally(sandbox)
+    with learning_client(virtual_time, transport=tally) as c:
+        results = virtual_time.burst([lambda: c.show_user(10001)] * 150)
         assert len(results) == 150
         assert c.stats.rate_limited == 0
         snap = c.governor.snapshot()
     log = sandbox.request_log()
     assert len(log) == 150
     assert statuses(sandbox) == Counter({200: 150})
-    counts = _window_counts(sandbox)
+    counts = tally.counts
     assert counts and max(counts.values()) <= limit
     assert snap["scopes"]["account"]["limit"] == limit
     # The governor learned the sandbox's 0.1 s window, not Zendesk's 60 s.
     assert snap["scopes"]["account"]["learned_window"] < 1.0
 
 
-def test_profiles_scope_under_its_own_limit(sandbox: SandboxServer) -> None:
+def test_profiles_scope_under_its_own_limit(virtual_time: Any) -> None:
+    sandbox = virtual_time.sb
     user = sandbox.state.add_user("Q", email="q@example.com")
     sandbox.configure({"account_limit": 1000, "profiles_limit": 6})
-    with client_for(sandbox, governor=Governor()) as c:
-        burst(c, [lambda: c.profiles_for_user(user["id"])] * 60, threads=6)
+    with learning_client(virtual_time) as c:
+        virtual_time.burst([lambda: c.profiles_for_user(user["id"])] * 60, threads=6)
         assert c.stats.rate_limited == 0
         assert c.governor.snapshot()["scopes"]["profiles"]["limit"] == 6
     assert statuses(sandbox) == Counter({200: 60})
 
 
-def test_recovers_when_the_limit_drops_mid_run(sandbox: SandboxServer) -> None:
+def test_recovers_when_the_limit_drops_mid_run(virtual_time: Any) -> None:
+    sandbox = virtual_time.sb
     sandbox.configure({"account_limit": 40})
-    with client_for(sandbox, governor=Governor()) as c:
-        burst(c, [lambda: c.show_user(10001)] * 60)
+    with learning_client(virtual_time) as c:
+        virtual_time.burst([lambda: c.show_user(10001)] * 60)
         sandbox.configure({"account_limit": 5})  # the governor's model is now wrong
-        results = burst(c, [lambda: c.show_user(10001)] * 80)
+        results = virtual_time.burst([lambda: c.show_user(10001)] * 80)
         assert len(results) == 80
         assert c.governor.snapshot()["scopes"]["account"]["limit"] == 5
     counted = statuses(sandbox)
@@ -307,11 +319,14 @@ class StripRateHeaders(httpx.BaseTransport):
         self.inner.close()
 
 
-def test_recovers_when_configured_too_high_and_server_is_silent(sandbox: SandboxServer) -> None:
+def test_recovers_when_configured_too_high_and_server_is_silent(virtual_time: Any) -> None:
+    sandbox = virtual_time.sb
     sandbox.configure({"account_limit": 10})
-    governor = Governor(RateLimits.for_plan(2500))
-    with client_for(sandbox, governor=governor, transport=StripRateHeaders()) as c:
-        results = burst(c, [lambda: c.show_user(10001)] * 120, threads=6)
+    with learning_client(
+        virtual_time, limits=RateLimits.for_plan(2500), transport=StripRateHeaders()
+    ) as c:
+        governor = c.governor
+        results = virtual_time.burst([lambda: c.show_user(10001)] * 120, threads=6)
         assert len(results) == 120
         assert c.stats.rate_limited > 0  # it had to learn from 429s
         account = governor.snapshot()["scopes"]["account"]
@@ -345,9 +360,9 @@ class SkewedTime:
 
 @pytest.fixture
 def real_time_sandbox() -> Iterator[SandboxServer]:
-    """Zendesk's own clock (time_scale 1): a window lasts a real minute, so nothing rolls
-    over by accident during a test; whole-second headers, as real Zendesk sends."""
-    with SandboxServer(seed="none", time_scale=1.0, rng_seed=1, account_limit=3) as sb:
+    """Zendesk's own clock (time_scale 1), frozen: a window rolls over only when the
+    client's sleep advances it; whole-second headers, as real Zendesk sends."""
+    with SandboxServer(seed="none", time_scale=1.0, frozen=True, rng_seed=1, account_limit=3) as sb:
         yield sb
 
 

@@ -4,7 +4,6 @@ cut by the deadline, and every malformed body the sandbox can produce refused.""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -57,34 +56,25 @@ def person() -> Iterator[tuple[SandboxServer, int]]:
 
 
 @pytest.mark.parametrize("style", ["2023", "2024"])
-def test_governor_learns_both_header_styles(style: str) -> None:
+def test_governor_learns_both_header_styles(style: str, virtual_time: Any) -> None:
     """With a default Governor() (told nothing), 8 threads against a 30/min account in a
     sandbox 600 times faster: the account and profiles budgets are learned from the
-    headers of either year, and the limit holds."""
-    with SandboxServer(
-        seed="none", time_scale=TIME_SCALE, account_limit=30, header_style=style, rng_seed=1
-    ) as sb:
-        uid = sb.state.add_user("Sam", email="sam@example.org")["id"]
-        governor = Governor()
-        with client_for(sb, governor=governor) as c:
-            stop = time.monotonic() + 0.5  # five sandbox windows
-
-            def worker() -> None:
-                while time.monotonic() < stop:
-                    c.profiles_for_user(uid)
-
-            threads = [threading.Thread(target=worker) for _ in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(10)
-            snap = governor.snapshot()
-            stats = c.stats.snapshot()
+    headers of either year, and the limit holds. Time is virtual (see ``VirtualTime``):
+    windows roll when the governor waits for them, never because the machine is slow."""
+    sb = virtual_time.sb
+    sb.configure({"account_limit": 30, "header_style": style})
+    uid = sb.state.add_user("Sam", email="sam@example.org")["id"]
+    governor = virtual_time.governor()
+    with client_for(sb, governor=governor, sleep=virtual_time.sleep) as c:
+        virtual_time.burst([lambda: c.profiles_for_user(uid)] * 160, threads=8)
+        snap = governor.snapshot()
+        stats = c.stats.snapshot()
     account, profiles = snap["scopes"]["account"], snap["scopes"]["profiles"]
     assert account["mode"] == "known" and account["limit"] == 30
     assert profiles["mode"] == "known"  # from zendesk-rate-limit-profiles / -ratelimit-
     assert account["learned_window"] == pytest.approx(0.1, abs=0.03)
-    assert stats["calls"] >= 60  # it kept going past the first windows
+    assert stats["calls"] == 160
+    assert sb.clock.now() >= 5 * 60  # it kept going through six sandbox windows
     assert stats["rate_limited"] <= 2
 
 
