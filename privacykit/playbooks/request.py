@@ -183,7 +183,8 @@ class RequestSession:
 
     ledger: RequestLedger
     kind: str
-    playbook: Playbook
+    #: None for a request no playbook drives (the audit's own): it is named by its kind.
+    playbook: Playbook | None
     subject_ref: str = ""
     operator: str = field(default_factory=default_operator)
     received_at: date | None = None
@@ -261,13 +262,14 @@ class RequestSession:
                 facts["case_ref"] = self.case_ref
             if self.identity_method is not None:
                 facts["identity_method"] = self.identity_method
+            book = self.playbook
             self.request_id = self.ledger.create_request(
                 self.kind,
                 self.subject_ref,
                 received_at=self.received_at or clock.today(),
                 identity_verified_at=self.identity_verified,
-                playbook_name=self.playbook.name,
-                playbook_sha256=self.playbook.sha256,
+                playbook_name=book.name if book is not None else self.kind,
+                playbook_sha256=book.sha256 if book is not None else None,
                 operator=self.operator,
                 batch_id=self.batch_id,
                 tool_version=__version__,
@@ -280,7 +282,9 @@ class RequestSession:
                 self.ledger.set_status(
                     self.supersedes,
                     "failed",
-                    f"superseded by {self.request_id} (run under playbook {self.playbook.name})",
+                    f"superseded by {self.request_id} (run under playbook {book.name})"
+                    if book is not None
+                    else f"superseded by {self.request_id}",
                 )
         elif not self._open:
             self._add_facts(self.request_id)
@@ -309,9 +313,9 @@ class RequestSession:
     def _store_playbook(self) -> None:
         """The playbook file actually used, as an artifact (its sha256 is the request's)."""
         assert self.request_id is not None
+        if self.playbook is None or self.playbook.path is None:
+            return  # none, or built in code (tests, library callers): no file to keep
         path = self.playbook.path
-        if path is None:
-            return  # built in code (tests, library callers): no file to keep
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -434,13 +438,15 @@ class RequestSession:
         reason: str | None = None,
         produce_report: bool = True,
         record_evidence: bool = True,
+        status_in_record: bool = True,
     ) -> Finished:
         """Store ``record`` (``status`` set in it) as the ``evidence`` entry, write the final
         status, then produce the signed report from the full record. With
         ``record_evidence`` False (nothing changed since the last evidence) only a report
-        the ledger still owes is produced."""
+        the ledger still owes is produced. With ``status_in_record`` False the record keeps
+        its own ``status`` (an audit record's is the audit's result, not the request's)."""
         rid = self._rid(None)
-        full = {**record, "status": status}
+        full = {**record, "status": status} if status_in_record else dict(record)
         if record_evidence:
             seq = self.record(EVIDENCE_STEP, "info", ledger_view(full))
         else:
