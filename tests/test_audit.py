@@ -612,6 +612,41 @@ def test_an_audit_whose_report_cannot_be_signed_ends_failed(
         led.verify()
 
 
+def test_audit_report_is_signed_after_the_final_status_as_the_ledger_records(
+    sandbox: SandboxServer, evidence_home: Path
+) -> None:
+    """Issue 12, as erasure and access do it (RequestSession): a report intent, the final
+    status, then the PDF (stating that status and the audit's result) and its outcome."""
+    from pypdf import PdfReader
+
+    home = evidence_home
+    with Ledger.open(home) as led:
+        ref = led.subject_ref("email:someone@example.com")
+        led.create_request("access", ref, received_at=date.today() - timedelta(days=45))
+    result = audit(sandbox, home, report=True)
+    assert result.exit_code == 1 and result.report_path, result.to_document()
+    text = " ".join(
+        " ".join((page.extract_text() or "").split())
+        for page in PdfReader(result.report_path).pages
+    )
+    assert "Status completed" in text and "in_progress" not in text, text[:1500]
+    assert "Result findings" in text
+    with Ledger.open(home) as led:
+        rid = result.audit_request_id or ""
+        assert led.get_request(rid).status == "completed"
+        steps = [(e.step_key, e.phase, e.data.get("status")) for e in led.entries(rid)]
+        final = steps.index(("ledger:status", "info", "completed"))
+        assert (
+            steps.index(("report", "intent", None))
+            < final
+            < steps.index(("report", "outcome", None))
+        )
+        assert [a.sha256 for a in led.artifacts(rid) if a.kind == "report"] == [
+            result.report_sha256
+        ]
+        led.verify()
+
+
 class FailAfter(httpx.BaseTransport):
     """Forwards the first ``n`` requests to the sandbox, then answers 401 (not retried)."""
 
