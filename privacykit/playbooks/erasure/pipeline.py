@@ -29,7 +29,7 @@ from privacykit.playbooks.erasure.state import PERMANENT_DELETE_STEP, SOFT_DELET
 from privacykit.playbooks.erasure.steps import Aborted, ErasureRunner
 from privacykit.playbooks.reasons import stops_the_run
 
-__all__ = ["BatchProgress", "Pipeline", "deletion_eta"]
+__all__ = ["BULK_LINGER_FLOOR", "BatchProgress", "Pipeline", "deletion_eta"]
 
 
 @dataclass
@@ -61,6 +61,12 @@ def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# The least time the bulk soft-deleter waits for subjects still being prepared to join a
+# destroy_many job (it stops waiting as soon as none is left). Tests that assert how users
+# were grouped raise it so the grouping does not depend on the machine's speed.
+BULK_LINGER_FLOOR = 0.05
 
 
 class Pipeline:
@@ -241,16 +247,23 @@ class Pipeline:
                 return
             batch, stop = [item], False
             count = len(item[1])
-            linger_until = time.monotonic() + max(0.05, 2.0 * _server_scale(self.client))
+            linger = max(BULK_LINGER_FLOOR, 2.0 * _server_scale(self.client))
+            linger_until = time.monotonic() + linger
             while count < MAX_IDS:
                 try:
                     more = self.bulk_queue.get(timeout=0.01)
                 except queue.Empty:
                     with self.lock:
                         preparing = self.preparing
-                    if preparing <= 0 or time.monotonic() >= linger_until:
+                    if preparing > 0 and time.monotonic() < linger_until:
+                        continue
+                    # A job may have queued its users between the empty read and the
+                    # count above (it queues before it stops counting as preparing):
+                    # one last look without waiting, so it is not left for a lone batch.
+                    try:
+                        more = self.bulk_queue.get_nowait()
+                    except queue.Empty:
                         break
-                    continue
                 if more is None:
                     stop = True
                     break
