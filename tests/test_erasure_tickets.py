@@ -514,6 +514,38 @@ def test_crash_between_job_submission_and_completion_then_resume(
         assert not any(e["path"] == "/api/v2/deleted_tickets" for e in sb.request_log())
 
 
+class CrashAtFirstTicketDelete(ZendeskClient):
+    """Dies before the first ticket is soft-deleted (the plan is in the ledger)."""
+
+    def soft_delete_ticket(self, ticket_id: int | str) -> None:
+        raise Crash()
+
+
+def test_a_resumed_plan_never_deletes_a_ticket_that_changed_hands(
+    sb: SandboxServer, home: Path
+) -> None:
+    pat = Person(sb)
+    with (
+        CrashAtFirstTicketDelete(ZendeskConfig.from_env(sb.env())) as client,
+        pytest.raises(Crash),
+    ):
+        run(sb, home, [pat.email], client=client)
+    # Before the request is resumed an agent makes Olga the requester of one of Pat's tickets:
+    # it is Olga's conversation now, and the plan read back from the ledger is stale.
+    theirs, olgas = pat.requested
+    with sb.state.lock:
+        sb.state.tickets[olgas].requester_id = pat.other
+    since = len(sb.request_log())
+    (job,) = run(sb, home, [pat.email]).jobs
+    assert sb.state.ticket_lifecycle(olgas) == "live"
+    assert ("DELETE", f"/api/v2/tickets/{olgas}") not in mutating(sb, since)
+    assert sb.state.ticket_lifecycle(theirs) != "live"
+    # Fail closed: the subject needs review, the person is not deleted yet.
+    assert job.status == "needs_review"
+    assert f"ticket {olgas} has another requester since the plan: left alone" in job.reasons
+    assert sb.state.user_status(pat.user) == "active"
+
+
 def test_attachment_refused_on_a_ticket_closed_since_the_plan_is_retained(
     sb: SandboxServer, home: Path
 ) -> None:

@@ -26,7 +26,7 @@ Every call that changes Zendesk goes through :func:`~privacykit.playbooks.engine
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -155,10 +155,20 @@ class TicketSteps:
         plan = job.tickets
         if plan is None or job.session is None:
             return None
-        failures = []
+        try:
+            not_theirs = set() if plan.fresh else self._requester_changed(plan)
+        except RateLimitWaitExceeded:
+            raise
+        except ZendeskError as exc:
+            # Whose tickets they are now cannot be told: nothing is deleted or closed.
+            job.failures.append(f"the planned tickets could not be re-read ({why(exc)})")
+            return Halt("needs_review", "needs_review", ())
+        failures = [plan.tickets[tid].why or "" for tid in sorted(not_theirs)]
         for ticket in plan.tickets.values():
             self.check()
             if ticket.gone or ticket.action == "none" and not ticket.close_first:
+                continue
+            if ticket.ticket_id in not_theirs:
                 continue
             try:
                 self._ticket(job, ticket)
@@ -173,6 +183,36 @@ class TicketSteps:
             job.failures.extend(failures)
             return Halt("needs_review", "needs_review", ())
         return None
+
+    def _requester_changed(self, plan: TicketPlan) -> set[int]:
+        """A plan read back from the ledger (a resumed request) may be days old: a ticket
+        an agent has since given another requester is not the person's any more and must
+        never be deleted or closed. One ``show_many`` read of the tickets still to delete
+        or close; one whose requester is none of the person's users is left alone and the
+        subject needs review. Tickets Zendesk no longer returns are left to the steps'
+        own reconciliation (already deleted)."""
+        pending = [
+            t
+            for t in plan.tickets.values()
+            if not t.gone
+            and (t.action == "delete" and not t.soft_deleted or t.close_first and not t.closed)
+        ]
+        if not pending:
+            return set()
+        self.check()
+        live = {
+            row.get("id"): row.get("requester_id")
+            for row in self.client.show_many_tickets([t.ticket_id for t in pending])
+            if isinstance(row, Mapping)
+        }
+        members = set(plan.user_ids)
+        not_theirs = set()
+        for ticket in pending:
+            tid = ticket.ticket_id
+            if tid in live and live[tid] not in members:
+                ticket.why = f"ticket {tid} has another requester since the plan: left alone"
+                not_theirs.add(tid)
+        return not_theirs
 
     @staticmethod
     def _verb(ticket: TicketState) -> str:
