@@ -236,12 +236,42 @@ def test_schema_changes_are_named_and_refused(home: Path, statement: str, named:
     assert named in str(verify_fails(home))
 
 
-def test_missing_database_next_to_a_checkpoint_is_not_a_new_home(home: Path) -> None:
+@pytest.mark.parametrize("how", ["deleted", "emptied"])
+def test_missing_database_next_to_a_checkpoint_is_not_a_new_home(home: Path, how: str) -> None:
     build(home, runs=1)
-    (home / "ledger.sqlite3").unlink()
+    database = home / "ledger.sqlite3"
+    for extra in ("ledger.sqlite3-wal", "ledger.sqlite3-shm"):
+        (home / extra).unlink(missing_ok=True)
+    if how == "deleted":
+        database.unlink()
+    else:
+        database.write_bytes(b"")
     with pytest.raises(LedgerIntegrityError, match="restore the ledger from backup"):
         Ledger.open(home)
-    assert not (home / "ledger.sqlite3").exists()
+    assert not database.exists() or database.stat().st_size == 0
+    # ``ledger verify`` says what is wrong (exit 1), never "no ledger at" (exit 2, as for a
+    # home where no ledger was ever made): a cron job sees a failed verification.
+    result = CliRunner().invoke(cli, ["ledger", "verify"])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {database} is missing or empty but ledger-checkpoint.latest shows a ledger "
+        "was kept here: restore the ledger from backup\n",
+    )
+
+
+def test_truncated_database_file_is_damage_named(home: Path) -> None:
+    build(home, runs=1)
+    database = home / "ledger.sqlite3"
+    for extra in ("ledger.sqlite3-wal", "ledger.sqlite3-shm"):
+        (home / extra).unlink(missing_ok=True)
+    data = database.read_bytes()
+    database.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LedgerIntegrityError, match="damaged"):
+        Ledger.open(home)
+    result = CliRunner().invoke(cli, ["ledger", "verify"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: ledger verification failed in {home}: ")
+    assert "damaged" in result.output and result.output.count("\n") == 1
 
 
 # ------------------------------------------------------------------ what needs the witness

@@ -154,10 +154,7 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
         if fresh and (home / LATEST_CHECKPOINT_FILE).exists():
             # Not a new home: the ledger that signed this checkpoint is gone. Starting an
             # empty one in its place would hide that.
-            raise LedgerIntegrityError(
-                f"{home / DB_FILE} is missing or empty but {LATEST_CHECKPOINT_FILE} shows a "
-                "ledger was kept here: restore the ledger from backup"
-            )
+            raise cls._ledger_gone(home)
         if fresh:
             # A new ledger gets new keys (before its database, so a crash in between leaves
             # no database without keys); an existing one must find the keys it was made with.
@@ -194,6 +191,10 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
     ) -> Ledger:
         db_path = home / DB_FILE
         if not db_path.is_file() or db_path.stat().st_size == 0:
+            if (home / LATEST_CHECKPOINT_FILE).exists():
+                # A deleted or emptied ledger is a verification failure (exit 1) that
+                # ``ledger verify`` names, not "no ledger here" (exit 2).
+                raise cls._ledger_gone(home)
             raise ConfigError(f"no ledger at {_describe(home)}")
         cls._require_keys(home)
         secret = load_or_create_secret(home / SECRET_FILE)
@@ -211,6 +212,13 @@ class Ledger(RequestsMixin, StepsMixin, CheckpointsMixin):
                 raise database_error(exc) from None
             raise
         return ledger
+
+    @staticmethod
+    def _ledger_gone(home: Path) -> LedgerIntegrityError:
+        return LedgerIntegrityError(
+            f"{home / DB_FILE} is missing or empty but {LATEST_CHECKPOINT_FILE} shows a "
+            "ledger was kept here: restore the ledger from backup"
+        )
 
     @staticmethod
     def _require_keys(home: Path) -> None:
