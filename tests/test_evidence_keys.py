@@ -68,6 +68,29 @@ def test_load_without_keys_says_what_to_run(home: Path) -> None:
         load_keys(home)
 
 
+def test_ensure_keys_waits_for_a_creator_between_its_key_and_certificate(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two reports of one batch, produced in parallel on a fresh home: one thread creates
+    # the keys while the other reads them and finds the key written but not yet the
+    # certificate. That reader must wait for the creator (its lock), not call it broken.
+    from privacykit.evidence import keys as keys_module
+
+    created = init_keys(home)
+    real_load = keys_module.load_keys
+    calls = {"n": 0}
+
+    def half_written(at: Path) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise EvidenceError("no evidence signing key: run `privacykit keys init`")
+        return real_load(at)
+
+    monkeypatch.setattr(keys_module, "load_keys", half_written)
+    assert ensure_keys(home).fingerprint == created.fingerprint
+    assert calls["n"] == 2
+
+
 def test_ensure_keys_creates_once_and_never_replaces_broken_keys(home: Path) -> None:
     first = ensure_keys(home)
     assert ensure_keys(home).fingerprint == first.fingerprint

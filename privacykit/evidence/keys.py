@@ -392,8 +392,17 @@ def ensure_keys(home: Path, *, organisation: str = DEFAULT_ORGANISATION) -> Sign
     try:
         return load_keys(home)
     except EvidenceError:
-        if (keys_dir(home) / KEY_FILE).exists() or (keys_dir(home) / CERT_FILE).exists():
-            raise  # present but broken: never silently replace someone's key
+        pass
+    directory = keys_dir(home)
+    with _locked(directory):
+        # Again under the creators' lock: the reports of a batch are produced in parallel,
+        # and another thread or process may have been between writing the key and the
+        # certificate (half a key set is not a broken one until its creator is done).
+        try:
+            return load_keys(home)
+        except EvidenceError:
+            if (directory / KEY_FILE).exists() or (directory / CERT_FILE).exists():
+                raise  # present but broken: never silently replace someone's key
     try:
         return init_keys(home, organisation=organisation)
     except UsageError:
