@@ -72,6 +72,48 @@ def test_a_batch_soft_deletes_its_users_in_bulk(
                 assert outcome["job_id"]
 
 
+def test_a_batch_of_subjects_signs_two_checkpoints_not_one_per_report(
+    evidence_home: Path,
+) -> None:
+    # #13: every report used to add a checkpoint (N + 1 for N subjects). A batch signs one
+    # that every report references, and one covering the reports' registrations.
+    home = evidence_home
+    with SandboxServer(seed="none", time_scale=600.0, rng_seed=4) as sb:
+        for i in range(4):
+            sb.state.add_user(f"Q{i}", email=f"q{i}@example.com")
+        with Ledger.open(home) as ledger:
+            before = len(ledger.checkpoints())
+        with (
+            ZendeskClient(ZendeskConfig.from_env(sb.env())) as client,
+            Ledger.open(home) as ledger,
+        ):
+            report = erase(
+                client,
+                ledger,
+                EraseOptions(
+                    subjects=[parse_subject(f"q{i}@example.com") for i in range(4)],
+                    playbook=load_playbook(ERASURE),
+                    yes=True,
+                    concurrency=4,
+                ),
+                home=home,
+            )
+    assert all(job.report_path for job in report.jobs)
+    with Ledger.open(home, readonly=True) as reader:
+        checkpoints = reader.checkpoints()
+        assert len(checkpoints) == before + 2
+        reader.verify()
+    from pypdf import PdfReader
+
+    run_checkpoint = checkpoints[before]
+    for job in report.jobs:
+        text = " ".join(
+            " ".join((page.extract_text() or "").split())
+            for page in PdfReader(job.report_path).pages
+        )
+        assert f"Checkpoint root (SHA-256) {run_checkpoint.root_hex}" in text
+
+
 class FakeClient:
     """destroy_many/show_job_status answering what each test needs."""
 
