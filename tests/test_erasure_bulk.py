@@ -191,3 +191,34 @@ def test_a_refused_request_queued_nothing_an_unanswered_one_may_have(
     client = FakeClient(error=error)
     assert soft_delete_many(client, items, sleep=lambda s: None) == 0  # type: ignore[arg-type]
     assert {_outcome(ledger, job, uid)["result"] for job, uid in items} == {result}
+
+
+class SlowJobClient(FakeClient):
+    """A job that takes ``duration`` seconds on the clock the sleeps advance."""
+
+    def __init__(self, results: Any, duration: float) -> None:
+        super().__init__(results)
+        self.duration = duration
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def show_job_status(self, job_id: str) -> dict[str, Any]:
+        self.polls += 1
+        if self.now < self.duration:
+            return {"id": job_id, "status": "working", "results": None}
+        return {"id": job_id, "status": "completed", "results": self.results}
+
+
+@pytest.mark.parametrize(("duration", "most_polls"), [(2.0, 2), (20.0, 5), (120.0, 18)])
+def test_a_job_is_not_polled_more_than_it_can_show(
+    ledger: Ledger, duration: float, most_polls: int
+) -> None:
+    # Every poll spends the account budget the erasures share (#14): a 2 s job is looked
+    # at twice, a long one about every 8 s -- and each still to its end.
+    items = _jobs(ledger, 3)
+    client = SlowJobClient([{"id": uid, "success": True} for _, uid in items], duration)
+    assert soft_delete_many(client, items, sleep=client.sleep) == 3  # type: ignore[arg-type]
+    assert client.polls <= most_polls
+    assert client.now - duration < 8.0 + 1e-9  # never more than one gap late

@@ -38,6 +38,9 @@ MAX_IDS = 100
 #: Below this many users a job (one request and at least one poll) does not pay.
 MIN_USERS = 3
 _TERMINAL = frozenset({"completed", "failed", "killed"})
+#: Seconds before the first look at a job's status, and the longest gap between looks.
+_FIRST_POLL = 1.0
+_POLL_CAP = 8.0
 
 
 def soft_delete_many(
@@ -138,7 +141,10 @@ def _follow(
     while str(status.get("status")) not in _TERMINAL:
         if not job_id or polls >= max_polls:
             return {}
-        sleep(max(0.002, min(2.0, 0.1 * 2 ** min(polls, 5)) * scale))
+        # 1, 2, 4, then every 8 s: a queued job needs seconds (the sandbox's two), and each
+        # poll spends the account budget every erasure shares; a poll that can only say
+        # "still working" is a request another subject could have used (#14).
+        sleep(max(0.002, min(_POLL_CAP, _FIRST_POLL * 2 ** min(polls, 3)) * scale))
         polls += 1
         try:
             status = client.show_job_status(job_id)
