@@ -48,7 +48,7 @@ def soft_delete_many(
     items: Sequence[tuple[ErasureJob, int]],
     *,
     scale: float = 1.0,
-    max_polls: int = 60,
+    max_polls: int = 18,  # about 2 minutes of looking (1 + 2 + 4 + 15 x 8 s)
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Soft-delete ``items`` (job, user id) with ``destroy_many`` jobs of up to
