@@ -592,3 +592,84 @@ def test_removed_checkpoint_row(live: Ledger) -> None:
     with tampered(live) as conn:
         conn.execute("DELETE FROM checkpoints WHERE id = 2")
         assert "checkpoint #2 is missing" in str(verify_fails(live))
+
+
+# ---------------------------------------------------------------- the parallel pass
+
+
+@pytest.fixture
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every full verification shares its work with a second process (as a big one does)."""
+    monkeypatch.setattr("privacykit.ledger.verify.PARALLEL_FROM", 1)
+
+
+def _reader_conn(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{home / 'ledger.sqlite3'}?mode=ro", uri=True)
+
+
+def test_parallel_pass_agrees_on_a_clean_ledger(copy: Path, parallel: None) -> None:
+    from privacykit.ledger.verify import Verified, _entries, _entries_in_parallel, canonical_scan
+
+    conn = _reader_conn(copy)
+    try:
+        size = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        assert canonical_scan(str(copy / "ledger.sqlite3")) == (size, None)
+        fast = Verified(merkle.MerkleTree())
+        assert _entries_in_parallel(conn, fast) is not None  # the second process agreed
+        careful = Verified(merkle.MerkleTree())
+        from privacykit.ledger.verify import _replay
+
+        _replay(conn, careful, fast=True)
+        assert fast.tree.root() == careful.tree.root() and fast.requests == careful.requests
+        assert fast.artifacts == careful.artifacts and fast.last_seq_of == careful.last_seq_of
+        again = Verified(merkle.MerkleTree())
+        _entries(conn, again)
+        assert again.tree.root() == careful.tree.root()
+    finally:
+        conn.close()
+    with Ledger.open(copy, readonly=True) as reader:
+        reader.verify()
+
+
+@pytest.mark.parametrize("reserved", [False, True], ids=["ordinary", "ledger-entry"])
+def test_parallel_pass_names_a_non_canonical_entry(
+    copy: Path, parallel: None, reserved: bool
+) -> None:
+    conn = attacker(copy)
+    try:
+        conn.text_factory = str
+        where = "step_key LIKE 'ledger:%'" if reserved else "step_key NOT LIKE 'ledger:%'"
+        seq, rid, ts, key, phase, data = conn.execute(
+            f"SELECT seq, request_id, ts, step_key, phase, data FROM entries WHERE {where} "
+            "AND data != '{}' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        spaced = data.replace(":", ": ", 1)  # the same JSON, not in canonical form
+        values = {"request_id": rid, "ts": ts, "step_key": key, "phase": phase, "data": spaced}
+        conn.execute(
+            "UPDATE entries SET data = ?, leaf = ? WHERE seq = ?",
+            (spaced, leaf_for(seq, values), seq),
+        )
+    finally:
+        conn.close()
+    from privacykit.ledger.verify import canonical_scan
+
+    assert canonical_scan(str(copy / "ledger.sqlite3"))[1] == seq
+    with Ledger.open(copy, readonly=True) as reader:
+        error = verify_fails(reader)
+    assert error.entry is not None and error.entry <= seq
+    if error.entry == seq:
+        assert "not canonical JSON" in str(error)
+    else:  # a signed checkpoint covering it names its range first
+        assert "do not match signed checkpoint" in str(error)
+
+
+def test_parallel_pass_leaves_naming_to_the_careful_one(copy: Path, parallel: None) -> None:
+    conn = attacker(copy)
+    try:
+        conn.execute("UPDATE entries SET data = '{\"x\":1}' WHERE seq = 7")
+        conn.execute("UPDATE entries SET ts = CAST(x'ff' AS TEXT) WHERE seq = 9")
+    finally:
+        conn.close()
+    with Ledger.open(copy, readonly=True) as reader:
+        error = verify_fails(reader)
+    assert error.entry == 7 and "does not match its leaf hash" in str(error)

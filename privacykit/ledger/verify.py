@@ -21,8 +21,12 @@ connection (``ledger verify``) as inside a writer. The first problem raises
 
 Speed: one pass over the entries with the C JSON scanner, one canonical-encoder call per
 4,096 entries (see :func:`canonical.is_canonical_batch`) and the Merkle tree built level
-by level at the end; a byte that is not UTF-8 falls back to a slower pass that names its
-entry.
+by level at the end; SQLite's integrity check runs meanwhile on a second connection (it
+releases the GIL). From :data:`PARALLEL_FROM` entries on, a full verification also checks
+the entries' canonical form in a second interpreter (:func:`canonical_scan`, started with
+this package's own code) while this one hashes and replays them. Whenever anything is
+amiss (a byte that is not UTF-8 included), the careful single pass runs again from the
+start, so the entry named is always the first bad one.
 """
 
 from __future__ import annotations
@@ -58,7 +62,14 @@ from privacykit.ledger.replay import (
 )
 from privacykit.ledger.schema import meta_problems, schema_problems
 
-__all__ = ["Trust", "Verified", "verify_database", "verify_since"]
+__all__ = [
+    "PARALLEL_FROM",
+    "Trust",
+    "Verified",
+    "canonical_scan",
+    "verify_database",
+    "verify_since",
+]
 
 _BATCH = 4096
 
@@ -165,11 +176,125 @@ def _structure(conn: sqlite3.Connection, trust: Trust, checks: list[str]) -> Non
         checks.append("metadata")
 
 
+#: From this many entries on, a full verification checks the entries' canonical form in a
+#: second process while this one hashes and replays them (starting one costs ~0.3 s).
+PARALLEL_FROM = 200_000
+
+
 def _entries(conn: sqlite3.Connection, state: Verified) -> set[str]:
+    """Check and replay every entry after ``state.size`` (see :func:`_replay`). A large
+    full verification shares the work with a second process; whenever anything is amiss
+    the whole replay runs again here, in order, so the first bad entry is the one named."""
+    if state.size == 0:
+        touched = _entries_in_parallel(conn, state)
+        if touched is not None:
+            return touched
     try:
         return _replay(conn, state, fast=True)
     except _NotText:
         return _replay(conn, state, fast=False)
+
+
+def _database_path(conn: sqlite3.Connection) -> str:
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    return next((str(row[2]) for row in rows if row[1] == "main"), "")
+
+
+def _entries_in_parallel(conn: sqlite3.Connection, state: Verified) -> set[str] | None:
+    """The replay with the canonical-form check in a second process (a fresh interpreter
+    running :func:`canonical_scan` on its own read-only connection: only when this
+    connection has nothing uncommitted the other could not see). None when it does not
+    apply, or when anything needs the careful pass."""
+    path = _database_path(conn)
+    count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+    if not path or conn.in_transaction or count < PARALLEL_FROM:
+        return None
+    import json
+    import subprocess
+    import sys
+
+    # The same code as this process: the package directory comes first on the path.
+    root = str(Path(__file__).resolve().parents[2])
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "from privacykit.ledger.verify import canonical_scan; "
+        "print(json.dumps(canonical_scan(sys.argv[2])))"
+    )
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, root, path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    try:
+        try:
+            touched: set[str] | None = _replay(conn, state, fast=True, canonical=False)
+        except (LedgerIntegrityError, _NotText):
+            touched = None
+        out, _ = child.communicate(timeout=3600)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    try:
+        checked, bad = json.loads(out)
+    except (ValueError, TypeError):
+        checked, bad = -1, None
+    if touched is not None and bad is None and checked == state.size:
+        return touched
+    # Something is amiss (or the other process could not tell): start over, carefully.
+    state.tree = merkle.MerkleTree()
+    state.requests.clear()
+    state.artifacts.clear()
+    state.last_seq_of.clear()
+    return None
+
+
+def canonical_scan(path: str) -> tuple[int, int | None]:
+    """In a second process: read every entry's data from the database at ``path`` and
+    return ``(entries read, first seq whose data is not exactly one canonical JSON object
+    or None)``; ``(-1, None)`` when the database cannot be read here."""
+    try:
+        conn = sqlite3.connect(
+            "file:" + urllib.parse.quote(path) + "?mode=ro", uri=True, timeout=30.0
+        )
+    except sqlite3.Error:
+        return -1, None
+    values: list[Any] = []
+    texts: list[str] = []
+    seqs: list[int] = []
+
+    def first_bad() -> int | None:
+        if values and not is_canonical_batch(values, texts):
+            for index, value in enumerate(values):
+                if canonical_json(value) != texts[index]:
+                    return seqs[index]
+        del values[:], texts[:], seqs[:]
+        return None
+
+    count = 0
+    try:
+        for seq, text in conn.execute("SELECT seq, data FROM entries ORDER BY seq"):
+            try:
+                data, end = scan_json(text, 0)
+            except (StopIteration, ValueError, TypeError):
+                return count, seq
+            if type(data) is not dict or end != len(text):
+                return count, seq
+            values.append(data)
+            texts.append(text)
+            seqs.append(seq)
+            count += 1
+            if len(values) >= _BATCH and (bad := first_bad()) is not None:
+                return count, bad
+        return count, first_bad()
+    except sqlite3.Error:
+        return -1, None
+    finally:
+        conn.close()
 
 
 def verify_database(
@@ -395,7 +520,9 @@ class _NotText(Exception):
     """A field is not valid UTF-8: redo the pass byte-wise to name the entry."""
 
 
-def _replay(conn: sqlite3.Connection, state: Verified, *, fast: bool) -> set[str]:
+def _replay(
+    conn: sqlite3.Connection, state: Verified, *, fast: bool, canonical: bool = True
+) -> set[str]:
     """Check every entry after ``state.size`` and fold it into ``state``; returns the ids
     of the requests whose ``ledger:*`` entries were replayed.
 
@@ -416,8 +543,9 @@ def _replay(conn: sqlite3.Connection, state: Verified, *, fast: bool) -> set[str
     rid_json = ""
 
     def flush() -> None:
-        # The canonical form of the ordinary entries collected so far (in seq order).
-        if values and not is_canonical_batch(values, texts):
+        # The canonical form of the ordinary entries collected so far (in seq order);
+        # without ``canonical`` another process checks it (see _entries).
+        if values and canonical and not is_canonical_batch(values, texts):
             for index, value in enumerate(values):
                 if canonical_json(value) != texts[index]:
                     raise _bad("data is not canonical JSON", seqs[index])
@@ -482,7 +610,7 @@ def _replay(conn: sqlite3.Connection, state: Verified, *, fast: bool) -> set[str
                     )
                 if key.startswith(RESERVED_PREFIX):
                     # Rare (requests, statuses, artifacts): checked on their own.
-                    if canonical_json(data) != text:
+                    if canonical and canonical_json(data) != text:
                         flush()
                         raise _bad("data is not canonical JSON", seq)
                     try:
@@ -506,11 +634,12 @@ def _replay(conn: sqlite3.Connection, state: Verified, *, fast: bool) -> set[str
                     if phase == "outcome" and data.get("result") not in RESULTS:
                         flush()
                         raise _bad("outcome without a valid result", seq)
-                    values.append(data)
-                    texts.append(text)
-                    seqs.append(seq)
-                    if len(values) >= _BATCH:
-                        flush()
+                    if canonical:
+                        values.append(data)
+                        texts.append(text)
+                        seqs.append(seq)
+                        if len(values) >= _BATCH:
+                            flush()
                 leaves += computed
                 expected += 1
         except sqlite3.OperationalError as exc:
