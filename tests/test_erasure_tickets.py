@@ -546,6 +546,77 @@ def test_a_resumed_plan_never_deletes_a_ticket_that_changed_hands(
     assert sb.state.user_status(pat.user) == "active"
 
 
+class CrashAfterTicketWrite(ZendeskClient):
+    """Dies right after Zendesk applied the first ticket close, ticket soft deletion or
+    comment redaction (whichever ``method`` names), before its outcome was recorded."""
+
+    method = ""
+
+    def _then_die(self, answer: Any) -> Any:
+        raise Crash()
+
+    def update_ticket(self, ticket_id: int | str, fields: Any) -> Any:
+        answer = super().update_ticket(ticket_id, fields)
+        return self._then_die(answer) if self.method == "update_ticket" else answer
+
+    def soft_delete_ticket(self, ticket_id: int | str) -> None:
+        super().soft_delete_ticket(ticket_id)
+        if self.method == "soft_delete_ticket":
+            self._then_die(None)
+
+    def redact_comment(self, ticket_id: int | str, comment_id: int | str, html: str) -> Any:
+        answer = super().redact_comment(ticket_id, comment_id, html)
+        return self._then_die(answer) if self.method == "redact_comment" else answer
+
+
+@pytest.mark.parametrize(
+    ("method", "prefix", "sent"),
+    [
+        ("update_ticket", "ticket:close:", "PUT /api/v2/tickets/{open}"),
+        ("soft_delete_ticket", "ticket:soft_delete:", "DELETE /api/v2/tickets/{first}"),
+        ("redact_comment", "comment:redact:", "PUT /api/v2/comment_redactions/{comment}"),
+    ],
+)
+def test_crash_after_a_ticket_change_then_resume_reconciles_it(
+    sb: SandboxServer, home: Path, method: str, prefix: str, sent: str
+) -> None:
+    # Intent before, outcome after: a change Zendesk applied whose outcome the crash lost is
+    # read back from Zendesk on resume, never sent a second time.
+    pat = Person(sb)
+    still_open = sb.state.add_ticket(pat.user, "pending", "Still waiting", description="where?")
+    book = playbook("  tickets:\n    open: close\n")
+    crashing = type("Crashing", (CrashAfterTicketWrite,), {"method": method})
+    with crashing(ZendeskConfig.from_env(sb.env())) as client, pytest.raises(Crash):
+        run(sb, home, [pat.email], book=book, client=client)
+    with Ledger.open(home) as ledger:
+        (request,) = ledger.list_requests(kind="erasure")
+        hanging = [
+            e.step_key
+            for e in ledger.entries(request.request_id)
+            if e.step_key.startswith(prefix)
+            and ledger.step_state(request.request_id, e.step_key) == "intent"
+        ]
+    assert len(hanging) == 1, "the crash left the change's intent without an outcome"
+    (job,) = run(sb, home, [pat.email], book=book).jobs
+    assert job.request_id == request.request_id
+    assert job.outcome == "pending_compliance", job.reasons
+    method_path = sent.format(
+        open=still_open["id"], first=pat.requested[0], comment=pat.comment_elsewhere
+    ).split(" ", 1)
+    assert mutating(sb).count((method_path[0], method_path[1])) == 1
+    (outcome,) = [
+        e.data
+        for e in entries(home, job.request_id)
+        if e.step_key == hanging[0] and e.phase == "outcome"
+    ]
+    assert outcome["state"] in {"closed", "soft_deleted", "redacted"}, outcome
+    for words in pat.words:
+        assert sb.state.find_text(words) == []
+    assert {sb.state.ticket_lifecycle(t) for t in [*pat.requested, still_open["id"]]} == {
+        "permanently_deleted"
+    }
+
+
 def test_attachment_refused_on_a_ticket_closed_since_the_plan_is_retained(
     sb: SandboxServer, home: Path
 ) -> None:
