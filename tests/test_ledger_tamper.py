@@ -600,7 +600,7 @@ def test_removed_checkpoint_row(live: Ledger) -> None:
 @pytest.fixture
 def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every full verification shares its work with a second process (as a big one does)."""
-    monkeypatch.setattr("privacykit.ledger.verify.PARALLEL_FROM", 1)
+    monkeypatch.setattr("privacykit.ledger.entries.PARALLEL_FROM", 1)
 
 
 def _reader_conn(home: Path) -> sqlite3.Connection:
@@ -608,7 +608,12 @@ def _reader_conn(home: Path) -> sqlite3.Connection:
 
 
 def test_parallel_pass_agrees_on_a_clean_ledger(copy: Path, parallel: None) -> None:
-    from privacykit.ledger.verify import Verified, _entries, _entries_in_parallel, canonical_scan
+    from privacykit.ledger.entries import (
+        Verified,
+        _entries_in_parallel,
+        canonical_scan,
+        check_entries,
+    )
 
     conn = _reader_conn(copy)
     try:
@@ -617,13 +622,13 @@ def test_parallel_pass_agrees_on_a_clean_ledger(copy: Path, parallel: None) -> N
         fast = Verified(merkle.MerkleTree())
         assert _entries_in_parallel(conn, fast) is not None  # the second process agreed
         careful = Verified(merkle.MerkleTree())
-        from privacykit.ledger.verify import _replay
+        from privacykit.ledger.entries import _replay
 
         _replay(conn, careful, fast=True)
         assert fast.tree.root() == careful.tree.root() and fast.requests == careful.requests
         assert fast.artifacts == careful.artifacts and fast.last_seq_of == careful.last_seq_of
         again = Verified(merkle.MerkleTree())
-        _entries(conn, again)
+        check_entries(conn, again)
         assert again.tree.root() == careful.tree.root()
     finally:
         conn.close()
@@ -651,7 +656,7 @@ def test_parallel_pass_names_a_non_canonical_entry(
         )
     finally:
         conn.close()
-    from privacykit.ledger.verify import canonical_scan
+    from privacykit.ledger.entries import canonical_scan
 
     assert canonical_scan(str(copy / "ledger.sqlite3"))[1] == seq
     with Ledger.open(copy, readonly=True) as reader:

@@ -19,46 +19,38 @@ connection (``ledger verify``) as inside a writer. The first problem raises
    checkpoint while no run is writing them, fails;
 7. the ``requests`` and ``artifacts`` tables equal the replay; artifact files re-hash.
 
-Speed: one pass over the entries with the C JSON scanner, one canonical-encoder call per
-4,096 entries (see :func:`canonical.is_canonical_batch`) and the Merkle tree built level
-by level at the end; SQLite's integrity check runs meanwhile on a second connection (it
-releases the GIL). From :data:`PARALLEL_FROM` entries on, a full verification also checks
-the entries' canonical form in a second interpreter (:func:`canonical_scan`, started with
-this package's own code) while this one hashes and replays them. Whenever anything is
-amiss (a byte that is not UTF-8 included), the careful single pass runs again from the
-start, so the entry named is always the first bad one.
+Speed: the entries are checked in one pass by :mod:`.entries` (with a second interpreter
+for a big ledger), while SQLite's integrity check runs on a second connection (SQLite
+releases the GIL); whatever is found, the entry named is always the first bad one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from privacykit.errors import LedgerError, LedgerIntegrityError
+from privacykit.errors import LedgerIntegrityError
 from privacykit.ledger import merkle
 from privacykit.ledger.artifacts import sha256_file
-from privacykit.ledger.canonical import (
-    canonical_json,
-    encode_basestring,
-    is_canonical_batch,
-    scan_json,
-)
 from privacykit.ledger.checkpoint import Checkpoint, verify_checkpoint_note
 from privacykit.ledger.checkpoints import LATEST_CHECKPOINT_FILE, Witness, read_note_file
-from privacykit.ledger.records import PHASES, RESULTS, VerifyReport
+from privacykit.ledger.entries import (
+    PARALLEL_FROM,
+    Found,
+    Verified,
+    bad,
+    canonical_scan,
+    check_entries,
+)
+from privacykit.ledger.records import VerifyReport
 from privacykit.ledger.replay import (
     ARTIFACT_COLUMNS,
-    ARTIFACT_KEY,
     REQUEST_COLUMNS,
-    RESERVED_PREFIX,
-    apply_artifact,
-    apply_request_entry,
 )
 from privacykit.ledger.schema import meta_problems, schema_problems
 
@@ -71,8 +63,6 @@ __all__ = [
     "verify_since",
 ]
 
-_BATCH = 4096
-
 
 @dataclass(frozen=True)
 class Trust:
@@ -82,39 +72,6 @@ class Trust:
     public_key: bytes
     origin: str
     meta: Mapping[str, str] | None = None
-
-
-@dataclass
-class _Found:
-    """A checkpoint from somewhere: its label for messages, size, root and note."""
-
-    label: str
-    size: int
-    root: bytes
-    note: str
-
-
-def _bad(message: str, entry: int | None = None) -> LedgerIntegrityError:
-    if entry is not None:
-        message = f"entry {entry}: {message}"
-    return LedgerIntegrityError(message, entry=entry)
-
-
-@dataclass
-class Verified:
-    """What a verification established, so a writer can extend it before signing
-    (:func:`verify_since`) instead of starting over: the tree rebuilt from content, the
-    replay of the ``ledger:*`` entries, and the stored checkpoints checked so far."""
-
-    tree: merkle.MerkleTree
-    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
-    last_seq_of: dict[str, int] = field(default_factory=dict)
-    stored: list[_Found] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return len(self.tree)
 
 
 class _IntegrityCheck:
@@ -167,134 +124,13 @@ class _IntegrityCheck:
 def _structure(conn: sqlite3.Connection, trust: Trust, checks: list[str]) -> None:
     differences = schema_problems(conn)
     if differences:
-        raise _bad(f"the database schema was changed: {'; '.join(differences)}")
+        raise bad(f"the database schema was changed: {'; '.join(differences)}")
     checks.append("schema and append-only triggers")
     if trust.meta is not None:
         wrong = meta_problems(conn, trust.meta)
         if wrong:
-            raise _bad(f"the ledger's metadata was changed: {'; '.join(wrong)}")
+            raise bad(f"the ledger's metadata was changed: {'; '.join(wrong)}")
         checks.append("metadata")
-
-
-#: From this many entries on, a full verification checks the entries' canonical form in a
-#: second process while this one hashes and replays them (starting one costs ~0.3 s).
-PARALLEL_FROM = 200_000
-
-
-def _entries(conn: sqlite3.Connection, state: Verified) -> set[str]:
-    """Check and replay every entry after ``state.size`` (see :func:`_replay`). A large
-    full verification shares the work with a second process; whenever anything is amiss
-    the whole replay runs again here, in order, so the first bad entry is the one named."""
-    if state.size == 0:
-        touched = _entries_in_parallel(conn, state)
-        if touched is not None:
-            return touched
-    try:
-        return _replay(conn, state, fast=True)
-    except _NotText:
-        return _replay(conn, state, fast=False)
-
-
-def _database_path(conn: sqlite3.Connection) -> str:
-    rows = conn.execute("PRAGMA database_list").fetchall()
-    return next((str(row[2]) for row in rows if row[1] == "main"), "")
-
-
-def _entries_in_parallel(conn: sqlite3.Connection, state: Verified) -> set[str] | None:
-    """The replay with the canonical-form check in a second process (a fresh interpreter
-    running :func:`canonical_scan` on its own read-only connection: only when this
-    connection has nothing uncommitted the other could not see). None when it does not
-    apply, or when anything needs the careful pass."""
-    path = _database_path(conn)
-    count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-    if not path or conn.in_transaction or count < PARALLEL_FROM:
-        return None
-    import json
-    import subprocess
-    import sys
-
-    # The same code as this process: the package directory comes first on the path.
-    root = str(Path(__file__).resolve().parents[2])
-    code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); "
-        "from privacykit.ledger.verify import canonical_scan; "
-        "print(json.dumps(canonical_scan(sys.argv[2])))"
-    )
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-c", code, root, path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:
-        return None
-    try:
-        try:
-            touched: set[str] | None = _replay(conn, state, fast=True, canonical=False)
-        except (LedgerIntegrityError, _NotText):
-            touched = None
-        out, _ = child.communicate(timeout=3600)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    try:
-        checked, bad = json.loads(out)
-    except (ValueError, TypeError):
-        checked, bad = -1, None
-    if touched is not None and bad is None and checked == state.size:
-        return touched
-    # Something is amiss (or the other process could not tell): start over, carefully.
-    state.tree = merkle.MerkleTree()
-    state.requests.clear()
-    state.artifacts.clear()
-    state.last_seq_of.clear()
-    return None
-
-
-def canonical_scan(path: str) -> tuple[int, int | None]:
-    """In a second process: read every entry's data from the database at ``path`` and
-    return ``(entries read, first seq whose data is not exactly one canonical JSON object
-    or None)``; ``(-1, None)`` when the database cannot be read here."""
-    try:
-        conn = sqlite3.connect(
-            "file:" + urllib.parse.quote(path) + "?mode=ro", uri=True, timeout=30.0
-        )
-    except sqlite3.Error:
-        return -1, None
-    values: list[Any] = []
-    texts: list[str] = []
-    seqs: list[int] = []
-
-    def first_bad() -> int | None:
-        if values and not is_canonical_batch(values, texts):
-            for index, value in enumerate(values):
-                if canonical_json(value) != texts[index]:
-                    return seqs[index]
-        del values[:], texts[:], seqs[:]
-        return None
-
-    count = 0
-    try:
-        for seq, text in conn.execute("SELECT seq, data FROM entries ORDER BY seq"):
-            try:
-                data, end = scan_json(text, 0)
-            except (StopIteration, ValueError, TypeError):
-                return count, seq
-            if type(data) is not dict or end != len(text):
-                return count, seq
-            values.append(data)
-            texts.append(text)
-            seqs.append(seq)
-            count += 1
-            if len(values) >= _BATCH and (bad := first_bad()) is not None:
-                return count, bad
-        return count, first_bad()
-    except sqlite3.Error:
-        return -1, None
-    finally:
-        conn.close()
 
 
 def verify_database(
@@ -322,7 +158,7 @@ def verify_database(
         _structure(conn, trust, checks)
         state = Verified(merkle.MerkleTree())
         state.stored = _stored_checkpoints(conn, trust, [])
-        _entries(conn, state)
+        check_entries(conn, state)
     except BaseException:
         integrity.raise_if_damaged()
         raise
@@ -344,19 +180,19 @@ def verify_database(
         _check_against_tree(tree, stored, _parse(trust, note, label))
     if saved:
         checks.append("saved checkpoints")
-    witnessed: list[_Found] = []
+    witnessed: list[Found] = []
     if witness is not None:
         for item in witness.notes():
             label = f"witness note {item.name}"
             found = _parse(trust, item.note, label)
             if found.size != item.size:
-                raise _bad(f"{label} is named for size {item.size} but signed at {found.size}")
+                raise bad(f"{label} is named for size {item.size} but signed at {found.size}")
             _check_against_tree(tree, [*stored, *witnessed], found)
             witnessed.append(found)
         for found in witnessed:
             # After every note was held against the tree, so a rewrite is named by its range.
             if found.note not in stored_notes:
-                raise _bad(
+                raise bad(
                     f"{found.label} (size {found.size}) is not among the ledger's stored "
                     "checkpoints: checkpoint rows were removed"
                 )
@@ -366,13 +202,13 @@ def verify_database(
     limit = size if writing_after is None else min(size, writing_after)
     if covered < limit:
         if not stored:
-            raise _bad(
+            raise bad(
                 f"the ledger has {size} entries but no signed checkpoint covers them and no "
                 "run is writing them: an interrupted first run (resume it: a run ends with a "
                 "checkpoint), checkpoints removed, or entries added outside privacykit",
                 1,
             )
-        raise _bad(
+        raise bad(
             f"entries {covered + 1}..{size} are not covered by any signed checkpoint and no "
             "run is writing them: an interrupted run (resume it: a run ends with a "
             "checkpoint), or entries added outside privacykit; after checking them, "
@@ -388,7 +224,7 @@ def verify_database(
         _check_artifact_files(home / "artifacts", state.artifacts)
         checks.append("artifact hashes")
 
-    def as_checkpoint(found: _Found) -> Checkpoint:
+    def as_checkpoint(found: Found) -> Checkpoint:
         return Checkpoint(found.size, found.root, found.note, trust.origin, _ts(conn, found.size))
 
     report = VerifyReport(
@@ -426,7 +262,7 @@ def verify_since(
     _structure(conn, trust, [])
     state.stored = _stored_checkpoints(conn, trust, state.stored)
     previous_artifacts = len(state.artifacts)
-    touched = _entries(conn, state)
+    touched = check_entries(conn, state)
     for cp in state.stored:
         _check_against_tree(state.tree, state.stored, cp)
     _check_latest_file(home, trust, state)
@@ -447,7 +283,7 @@ def _check_latest_file(home: Path, trust: Trust, state: Verified) -> bool:
     found = _parse(trust, note, LATEST_CHECKPOINT_FILE)
     _check_against_tree(state.tree, state.stored, found)
     if found.note not in {cp.note for cp in state.stored}:
-        raise _bad(f"{LATEST_CHECKPOINT_FILE} is not among the stored checkpoints")
+        raise bad(f"{LATEST_CHECKPOINT_FILE} is not among the stored checkpoints")
     return True
 
 
@@ -456,20 +292,20 @@ def _ts(conn: sqlite3.Connection, size: int) -> str:
     return str(row[0]) if row else ""
 
 
-def _parse(trust: Trust, note: str, label: str) -> _Found:
+def _parse(trust: Trust, note: str, label: str) -> Found:
     try:
         origin, size, root = verify_checkpoint_note(note, trust.public_key)
     except LedgerIntegrityError as exc:
-        raise _bad(f"{label}: {exc}") from None
+        raise bad(f"{label}: {exc}") from None
     if origin != trust.origin:
-        raise _bad(f"{label} belongs to another ledger (origin differs)")
-    return _Found(label, size, root, note)
+        raise bad(f"{label} belongs to another ledger (origin differs)")
+    return Found(label, size, root, note)
 
 
-def _check_against_tree(tree: merkle.MerkleTree, stored: list[_Found], found: _Found) -> None:
+def _check_against_tree(tree: merkle.MerkleTree, stored: list[Found], found: Found) -> None:
     size = len(tree)
     if found.size > size:
-        raise _bad(
+        raise bad(
             f"the ledger has {size} entries but {found.label} was signed at {found.size}: "
             "entries were removed from the end (or the ledger was rolled back)",
             size + 1,
@@ -479,182 +315,37 @@ def _check_against_tree(tree: merkle.MerkleTree, stored: list[_Found], found: _F
             (cp.size for cp in stored if cp.size < found.size and tree.root(cp.size) == cp.root),
             default=0,
         )
-        raise _bad(
+        raise bad(
             f"entries {good + 1}..{found.size} do not match {found.label} (an entry in this "
             "range was changed, inserted, removed or reordered)",
             good + 1,
         )
 
 
-def _stored_checkpoints(
-    conn: sqlite3.Connection, trust: Trust, known: list[_Found]
-) -> list[_Found]:
+def _stored_checkpoints(conn: sqlite3.Connection, trust: Trust, known: list[Found]) -> list[Found]:
     """The stored checkpoints, ``known`` ones (checked before) followed by the newer rows."""
     found = list(known)
     previous_size = found[-1].size if found else 0
     count = conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
     if count < len(found):
-        raise _bad(f"signed checkpoint #{count + 1} is missing (checkpoint rows were removed)")
+        raise bad(f"signed checkpoint #{count + 1} is missing (checkpoint rows were removed)")
     for cid, size, root_hex, note in conn.execute(
         "SELECT id, size, root, note FROM checkpoints WHERE id > ? ORDER BY id", (len(found),)
     ):
         if cid != len(found) + 1:
             # Rows are only ever appended, so ids run 1, 2, 3...: a gap is a removed row.
-            raise _bad(
-                f"signed checkpoint #{len(found) + 1} is missing (the next stored is #{cid})"
-            )
+            raise bad(f"signed checkpoint #{len(found) + 1} is missing (the next stored is #{cid})")
         label = f"signed checkpoint #{cid}"
         if not isinstance(note, str):
-            raise _bad(f"{label} is malformed")
+            raise bad(f"{label} is malformed")
         item = _parse(trust, note, label)
         if item.size != size or not isinstance(root_hex, str) or item.root.hex() != root_hex:
-            raise _bad(f"{label}: its columns do not match its signed note")
+            raise bad(f"{label}: its columns do not match its signed note")
         if item.size < previous_size:
-            raise _bad(f"{label} is smaller than the checkpoint before it")
+            raise bad(f"{label} is smaller than the checkpoint before it")
         previous_size = item.size
         found.append(item)
     return found
-
-
-class _NotText(Exception):
-    """A field is not valid UTF-8: redo the pass byte-wise to name the entry."""
-
-
-def _replay(
-    conn: sqlite3.Connection, state: Verified, *, fast: bool, canonical: bool = True
-) -> set[str]:
-    """Check every entry after ``state.size`` and fold it into ``state``; returns the ids
-    of the requests whose ``ledger:*`` entries were replayed.
-
-    The hot loop of verification, written for speed: the leaf hash is computed inline
-    (the same bytes as :func:`fast_entry_canonical_bytes`, with the request id's and the
-    phase's JSON encodings reused from the previous entry), and the canonical form of
-    ordinary entries is checked :data:`_BATCH` at a time (:func:`is_canonical_batch`)."""
-    requests, artifacts, last_seq_of = state.requests, state.artifacts, state.last_seq_of
-    touched: set[str] = set()
-    leaves = bytearray()
-    scan, enc, sha = scan_json, encode_basestring, hashlib.sha256
-    phase_json = {phase: enc(phase) for phase in PHASES}
-    values: list[Any] = []
-    texts: list[str] = []
-    seqs: list[int] = []
-    expected = state.size + 1
-    last_rid: object = None
-    rid_json = ""
-
-    def flush() -> None:
-        # The canonical form of the ordinary entries collected so far (in seq order);
-        # without ``canonical`` another process checks it (see _entries).
-        if values and canonical and not is_canonical_batch(values, texts):
-            for index, value in enumerate(values):
-                if canonical_json(value) != texts[index]:
-                    raise _bad("data is not canonical JSON", seqs[index])
-        del values[:], texts[:], seqs[:]
-
-    if not fast:
-        conn.text_factory = bytes
-    try:
-        cursor = conn.execute(
-            "SELECT seq, request_id, ts, step_key, phase, data, leaf FROM entries "
-            "WHERE seq >= ? ORDER BY seq",
-            (expected,),
-        )
-        try:
-            for seq, rid, ts, key, phase, text, leaf in cursor:
-                if seq != expected:
-                    flush()
-                    if isinstance(seq, int) and seq > expected:
-                        raise _bad(
-                            f"missing (the next stored entry is {seq}): an entry was deleted",
-                            expected,
-                        )
-                    raise _bad(
-                        f"unexpected sequence number {seq!r} (inserted or reordered)", expected
-                    )
-                if not fast:
-                    try:
-                        rid, ts, key, phase, text = (
-                            rid.decode(),
-                            ts.decode(),
-                            key.decode(),
-                            phase.decode(),
-                            text.decode(),
-                        )
-                    except (AttributeError, UnicodeDecodeError):
-                        flush()
-                        raise _bad("a field is not valid text", seq) from None
-                # A field that is not text (a BLOB) fails in the encoder or the scanner.
-                try:
-                    data, end = scan(text, 0)
-                    if rid != last_rid:
-                        last_rid, rid_json = rid, enc(rid)
-                    # (The leading NUL is RFC 6962's leaf prefix, encoded with the rest.)
-                    computed = sha(
-                        (
-                            f'\x00{{"data":{text},"phase":{phase_json[phase]},'
-                            f'"request_id":{rid_json},"seq":{seq},"step_key":{enc(key)},'
-                            f'"ts":{enc(ts)}}}'
-                        ).encode()
-                    ).digest()
-                except (StopIteration, ValueError, KeyError, TypeError):
-                    data = None
-                if type(data) is not dict or end != len(text):
-                    flush()
-                    if not all(type(field) is str for field in (rid, ts, key, phase, text)):
-                        raise _bad("a field is not valid text", seq)
-                    raise _bad("phase or data is malformed (not one JSON object)", seq)
-                if computed != leaf:
-                    flush()
-                    raise _bad(
-                        "content does not match its leaf hash (changed, moved or inserted)", seq
-                    )
-                if key.startswith(RESERVED_PREFIX):
-                    # Rare (requests, statuses, artifacts): checked on their own.
-                    if canonical and canonical_json(data) != text:
-                        flush()
-                        raise _bad("data is not canonical JSON", seq)
-                    try:
-                        if key == ARTIFACT_KEY:
-                            if rid not in requests:
-                                raise ValueError("artifact for a request that was never created")
-                            artifacts.append(apply_artifact(seq, rid, ts, data))
-                        else:
-                            requests[rid] = apply_request_entry(
-                                requests.get(rid), rid, ts, key, data
-                            )
-                    except ValueError as exc:
-                        flush()
-                        raise _bad(f"{key} does not replay: {exc}", seq) from None
-                    last_seq_of[rid] = seq
-                    touched.add(rid)
-                else:
-                    if rid not in requests:
-                        flush()
-                        raise _bad("belongs to a request that was never created", seq)
-                    if phase == "outcome" and data.get("result") not in RESULTS:
-                        flush()
-                        raise _bad("outcome without a valid result", seq)
-                    if canonical:
-                        values.append(data)
-                        texts.append(text)
-                        seqs.append(seq)
-                        if len(values) >= _BATCH:
-                            flush()
-                leaves += computed
-                expected += 1
-        except sqlite3.OperationalError as exc:
-            if fast and "decode" in str(exc).lower():
-                raise _NotText from None
-            raise
-        flush()
-    finally:
-        conn.text_factory = str
-    if state.size == 0:
-        state.tree = merkle.MerkleTree.from_leaf_bytes(leaves)
-    else:
-        for start in range(0, len(leaves), merkle.HASH_SIZE):
-            state.tree.append(bytes(leaves[start : start + merkle.HASH_SIZE]))
-    return touched
 
 
 def _check_derived(
@@ -680,20 +371,20 @@ def _check_derived(
         rid = row["request_id"]
         expected = requests.get(rid)
         if expected is None:
-            raise _bad(f"requests table has {str(rid)[:64]!r}, which no entry created")
+            raise bad(f"requests table has {str(rid)[:64]!r}, which no entry created")
         if row != expected:
             fields = sorted(k for k in REQUEST_COLUMNS if row[k] != expected[k])
-            raise _bad(
+            raise bad(
                 f"requests row {rid} does not match its entries ({', '.join(fields)})",
                 last_seq_of.get(rid),
             )
         seen.add(rid)
     for rid in requests if touched is None else touched:
         if rid not in seen:
-            raise _bad(f"request {rid} is missing from the requests table", last_seq_of.get(rid))
+            raise bad(f"request {rid} is missing from the requests table", last_seq_of.get(rid))
     count = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     if count != len(requests):
-        raise _bad("the requests table has rows no entry created")
+        raise bad("the requests table has rows no entry created")
     columns = ", ".join(ARTIFACT_COLUMNS)
     artifacts = state.artifacts
     if artifacts_from < len(artifacts):
@@ -709,13 +400,13 @@ def _check_derived(
     by_seq = {row["seq"]: row for row in artifacts if row["seq"] >= since}
     for row in stored:
         if by_seq.get(row["seq"]) != row:
-            raise _bad("artifacts table does not match the entries", row["seq"])
+            raise bad("artifacts table does not match the entries", row["seq"])
     if len(stored) != len(by_seq):
         missing = sorted(set(by_seq) - {row["seq"] for row in stored})
-        raise _bad("artifact is missing from the artifacts table", missing[0] if missing else None)
+        raise bad("artifact is missing from the artifacts table", missing[0] if missing else None)
     count = conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0]
     if count != len(artifacts):
-        raise _bad("the artifacts table has rows no entry created")
+        raise bad("the artifacts table has rows no entry created")
 
 
 def _check_artifact_files(directory: Path, artifacts: list[dict[str, Any]]) -> None:
@@ -728,16 +419,7 @@ def _check_artifact_files(directory: Path, artifacts: list[dict[str, Any]]) -> N
         try:
             actual = sha256_file(path)
         except OSError:
-            raise _bad(f"artifact file {path.name} is missing", row["seq"]) from None
+            raise bad(f"artifact file {path.name} is missing", row["seq"]) from None
         if actual != row["sha256"]:
-            raise _bad(f"artifact file {path.name} does not match its sha256", row["seq"])
+            raise bad(f"artifact file {path.name} does not match its sha256", row["seq"])
         checked.add(key)
-
-
-def open_error(exc: BaseException) -> LedgerError:
-    """A damaged database read as an integrity error, anything else as a ledger error."""
-    if isinstance(exc, UnicodeDecodeError) or any(
-        marker in str(exc) for marker in ("malformed", "not a database", "corrupt")
-    ):
-        return LedgerIntegrityError(f"the ledger database is damaged: {type(exc).__name__}")
-    return LedgerError(f"ledger database error: {exc}")
