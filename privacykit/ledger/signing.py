@@ -138,6 +138,11 @@ class CheckpointsMixin(LedgerBase):
         written (a full disk) is one :class:`LedgerError` line; the checkpoint is then
         already stored in the ledger."""
         signer = self._signer_or_fail()
+        if self._verified is None and not self._connection().in_transaction:
+            # The full verification first, outside the write transaction (a big ledger
+            # shares it with a second process, which reads what is committed); inside,
+            # only what was written in between is checked.
+            self._verify_before_signing()
         with self._write() as conn:
             state = self._verify_before_signing()
             tree = state.tree
