@@ -109,7 +109,15 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "errors",
         "open_requests",
     ),
-    "closing": (*_COMMON_KEYS, "kind", "ground", "article", "reason", "closed_at"),
+    "closing": (
+        *_COMMON_KEYS,
+        "kind",
+        "ground",
+        "article",
+        "reason",
+        "closed_at",
+        "earlier_outcome",
+    ),
 }
 _DEADLINE_BUCKETS = (
     ("overdue", None, -1),
@@ -265,6 +273,9 @@ def _closing(record: Mapping[str, Any], req: RequestRecord) -> dict[str, Any]:
         "kind_label": _KIND_LABELS.get(str(kind), str(kind)),
         "article": _text(record.get("article")),
         "closed_at": _text(record.get("closed_at")) or req.closed_at,
+        # A finished "no data found" request closed as a mistake (#17): the report says
+        # that answer related to an identifier entered by mistake.
+        "earlier_no_data": record.get("earlier_outcome") == "no_data_found",
     }
 
 

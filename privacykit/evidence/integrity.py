@@ -103,15 +103,37 @@ def _check_new_entries(ledger: Ledger, verified: int) -> None:
 def replay_request(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The ``requests`` row the request's ``ledger:*`` entries (as dicts, in order) add up
     to, or None without a creation entry. ``ValueError`` when they do not fit together."""
-    from privacykit.ledger.replay import ARTIFACT_KEY, RESERVED_PREFIX, apply_request_entry
+    from privacykit.ledger.replay import (
+        ARTIFACT_KEY,
+        EVIDENCE_KEY,
+        RESERVED_PREFIX,
+        apply_request_entry,
+        carries_out,
+        evidence_no_data,
+    )
 
     row: dict[str, Any] | None = None
+    # What closing a finished request as a mistake depends on (the ledger's replay rule).
+    carried, no_data = False, False
     for entry in entries:
         key = entry["step_key"]
-        if not isinstance(key, str) or not key.startswith(RESERVED_PREFIX) or key == ARTIFACT_KEY:
-            continue
         data = entry["data"] if isinstance(entry["data"], dict) else {}
-        row = apply_request_entry(row, entry["request_id"], entry["ts"], key, data)
+        if not isinstance(key, str) or key == ARTIFACT_KEY:
+            continue
+        if not key.startswith(RESERVED_PREFIX):
+            if carries_out(key, str(entry.get("phase"))):
+                carried = True
+            elif key == EVIDENCE_KEY and (said := evidence_no_data(data)) is not None:
+                no_data = said
+            continue
+        row = apply_request_entry(
+            row,
+            entry["request_id"],
+            entry["ts"],
+            key,
+            data,
+            no_data_unchanged=no_data and not carried,
+        )
     return row
 
 

@@ -46,10 +46,13 @@ from privacykit.ledger.lock import HomeLock
 from privacykit.ledger.records import PHASES, RESULTS, Entry
 from privacykit.ledger.replay import (
     ARTIFACT_KEY,
+    EVIDENCE_KEY,
     REQUEST_KEY,
     RESERVED_PREFIX,
+    STATUS_KEY,
     apply_artifact,
     apply_request_entry,
+    carries_out,
 )
 from privacykit.ledger.schema import SCHEMA_VERSION
 from privacykit.ledger.verify import Trust, Verified, verify_database, verify_since
@@ -75,6 +78,25 @@ _ARTIFACT_INSERT = (
     "INSERT INTO artifacts (seq, sha256, request_id, kind, suffix, size, created_at) "
     "VALUES (:seq, :sha256, :request_id, :kind, :suffix, :size, :created_at)"
 )
+
+
+def _no_data_unchanged(conn: sqlite3.Connection, request_id: str) -> bool:
+    """What :func:`verify`'s replay tracks for ``request_id`` (``Verified.carried_out`` and
+    ``no_data``), read from the entries: no destructive intent, and the latest evidence
+    record (a closing record aside) says ``no_data_found``. Asked only when a completed
+    request is closed."""
+    intents = conn.execute(
+        "SELECT step_key FROM entries WHERE request_id = ? AND phase = 'intent'", (request_id,)
+    )
+    if any(carries_out(key, "intent") for (key,) in intents):
+        return False
+    row = conn.execute(
+        "SELECT json_extract(data, '$.outcome') FROM entries WHERE request_id = ? "
+        "AND step_key = ? AND json_extract(data, '$.outcome') IS NOT 'closed' "
+        "ORDER BY seq DESC LIMIT 1",
+        (request_id, EVIDENCE_KEY),
+    ).fetchone()
+    return row is not None and row[0] == "no_data_found"
 
 
 def format_ts(moment: datetime) -> str:
@@ -320,8 +342,13 @@ class LedgerBase:
                 row = apply_artifact(seq, request_id, ts, value)
                 conn.execute(_ARTIFACT_INSERT, row)
                 return seq, row
+            no_data = False
+            if step_key == STATUS_KEY and current is not None and current["status"] == "completed":
+                no_data = _no_data_unchanged(conn, request_id)
             try:
-                row = apply_request_entry(current, request_id, ts, step_key, value)
+                row = apply_request_entry(
+                    current, request_id, ts, step_key, value, no_data_unchanged=no_data
+                )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             conn.execute(_REQUEST_UPSERT, row)

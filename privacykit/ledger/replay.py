@@ -20,6 +20,7 @@ __all__ = [
     "ARTIFACT_KEY",
     "ARTIFACT_COLUMNS",
     "CASE_KEY",
+    "EVIDENCE_KEY",
     "EXTENSION_KEY",
     "REQUEST_COLUMNS",
     "REQUEST_KEY",
@@ -28,7 +29,9 @@ __all__ = [
     "VERIFIED_KEY",
     "apply_artifact",
     "apply_request_entry",
+    "carries_out",
     "case_ref_problem",
+    "evidence_no_data",
 ]
 
 RESERVED_PREFIX = "ledger:"
@@ -72,6 +75,21 @@ _CASE_REF = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 # knows international ones; a ticket number never starts with 0.
 _NATIONAL_PHONE = re.compile(r"^0[\d .()-]{8,}$")
 _METHOD_LIMIT = 200
+# The steps whose intents are not a carrying out of the request: its report, and the DSAR
+# ticket's intake note or closing (a note on the DSAR ticket, not the subject's data).
+_NOT_CARRIED_OUT = ("report", "intake:")
+#: The step key of a request's evidence record; its ``outcome`` says whether data was found
+#: (a closing record's outcome is ``closed``: it does not replace the answer it closes).
+EVIDENCE_KEY = "evidence"
+
+
+def carries_out(step_key: str, phase: str) -> bool:
+    """Whether an entry is a destructive step's intent, i.e. the request changed Zendesk or
+    may have. A finished request with none whose evidence says ``no_data_found`` is the one
+    finished request that may still be closed (as opened by mistake)."""
+    return phase == "intent" and not (
+        step_key == _NOT_CARRIED_OUT[0] or step_key.startswith(_NOT_CARRIED_OUT[1])
+    )
 
 
 def case_ref_problem(value: object) -> str | None:
@@ -120,11 +138,27 @@ def _iso(value: Any, key: str) -> str:
     return parse_date(value, key).isoformat()
 
 
+def evidence_no_data(data: dict[str, Any]) -> bool | None:
+    """Whether an evidence record says ``no_data_found``; None for a closing record
+    (outcome ``closed``), which does not replace the answer it closes."""
+    outcome = data.get("outcome")
+    return None if outcome == "closed" else outcome == "no_data_found"
+
+
 def apply_request_entry(
-    current: dict[str, Any] | None, request_id: str, ts: str, step_key: str, data: dict[str, Any]
+    current: dict[str, Any] | None,
+    request_id: str,
+    ts: str,
+    step_key: str,
+    data: dict[str, Any],
+    *,
+    no_data_unchanged: bool = False,
 ) -> dict[str, Any]:
     """The ``requests`` row after the ``ledger:*`` entry ``step_key`` (ValueError if the
-    entry is malformed or does not fit the request's history)."""
+    entry is malformed or does not fit the request's history). ``no_data_unchanged``: the
+    request's entries so far hold no destructive intent (:func:`carries_out`) and its latest
+    evidence record's outcome is ``no_data_found`` -- the only finished request that may be
+    closed, and only as opened by mistake (a typo'd identifier answered "no data found")."""
     if step_key == REQUEST_KEY:
         if current is not None:
             raise ValueError("request created twice")
@@ -180,8 +214,16 @@ def apply_request_entry(
         if status not in STATUSES:
             raise ValueError("unknown status")
         if status == "closed":
-            if current["status"] in TERMINAL_STATUSES:
-                raise ValueError(f"a {current['status']} request cannot be closed")
+            finished = current["status"]
+            if finished == "completed" and (
+                data.get("ground") != "mistake" or not no_data_unchanged
+            ):
+                raise ValueError(
+                    "a completed request can be closed only as a mistake, and only when it "
+                    "found no data and changed nothing"
+                )
+            if finished in TERMINAL_STATUSES and finished != "completed":
+                raise ValueError(f"a {finished} request cannot be closed")
             if data.get("ground") not in CLOSING_GROUNDS:
                 raise ValueError(f"closing needs a ground ({', '.join(CLOSING_GROUNDS)})")
             if not _opt_str(data, "reason"):

@@ -318,7 +318,9 @@ class RequestsMixin(LedgerBase):
     ) -> RequestRecord:
         """Close an open request that will not be carried out: status ``closed`` with its
         ``ground`` (withdrawn, refused, mistake), the ``article`` a refusal relies on and
-        the ``reason``; its deadline stops. A finished request cannot be closed."""
+        the ``reason``; its deadline stops. A finished request cannot be closed, except a
+        completed one that found no data and changed nothing, as a ``mistake`` (the
+        replay's rule, :func:`~privacykit.ledger.replay.apply_request_entry`)."""
         if ground not in CLOSING_GROUNDS:
             raise UsageError(f"a closing ground is one of {', '.join(CLOSING_GROUNDS)}")
         text = " ".join((reason or "").split())
@@ -326,7 +328,7 @@ class RequestsMixin(LedgerBase):
             raise UsageError("closing a request needs a reason")
         with self._write() as conn:
             row = self._require_request(conn, request_id)
-            if row["status"] not in OPEN_STATUSES:
+            if row["status"] not in (*OPEN_STATUSES, "completed"):
                 raise UsageError(
                     f"request {request_id} is {row['status']}; only an open request can be closed"
                 )

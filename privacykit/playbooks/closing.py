@@ -19,6 +19,14 @@ must also be explained to the subject with their right to complain (Art. 12(4));
 report says so. Only an open request can be closed: a finished one keeps its outcome,
 and one that already changed Zendesk (a deletion done, or started with its outcome
 unknown) was carried out at least in part, so it is finished with ``erase --resume``.
+
+One exception (#17): a typo'd identifier makes a request that finishes at once as
+"no data found" with a signed report. A *completed* request whose outcome is
+``no_data_found`` and that changed nothing (:func:`finished_no_data`) may be closed
+``mistake`` -- not withdrawn or refused, which say a real request was not carried out.
+The closing record keeps ``earlier_outcome`` so the report states that the earlier
+"no data found" answer relates to an identifier entered by mistake. The ledger's replay
+allows exactly this ``completed -> closed`` transition and no other.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from privacykit import __version__, clock
 from privacykit.errors import UsageError
 from privacykit.ledger.guard import looks_personal
+from privacykit.ledger.replay import carries_out
 from privacykit.playbooks.request import (
     EVIDENCE_STEP,
     REPORT_STEP,
@@ -47,6 +56,7 @@ __all__ = [
     "REFUSAL_ARTICLES",
     "Closed",
     "close_request",
+    "finished_no_data",
     "refusal_article",
 ]
 
@@ -140,6 +150,40 @@ def _changed_zendesk(ledger: Ledger, request_id: str) -> list[str]:
     return [key for key, value in state.items() if value != "none"]
 
 
+# What a "no data found" access answer consists of (``playbooks/access/export.py``: when
+# Zendesk holds nothing on the person, data.json and index.html say so and are the whole
+# answer; the signed report is recorded apart, as ``deliver:report``).
+_NO_DATA_ANSWER = frozenset({"data.json", "index.html"})
+
+
+def finished_no_data(ledger: Ledger, request_id: str) -> bool:
+    """Whether the finished request ``request_id`` answered "no data found" and changed
+    nothing: its latest evidence record's outcome is ``no_data_found``, no entry is a
+    destructive step's intent (not even one that failed: "changed nothing" is read from
+    the entries, never assumed), and -- for access -- nothing was delivered beyond the
+    no-data answer.
+
+    Why that is enough for access: access never writes to Zendesk (its only Zendesk write,
+    the DSAR ticket's intake note, is an ``intake:`` step on the DPO's own ticket), and
+    ``no_data_found`` is set only when discovery found no one (``access/runner.py``), so
+    the delivered answer holds no one's data; checking the delivered file names as well
+    keeps a record that says "no data" but lists a CSV or an attachment from being closed
+    as if nothing had been handed over."""
+    outcome: object = None
+    delivered: set[str] = set()
+    for entry in ledger.iter_entries(request_id):
+        if carries_out(entry.step_key, entry.phase):
+            return False
+        if entry.step_key == EVIDENCE_STEP and entry.data.get("outcome") != "closed":
+            outcome = entry.data.get("outcome")
+        elif entry.step_key == "deliver":
+            files = entry.data.get("files")
+            if not isinstance(files, list):
+                return False
+            delivered.update(str(f.get("name")) if isinstance(f, dict) else "" for f in files)
+    return outcome == "no_data_found" and delivered <= _NO_DATA_ANSWER
+
+
 def close_request(
     ledger: Ledger,
     request_id: str,
@@ -159,7 +203,15 @@ def close_request(
     request = ledger.get_request(request_id)  # UsageError for an unknown id
     if request.kind not in ("erasure", "access"):
         raise UsageError(f"{request_id} is an {request.kind} run, not a data subject request")
-    if not request.is_open:
+    earlier: str | None = None
+    if request.status == "completed" and finished_no_data(ledger, request_id):
+        if ground != "mistake":
+            raise UsageError(
+                f"{request_id} finished with no data found: only --as mistake applies to a "
+                "finished no-data request"
+            )
+        earlier = "no_data_found"
+    elif not request.is_open:
         raise UsageError(
             f"{request_id} is {request.status}: only an open request can be closed "
             "(a finished one keeps its outcome)"
@@ -193,6 +245,8 @@ def close_request(
         "reason": text,
         "case_ref": getattr(request, "case_ref", None),
         "closed_at": closed_at,
+        # The finished request's answer the closing corrects (None: it had not finished).
+        "earlier_outcome": earlier,
         "playbook": {"name": request.playbook_name, "sha256": request.playbook_sha256},
         "operator": operator or default_operator(),
         "tool_version": __version__,
