@@ -2,8 +2,9 @@
 
 Thin: ``request close`` is one call to :func:`privacykit.playbooks.closing.close_request`
 under the home's writer lock. Exit codes: 0 closed; 1 the ledger or the report failed;
-2 bad input (unknown request, a request that is not open, a missing article, a reason
-that holds personal data), with nothing recorded.
+2 bad input (unknown request, a request that is not open -- a finished "no data found"
+one only ``--as mistake`` --, a missing article, a reason that holds personal data), with
+nothing recorded.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def close_command(
 
     The ground and reason are recorded in the ledger, the request's status becomes
     closed (its Art. 12(3) deadline stops: the audit no longer reports it) and the
-    closing report states the ground. A finished request cannot be closed.
+    closing report states the ground. A finished request cannot be closed, except one
+    that answered "no data found" and changed nothing: --as mistake (a typo'd address).
     """
     from privacykit.config import privacykit_home
     from privacykit.ledger import Ledger
