@@ -105,35 +105,24 @@ def replay_request(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     to, or None without a creation entry. ``ValueError`` when they do not fit together."""
     from privacykit.ledger.replay import (
         ARTIFACT_KEY,
-        EVIDENCE_KEY,
         RESERVED_PREFIX,
         apply_request_entry,
-        carries_out,
-        evidence_no_data,
+        note_entry,
     )
 
     row: dict[str, Any] | None = None
     # What closing a finished request as a mistake depends on (the ledger's replay rule).
-    carried, no_data = False, False
+    no_data: dict[str, bool | None] = {}
     for entry in entries:
-        key = entry["step_key"]
+        key, rid = entry["step_key"], entry["request_id"]
         data = entry["data"] if isinstance(entry["data"], dict) else {}
         if not isinstance(key, str) or key == ARTIFACT_KEY:
             continue
         if not key.startswith(RESERVED_PREFIX):
-            if carries_out(key, str(entry.get("phase"))):
-                carried = True
-            elif key == EVIDENCE_KEY and (said := evidence_no_data(data)) is not None:
-                no_data = said
+            note_entry(no_data, rid, key, str(entry.get("phase")), data)
             continue
-        row = apply_request_entry(
-            row,
-            entry["request_id"],
-            entry["ts"],
-            key,
-            data,
-            no_data_unchanged=no_data and not carried,
-        )
+        fits = no_data.get(rid) is True
+        row = apply_request_entry(row, rid, entry["ts"], key, data, no_data_unchanged=fits)
     return row
 
 

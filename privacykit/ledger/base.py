@@ -81,8 +81,8 @@ _ARTIFACT_INSERT = (
 
 
 def _no_data_unchanged(conn: sqlite3.Connection, request_id: str) -> bool:
-    """What :func:`verify`'s replay tracks for ``request_id`` (``Verified.carried_out`` and
-    ``no_data``), read from the entries: no destructive intent, and the latest evidence
+    """What :func:`verify`'s replay tracks for ``request_id`` (``replay.note_entry``), read
+    from the entries: no destructive intent, and the latest evidence
     record (a closing record aside) says ``no_data_found``. Asked only when a completed
     request is closed."""
     intents = conn.execute(

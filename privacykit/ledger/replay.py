@@ -32,6 +32,7 @@ __all__ = [
     "carries_out",
     "case_ref_problem",
     "evidence_no_data",
+    "note_entry",
 ]
 
 RESERVED_PREFIX = "ledger:"
@@ -143,6 +144,25 @@ def evidence_no_data(data: dict[str, Any]) -> bool | None:
     (outcome ``closed``), which does not replace the answer it closes."""
     outcome = data.get("outcome")
     return None if outcome == "closed" else outcome == "no_data_found"
+
+
+def note_entry(
+    no_data: dict[str, bool | None],
+    request_id: str,
+    step_key: str,
+    phase: str,
+    data: dict[str, Any],
+) -> None:
+    """Fold an ordinary entry into what closing a finished request as a mistake depends
+    on: ``no_data[request_id]`` is True while the request's latest evidence record says
+    ``no_data_found``, and None for good once it has a destructive intent (so the
+    closing's ``no_data_unchanged`` is ``no_data.get(request_id) is True``)."""
+    if carries_out(step_key, phase):
+        no_data[request_id] = None
+    elif step_key == EVIDENCE_KEY and no_data.get(request_id, False) is not None:
+        said = evidence_no_data(data)
+        if said is not None:
+            no_data[request_id] = said
 
 
 def apply_request_entry(
