@@ -36,9 +36,11 @@ from privacykit.ledger.canonical import (
 from privacykit.ledger.records import PHASES, RESULTS
 from privacykit.ledger.replay import (
     ARTIFACT_KEY,
+    EVIDENCE_KEY,
     RESERVED_PREFIX,
     apply_artifact,
     apply_request_entry,
+    note_entry,
 )
 
 __all__ = ["PARALLEL_FROM", "Found", "Verified", "bad", "canonical_scan", "check_entries"]
@@ -73,6 +75,7 @@ class Verified:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     last_seq_of: dict[str, int] = field(default_factory=dict)
     stored: list[Found] = field(default_factory=list)
+    no_data: dict[str, bool | None] = field(default_factory=dict)  # see replay.note_entry
 
     @property
     def size(self) -> int:
@@ -153,6 +156,7 @@ def _entries_in_parallel(conn: sqlite3.Connection, state: Verified) -> set[str] 
     state.requests.clear()
     state.artifacts.clear()
     state.last_seq_of.clear()
+    state.no_data.clear()
     return None
 
 
@@ -303,8 +307,9 @@ def _replay(
                                 raise ValueError("artifact for a request that was never created")
                             artifacts.append(apply_artifact(seq, rid, ts, data))
                         else:
+                            fits = state.no_data.get(rid) is True
                             requests[rid] = apply_request_entry(
-                                requests.get(rid), rid, ts, key, data
+                                requests.get(rid), rid, ts, key, data, no_data_unchanged=fits
                             )
                     except ValueError as exc:
                         flush()
@@ -318,6 +323,8 @@ def _replay(
                     if phase == "outcome" and data.get("result") not in RESULTS:
                         flush()
                         raise bad("outcome without a valid result", seq)
+                    if phase == "intent" or key == EVIDENCE_KEY:
+                        note_entry(state.no_data, rid, key, phase, data)
                     if canonical:
                         values.append(data)
                         texts.append(text)
