@@ -41,7 +41,7 @@ def text_of(pdf: Path) -> str:
 
 
 def test_a_no_data_erasure_is_closed_as_a_mistake(
-    sandbox: Any, zendesk_env: dict[str, str], evidence_home: Path
+    sandbox: Any, zendesk_env: dict[str, str], evidence_home: Path, tmp_path: Path
 ) -> None:
     rid = finished_no_data_erasure(evidence_home)
     with Ledger.open(evidence_home, readonly=True) as led:
@@ -86,6 +86,10 @@ def test_a_no_data_erasure_is_closed_as_a_mistake(
     verify = run("ledger", "verify", "--json")
     assert verify.exit_code == 0, verify.output
     assert json.loads(verify.stdout)["ok"] is True
+    bundle = tmp_path / "bundle.zip"  # a regulator's offline check replays it too
+    assert run("evidence", "export", "--request", rid, "--out", str(bundle)).exit_code == 0
+    checked = run("evidence", "verify", str(bundle))
+    assert (checked.exit_code, checked.stdout.splitlines()[0]) == (0, f"OK {bundle}")
     again = run("request", "close", rid, "--as", "mistake", "--reason", REASON)
     assert (again.exit_code, again.stderr) == (
         2,

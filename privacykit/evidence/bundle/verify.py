@@ -206,6 +206,11 @@ def _check_request(
         key, data = entry["step_key"], entry.get("data")
         if isinstance(key, str) and key.startswith("ledger:"):
             bookkeeping.append(entry)
+        elif entry.get("phase") == "intent" or key == "evidence":
+            # What a mistake closing of a finished request depends on (replay.note_entry):
+            # kept slim, in order -- an intent's key and an evidence record's outcome.
+            outcome = data.get("outcome") if isinstance(data, dict) else None
+            bookkeeping.append({**entry, "data": {"outcome": outcome} if outcome else {}})
         if key == ARTIFACT_STEP and isinstance(data, dict):
             if data.get("kind") == REPORT_ARTIFACT and isinstance(data.get("sha256"), str):
                 artifacts.add(data["sha256"])
