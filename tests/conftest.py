@@ -181,13 +181,43 @@ def virtual_time(frozen_sandbox: Any) -> VirtualTime:
 
 
 @pytest.fixture
-def zendesk_env(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def point_zendesk_at(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``point_zendesk_at(server)``: ZENDESK_* name that sandbox (and nothing else) for the
+    rest of the test; returns its environment."""
+
+    def point(server: Any) -> dict[str, str]:
+        env: dict[str, str] = server.env()
+        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return env
+
+    return point
+
+
+@pytest.fixture
+def env_sandbox(point_zendesk_at: Any) -> Iterator[Any]:
+    """``env_sandbox(**options)``: a running SandboxServer with those options that ZENDESK_*
+    points at, stopped after the test (a test file's own seed, scale or limits)."""
+    from contextlib import ExitStack
+
+    from privacykit.sandbox import SandboxServer
+
+    with ExitStack() as stack:
+
+        def start(**options: Any) -> Any:
+            server = stack.enter_context(SandboxServer(**options))
+            point_zendesk_at(server)
+            return server
+
+        yield start
+
+
+@pytest.fixture
+def zendesk_env(sandbox: Any, point_zendesk_at: Any) -> dict[str, str]:
     """Point ZENDESK_* at the running sandbox."""
-    env = sandbox.env()
-    for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    env: dict[str, str] = point_zendesk_at(sandbox)
     return env
 
 

@@ -6,7 +6,6 @@ loopback, real ledger, the real CLI)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,9 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def demo(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(seed="demo", users=3, time_scale=600.0, rng_seed=1) as server:
-        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
+def demo(env_sandbox: Any, home: Path) -> SandboxServer:
+    server: SandboxServer = env_sandbox(seed="demo", users=3, time_scale=600.0, rng_seed=1)
+    return server
 
 
 def run(*args: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,9 @@ from privacykit.sandbox.seed import DEMO_AGENT_EMAIL, DEMO_ERASE_EMAIL
 
 
 @pytest.fixture
-def demo(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(seed="demo", users=3, time_scale=600.0, rng_seed=1) as server:
-        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
+def demo(env_sandbox: Any, home: Path) -> SandboxServer:
+    server: SandboxServer = env_sandbox(seed="demo", users=3, time_scale=600.0, rng_seed=1)
+    return server
 
 
 def invoke(*args: str, input: str | None = None) -> Any:

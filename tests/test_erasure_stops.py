@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,9 @@ from privacykit.sandbox import SandboxServer
 
 
 @pytest.fixture
-def sb(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(seed="none", time_scale=600.0, rng_seed=3) as server:
-        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
+def sb(env_sandbox: Any, home: Path) -> SandboxServer:
+    server: SandboxServer = env_sandbox(seed="none", time_scale=600.0, rng_seed=3)
+    return server
 
 
 def people(sb: SandboxServer, home: Path, n: int) -> tuple[Path, list[int]]:

@@ -807,17 +807,14 @@ def test_redaction_markup_wraps_every_piece_of_text() -> None:
 
 
 def test_the_command_line_shows_the_tickets_in_the_plan_and_the_result(
-    sb: SandboxServer, home: Path, monkeypatch: pytest.MonkeyPatch
+    sb: SandboxServer, home: Path, point_zendesk_at: Any
 ) -> None:
     from click.testing import CliRunner
 
     from privacykit.cli import cli
 
     pat = Person(sb)
-    for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in sb.env().items():
-        monkeypatch.setenv(key, value)
+    point_zendesk_at(sb)
     plan = CliRunner().invoke(cli, ["erase", "--dry-run", pat.email])
     assert plan.exit_code == 0, plan.output
     first, second = pat.requested

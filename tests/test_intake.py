@@ -6,7 +6,6 @@ sandbox over loopback with faithful tickets, real ledger, the real CLI)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,9 @@ EMAIL = "dana.dsar@example.com"
 
 
 @pytest.fixture
-def sb(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[SandboxServer]:
-    with SandboxServer(seed="none", time_scale=600.0, rng_seed=1) as server:
-        for key in ("ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
-        yield server
+def sb(env_sandbox: Any, home: Path) -> SandboxServer:
+    server: SandboxServer = env_sandbox(seed="none", time_scale=600.0, rng_seed=1)
+    return server
 
 
 def erase(*args: str) -> Any:
