@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(BIN)/ruff check privacykit tests bench setup.py
 	$(BIN)/ruff format --check privacykit tests bench setup.py
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 demo: $(STAMP)
 	$(BIN)/python -m privacykit.demo
