@@ -14,6 +14,12 @@ import click
 
 from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
+from privacykit.cli.request_options import (
+    from_file_option,
+    identity_options,
+    no_report_option,
+    received_option,
+)
 from privacykit.playbooks.access import SubjectResult, access_request
 
 __all__ = ["register"]
@@ -29,12 +35,7 @@ __all__ = ["register"]
     help="Directory for the answer (created owner-only). Several subjects: one "
     "subdirectory per request id (or case reference).",
 )
-@click.option(
-    "--from-file",
-    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
-    help="Subjects, one per line or a CSV with a 'subject' column; '-' reads standard "
-    "input, which keeps them out of ps and shell history.",
-)
+@from_file_option
 @click.option(
     "--playbook",
     metavar="NAME|FILE",
@@ -46,13 +47,8 @@ __all__ = ["register"]
     is_flag=True,
     help="You checked that every user found is the same person; deliver anyway.",
 )
-@click.option("--received", metavar="DATE", help="When the request arrived (default: today).")
-@click.option(
-    "--no-report",
-    is_flag=True,
-    help="Record the evidence in the ledger but skip the signed PDF "
-    "(make it later with the evidence commands).",
-)
+@received_option
+@no_report_option
 @click.option(
     "--from-ticket",
     metavar="ID",
@@ -60,23 +56,7 @@ __all__ = ["register"]
     "its creation date the received date, its id the case reference; the outcome is "
     "added as an internal note.",
 )
-@click.option(
-    "--case",
-    "case_ref",
-    metavar="REF",
-    help="Your own reference for this request (e.g. the DSAR ticket number); one SUBJECT.",
-)
-@click.option(
-    "--identity-verified",
-    metavar="DATE",
-    help="When the subject's identity was verified (shown in the report); one SUBJECT.",
-)
-@click.option(
-    "--method",
-    "identity_method",
-    metavar="TEXT",
-    help="How the identity was verified (e.g. 'video call'), with --identity-verified.",
-)
+@identity_options
 @output_options
 @writes_home("access")
 def access(

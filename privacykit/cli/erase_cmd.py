@@ -24,6 +24,12 @@ from privacykit.cli.output import (
     progress,
     safe_text,
 )
+from privacykit.cli.request_options import (
+    from_file_option,
+    identity_options,
+    no_report_option,
+    received_option,
+)
 
 __all__ = ["register"]
 
@@ -210,12 +216,7 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
 
 @click.command("erase", short_help="Erase people from Zendesk (GDPR Art. 17).")
 @click.argument("subjects", nargs=-1, metavar="[SUBJECT]...")
-@click.option(
-    "--from-file",
-    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
-    help="Subjects, one per line or a CSV with a 'subject' column; '-' reads standard "
-    "input, which keeps them out of ps and shell history.",
-)
+@from_file_option
 @click.option(
     "--playbook",
     metavar="NAME|FILE",
@@ -242,7 +243,7 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     show_default=True,
     help="Subjects prepared in parallel (discovery, profiles, soft deletion).",
 )
-@click.option("--received", metavar="DATE", help="When the request arrived (default: today).")
+@received_option
 @click.option(
     "--max-wait",
     type=click.FloatRange(min=1),
@@ -252,35 +253,14 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     help="Longest wait for Zendesk's rate limits; past it the run stops cleanly "
     "(everything recorded) and says when to continue with --resume.",
 )
-@click.option(
-    "--no-report",
-    is_flag=True,
-    help="Record the evidence in the ledger but skip the signed PDF "
-    "(make it later with the evidence commands).",
-)
+@no_report_option
 @click.option(
     "--from-ticket",
     metavar="ID",
     help="Take the request from this Zendesk DSAR ticket: its requester is the subject, "
     "its creation date the received date, its id the case reference.",
 )
-@click.option(
-    "--case",
-    "case_ref",
-    metavar="REF",
-    help="Your own reference for this request (e.g. the DSAR ticket number); one SUBJECT.",
-)
-@click.option(
-    "--identity-verified",
-    metavar="DATE",
-    help="When the subject's identity was verified (shown in the report); one SUBJECT.",
-)
-@click.option(
-    "--method",
-    "identity_method",
-    metavar="TEXT",
-    help="How the identity was verified (e.g. 'video call'), with --identity-verified.",
-)
+@identity_options
 @click.option(
     "--new-request",
     is_flag=True,
