@@ -14,8 +14,9 @@ Measures:
   only what was written since), ``inclusion_proof()``;
 * ``verify()`` on a read-only ledger in a fresh process (what ``ledger verify`` runs: SQLite
   integrity check, schema, every leaf rehashed and every entry parsed and checked
-  canonical, tree, checkpoints, coverage, derived tables), as wall-clock and CPU rates
-  (on a shared machine the CPU rate is the steadier figure).
+  canonical, tree, checkpoints, coverage, derived tables), best of three, as wall-clock
+  and CPU rates (the CPU rate counts this process only: from 200,000 entries a second
+  interpreter checks the canonical form meanwhile).
 
 Run: ``python -m bench.ledger_bench [--entries N] [--json]``.
 """
@@ -42,6 +43,7 @@ DEFAULT_ENTRIES = 1_000_000
 STEPS_PER_REQUEST = 20
 BATCH = 10_000
 CHECKPOINT_EVERY = 10_000
+VERIFY_RUNS = 3
 
 
 def _fill(ledger: Ledger, entries: int, *, batched: bool) -> int:
@@ -134,11 +136,17 @@ def run(entries: int = DEFAULT_ENTRIES) -> dict[str, Any]:
         results["checkpoint_seconds_warm"] = round(time.perf_counter() - started, 3)
         ledger.close()
 
-        ledger = Ledger.open(root / "big", readonly=True, witness=None)
-        started, cpu = time.perf_counter(), time.process_time()
-        report = ledger.verify()
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        ledger.close()
+        # Best of three fresh opens: on a shared machine the least disturbed run is the
+        # closest to what the code costs.
+        timings = []
+        for _ in range(VERIFY_RUNS):
+            ledger = Ledger.open(root / "big", readonly=True, witness=None)
+            started, cpu = time.perf_counter(), time.process_time()
+            report = ledger.verify()
+            timings.append((time.perf_counter() - started, time.process_time() - cpu))
+            ledger.close()
+        elapsed = min(wall for wall, _ in timings)
+        cpu = min(used for _, used in timings)
         results["verify_seconds"] = round(elapsed, 2)
         results["verify_per_s"] = round(report.entries / elapsed)
         results["verify_cpu_per_s"] = round(report.entries / cpu)
