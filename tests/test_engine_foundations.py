@@ -12,7 +12,7 @@ import pytest
 
 from privacykit import clock
 from privacykit.app import Home, load_config, make_client, open_app, preflight
-from privacykit.errors import ConfigError, UsageError
+from privacykit.errors import ConfigError, LedgerError, UsageError
 from privacykit.ledger import Ledger
 from privacykit.playbooks.loader import builtin_playbook_dir, load_playbook
 from privacykit.playbooks.request import (
@@ -202,6 +202,39 @@ def test_report_follows_the_final_status_and_a_killed_run_is_settled(
         assert settle_owed_reports(led) == [rid2]
         assert [a for a in led.artifacts(rid2) if a.kind == "report"]
         assert settle_owed_reports(led) == []
+
+
+def test_a_deferred_report_stays_owed_until_signed_with_the_batchs_checkpoint(
+    evidence_home: Path,
+) -> None:
+    """A batch defers its reports until every final status is written, then signs one
+    checkpoint that each report names; until then the report is owed (intent, marker)."""
+    book = load_playbook(builtin_playbook_dir() / "erasure.yaml")
+    with Ledger.open(evidence_home) as led:
+        sessions = [
+            RequestSession.for_subject(led, "erasure", book, f"user:{n}", home=evidence_home)
+            for n in (21, 22)
+        ]
+        rids = [session.open() for session in sessions]
+        for session in sessions:
+            done = session.finish("completed", {"outcome": "erased"}, defer_report=True)
+            assert done.report_path is None and session.report_deferred
+        for rid in rids:
+            assert led.get_request(rid).status == "completed"
+            assert (evidence_home / "reports-owed" / rid).exists()
+            assert not [a for a in led.artifacts(rid) if a.kind == "report"]
+        checkpoint = led.checkpoint()  # after every final status
+        for session, rid in zip(sessions, rids, strict=True):
+            signed = session.sign_report(checkpoint)
+            assert not session.report_deferred
+            assert not (evidence_home / "reports-owed" / rid).exists()
+            outcome = [
+                e for e in led.entries(rid) if (e.step_key, e.phase) == ("report", "outcome")
+            ]
+            assert [e.data["sha256"] for e in outcome] == [signed.report_sha256]
+        assert len(led.checkpoints()) == 1  # both reports named the one checkpoint
+        with pytest.raises(LedgerError):
+            sessions[0].sign_report(checkpoint)  # nothing owed any more
 
 
 def _killed(*args: Any, **kwargs: Any) -> Any:

@@ -21,7 +21,9 @@ Crash safety of the report: a ``report`` intent is recorded before the final sta
 its outcome (the report's sha256) after the PDF is stored; a marker file
 ``<home>/reports-owed/<request id>`` indexes the requests between the two, and
 :func:`settle_owed_reports` (called at the start of every run) signs what a killed run
-owed, from the ledger's evidence record.
+owed, from the ledger's evidence record (both in :mod:`.owed_reports`). A batch may defer its
+reports (``finish(defer_report=True)``, then :meth:`RequestSession.sign_report`) so that
+every report names the one checkpoint it signs after all the final statuses.
 
 Also here, shared by every kind: :func:`default_operator`, :func:`parse_received` (the one
 ``--received`` parser) and :func:`ledger_view` / :func:`restore_withheld`.
@@ -42,11 +44,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from privacykit import __version__, clock
-from privacykit.errors import EvidenceError, LedgerError, UsageError
+from privacykit.errors import LedgerError, UsageError
 from privacykit.ledger.guard import looks_personal
+from privacykit.playbooks.owed_reports import (
+    EVIDENCE_STEP,
+    REPORT_STEP,
+    owed_marker,
+    settle_owed_reports,
+)
+from privacykit.playbooks.owed_reports import produce as _produce
 from privacykit.playbooks.ports import RequestLedger
 
 if TYPE_CHECKING:
+    from privacykit.ledger.checkpoint import Checkpoint
     from privacykit.ledger.records import RequestRecord
     from privacykit.playbooks.loader import Playbook
 
@@ -67,12 +77,8 @@ __all__ = [
     "withheld",
 ]
 
-EVIDENCE_STEP = "evidence"
-REPORT_STEP = "report"
 PLAYBOOK_ARTIFACT = "playbook"
-_OWED_DIR = "reports-owed"
 _WITHHELD = re.compile(r"^\[not kept in the ledger; sha256 ([0-9a-f]{64})\]$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 def default_operator() -> str:
@@ -209,6 +215,8 @@ class RequestSession:
     #: playbook and nothing destructive happened in it): closed when this one opens.
     supersedes: str | None = None
     _open: bool = False
+    # The full record and evidence seq of a report finish() left to sign_report().
+    _deferred: tuple[dict[str, Any], int] | None = field(default=None, repr=False)
     # Permanent-deletion workers record for one request from several threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -439,12 +447,16 @@ class RequestSession:
         produce_report: bool = True,
         record_evidence: bool = True,
         status_in_record: bool = True,
+        defer_report: bool = False,
     ) -> Finished:
         """Store ``record`` (``status`` set in it) as the ``evidence`` entry, write the final
         status, then produce the signed report from the full record. With
         ``record_evidence`` False (nothing changed since the last evidence) only a report
         the ledger still owes is produced. With ``status_in_record`` False the record keeps
-        its own ``status`` (an audit record's is the audit's result, not the request's)."""
+        its own ``status`` (an audit record's is the audit's result, not the request's).
+        With ``defer_report`` the report stays owed (its intent and marker written) until
+        :meth:`sign_report`: a batch signs its one checkpoint after every final status,
+        then every report names it."""
         rid = self._rid(None)
         full = {**record, "status": status} if status_in_record else dict(record)
         if record_evidence:
@@ -453,7 +465,7 @@ class RequestSession:
             latest = self.latest(EVIDENCE_STEP)
             seq = latest.seq if latest is not None else 0
         owed = produce_report and (record_evidence or self.report_owed())
-        marker = _owed_marker(self._home(), rid) if owed else None
+        marker = owed_marker(self._home(), rid) if owed else None
         if marker is not None:
             marker.parent.mkdir(mode=0o700, exist_ok=True)
             marker.touch(mode=0o600)
@@ -462,11 +474,28 @@ class RequestSession:
             self.set_status(status, reason)
         if not owed:
             return Finished(status, seq)
-        path, sha = _produce(self.ledger, rid, self.kind, full, self._home())
+        self._deferred = (full, seq)
+        if defer_report:
+            return Finished(status, seq)
+        return self.sign_report()
+
+    @property
+    def report_deferred(self) -> bool:
+        """:meth:`finish` left the report to :meth:`sign_report`."""
+        return self._deferred is not None
+
+    def sign_report(self, checkpoint: Checkpoint | None = None) -> Finished:
+        """Produce the report :meth:`finish` left owed, naming ``checkpoint`` when given
+        (see :func:`privacykit.evidence.produce_report`), and record its outcome."""
+        rid = self._rid(None)
+        if self._deferred is None:
+            raise LedgerError("no report is owed by this session")
+        full, seq = self._deferred
+        path, sha = _produce(self.ledger, rid, self.kind, full, self._home(), checkpoint)
+        self._deferred = None
         self.record(REPORT_STEP, "outcome", {"sha256": sha, "evidence_seq": seq})
-        if marker is not None:
-            marker.unlink(missing_ok=True)
-        return Finished(status, seq, path, sha)
+        owed_marker(self._home(), rid).unlink(missing_ok=True)
+        return Finished(self.status or "", seq, path, sha)
 
     def _home(self) -> Path:
         return Path(self.home) if self.home is not None else Path(self.ledger.home)
@@ -517,80 +546,6 @@ def recorded_playbook(
     except PlaybookError:
         return None
     return book if book.sha256 == want else None
-
-
-def _produce(
-    ledger: RequestLedger, rid: str, kind: str, record: Mapping[str, Any], home: Path
-) -> tuple[Path, str]:
-    try:
-        from privacykit.evidence import produce_report
-    except ImportError as exc:
-        # Never "completed" without the report it promises: say so, the request keeps a
-        # report owed (the ledger's ``report`` intent) for the next run.
-        raise EvidenceError(
-            f"the signed report cannot be produced: the PDF stack does not load ({exc.name})"
-        ) from None
-    result = produce_report(ledger, rid, kind, record, home=home)  # type: ignore[arg-type]
-    return Path(result.path), str(result.sha256)
-
-
-def owed_marker(home: Path, rid: str) -> Path:
-    """``<home>/reports-owed/<request id>``: present while a request's report is owed
-    (every way of finishing a request uses it, closing included)."""
-    return _owed_marker(home, rid)
-
-
-def _owed_marker(home: Path, rid: str) -> Path:
-    if not _REQUEST_ID.match(rid):
-        raise LedgerError("the ledger returned a request id that is not a safe file name")
-    return home / _OWED_DIR / rid
-
-
-def settle_owed_reports(ledger: RequestLedger, *, home: Path | None = None) -> list[str]:
-    """Sign the reports a killed run owed (its final status written, its report not yet
-    stored), from the ledger's evidence record. Returns the request ids settled."""
-    base = Path(home) if home is not None else Path(ledger.home)
-    folder = base / _OWED_DIR
-    if not folder.is_dir():
-        return []
-    settled = []
-    for marker in sorted(folder.iterdir()):
-        rid = marker.name
-        if not _REQUEST_ID.match(rid):
-            continue
-        try:
-            request = ledger.get_request(rid)
-        except UsageError:
-            marker.unlink(missing_ok=True)
-            continue
-        if request.status in ("open", "in_progress"):
-            # Killed before its final status: the request itself is continued (and its
-            # report produced) by the run that resumes it.
-            continue
-        entries = ledger.entries(rid)
-        evidence = [e.seq for e in entries if e.step_key == EVIDENCE_STEP and e.phase == "info"]
-        stored = [a for a in ledger.artifacts(rid) if a.kind == "report"]
-        if evidence and stored and max(evidence) < stored[-1].seq:
-            # Killed after the report was stored, before its outcome was recorded.
-            ledger.record(
-                rid,
-                REPORT_STEP,
-                "outcome",
-                {"sha256": stored[-1].sha256, "evidence_seq": max(evidence), "reconciled": True},
-            )
-        elif evidence:
-            from privacykit.evidence import reproduce_report
-
-            result = reproduce_report(ledger, rid, home=base)  # type: ignore[arg-type]
-            ledger.record(
-                rid,
-                REPORT_STEP,
-                "outcome",
-                {"sha256": result.sha256, "evidence_seq": max(evidence), "settled": True},
-            )
-            settled.append(rid)
-        marker.unlink(missing_ok=True)
-    return settled
 
 
 def _clip(text: str | None, limit: int = 1000) -> str | None:

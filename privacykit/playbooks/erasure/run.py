@@ -285,7 +285,29 @@ class ErasureBatch:
                 subject_facts=self.options.subject_facts(),
                 intake=self.intake,
             )
+            runner.defer_reports = True  # signed together by _sign_reports
         return runner
+
+    def _sign_reports(self) -> None:
+        """The reports the jobs' final statuses left owed, signed once every job has its
+        final status: one checkpoint first, which every report of the batch names (#13).
+        A report that cannot be signed stays owed (its intent and marker): the next run
+        settles it."""
+        owed = [job for job in self.jobs if job.session is not None and job.session.report_deferred]
+        if not owed:
+            return
+        assert self.ledger is not None
+        checkpoint = self.ledger.checkpoint()
+        for job in owed:
+            assert job.session is not None
+            try:
+                finished = job.session.sign_report(checkpoint)
+            except Exception as exc:  # noqa: BLE001 - reported per subject, as in finish()
+                job.report_error = why(exc)
+                continue
+            if finished.report_path is not None:
+                job.report_path = str(finished.report_path)
+                job.report_sha256 = finished.report_sha256
 
     def _continue_under_its_playbook(self, job: ErasureJob) -> ErasureJob:
         """A request goes on under the playbook it was opened with, so what runs and what
@@ -377,6 +399,11 @@ class ErasureBatch:
         except (RateLimitWaitExceeded, LedgerError, OSError) as exc:
             # Nothing any subject could get past in this run: stopped the same way.
             interrupted, stopped = True, stop_reason(exc)
+        try:
+            self._sign_reports()
+        except (LedgerError, OSError) as exc:  # the batch's checkpoint: reports stay owed
+            interrupted = True
+            stopped = stopped or stop_reason(exc)
         checkpoint = None
         left: list[str] = []
         try:

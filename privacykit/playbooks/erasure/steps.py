@@ -99,6 +99,9 @@ class ErasureRunner:
         self.received_at = received_at or clock.today()
         self.batch_id = batch_id
         self.produce_reports = produce_reports
+        # A batch signs its reports together once every job has its final status (one
+        # checkpoint they all name): finish() then leaves each report owed until then.
+        self.defer_reports = False
         # Case reference and identity verification given with a SUBJECT (never applied to
         # the other open requests --resume continues): RequestSession fields.
         self.subject_facts = dict(subject_facts or {})
@@ -548,6 +551,7 @@ class ErasureRunner:
                 reason=clip(reason) if reason else None,
                 produce_report=self.produce_reports,
                 record_evidence=not unchanged,
+                defer_report=self.defer_reports,
             )
         except Exception as exc:
             # The final status is written; the report is owed (the ledger's ``report`` intent
