@@ -3,9 +3,11 @@
 Owns :class:`Pipeline` and :class:`BatchProgress`. Discovery, profile replacement and
 soft deletion run in a pool of ``concurrency`` threads; each soft-deleted user then goes
 into a queue served by a few permanent-deletion workers, whose requests the shared
-governor paces at Zendesk's documented 700 per 10 minutes. Later subjects are prepared
-while earlier users wait for deletion budget, so a batch of N users takes about N/700 x 10
-minutes. Each job then finishes (compliance look, evidence, report) on the pool.
+governor paces at Zendesk's documented 700 per 10 minutes. The pool takes work on started
+jobs before new subjects (:mod:`~privacykit.playbooks.erasure.workers`), so deletions
+begin as soon as the first users are soft-deleted and later subjects are prepared while
+earlier users wait for deletion budget: a batch of N users takes about N/700 x 10 minutes.
+Each job then finishes (compliance look, evidence, report) on the pool.
 
 Permanent deletion goes through the runner (:meth:`ErasureRunner.permanently_delete_one`,
 i.e. the engine's ``perform``), and a job continues through the engine from where it
@@ -18,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from privacykit.playbooks.erasure.actions import why
 from privacykit.playbooks.erasure.bulk import MAX_IDS, MIN_USERS, soft_delete_many
 from privacykit.playbooks.erasure.state import PERMANENT_DELETE_STEP, SOFT_DELETE_STEP, ErasureJob
 from privacykit.playbooks.erasure.steps import Aborted, ErasureRunner
+from privacykit.playbooks.erasure.workers import CONTINUE, PREPARE, PriorityWorkers
 from privacykit.playbooks.reasons import stops_the_run
 
 __all__ = ["BULK_LINGER_FLOOR", "BatchProgress", "Pipeline", "deletion_eta"]
@@ -111,6 +113,14 @@ class Pipeline:
     def _abort_all(self) -> None:
         for runner in self.runners.values():
             runner.aborted.set()
+
+    def _crashed(self, exc: BaseException) -> None:
+        """A pool call raised past its own guard (a bug): stop the whole batch."""
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = exc
+            self._abort_all()
+            self.all_done.notify_all()
 
     # progress -----------------------------------------------------------------------------
 
@@ -238,7 +248,7 @@ class Pipeline:
         for uid in users:
             self.queue.put((job, uid))
 
-    def _bulk_soft_deleter(self, pool: ThreadPoolExecutor) -> None:
+    def _bulk_soft_deleter(self, pool: PriorityWorkers) -> None:
         """Gathers the users of paused jobs (up to 100, waiting briefly while subjects are
         still being prepared) and soft-deletes them with one ``destroy_many`` job."""
         while True:
@@ -283,7 +293,7 @@ class Pipeline:
                 if self.fatal is not None:
                     self._finish(job, aborted=True)
                 else:
-                    pool.submit(self._resume_after_bulk, job)
+                    pool.submit(self._resume_after_bulk, job, priority=CONTINUE)
             if stop:
                 return
 
@@ -294,7 +304,7 @@ class Pipeline:
 
         self._guard(job, work)
 
-    def _deleter(self, pool: ThreadPoolExecutor) -> None:
+    def _deleter(self, pool: PriorityWorkers) -> None:
         while True:
             item = self.queue.get()
             if item is None:
@@ -316,12 +326,14 @@ class Pipeline:
                 if self.fatal is not None:
                     self._finish(job, aborted=True)
                 else:
-                    pool.submit(self._continue, job)
+                    pool.submit(self._continue, job, priority=CONTINUE)
 
     def run(self) -> None:
         if not self.jobs:
             return
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="erase")
+        # Started jobs go before new subjects (see workers.py): deletions begin while later
+        # subjects are still being discovered.
+        pool = PriorityWorkers(self.concurrency, name="erase", on_error=self._crashed)
         workers = [
             threading.Thread(target=self._deleter, args=(pool,), name=f"erase-delete-{i}")
             for i in range(self.deleters)
@@ -336,7 +348,7 @@ class Pipeline:
             with self.lock:
                 self.preparing = len(self.jobs)
             for job in self.jobs:
-                pool.submit(self._prepare, job)
+                pool.submit(self._prepare, job, priority=PREPARE)
             with self.lock:
                 while self.remaining > 0 and self.fatal is None:
                     self.all_done.wait(0.5)
@@ -352,7 +364,7 @@ class Pipeline:
             self.bulk_queue.put(None)
             for worker in workers:
                 worker.join()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(cancel_pending=True)
         if self.fatal is not None:
             raise self.fatal
 
