@@ -67,14 +67,33 @@ LIMIT = 700  # documented permanent deletions per window
 WINDOW = 600.0  # documented window, seconds
 ACCOUNT_LIMIT = 2500  # requests per minute (Enterprise Plus): deletions are the bottleneck
 SOURCES = ("coolbikes:rider", "webshop:customer", "smsclub:member")
-#: name -> (header style, account requests per minute, tickets per subject)
-SCENARIOS: dict[str, tuple[str, int, int]] = {
-    "pipeline": ("2024", ACCOUNT_LIMIT, 0),
-    "headers_2023": ("2023", ACCOUNT_LIMIT, 0),
-    "plan_400": ("2024", 400, 0),
-    "tickets_3": ("2024", ACCOUNT_LIMIT, 3),
+#: name -> (header style, account requests per minute, tickets per subject, a profile each)
+SCENARIOS: dict[str, tuple[str, int, int, bool]] = {
+    "pipeline": ("2024", ACCOUNT_LIMIT, 0, True),
+    "headers_2023": ("2023", ACCOUNT_LIMIT, 0, True),
+    "plan_400": ("2024", 400, 0, True),
+    # Issue 14's own case: plain users (no profiles), default playbook, 400/min plan.
+    "plain_400": ("2024", 400, 0, False),
+    "tickets_3": ("2024", ACCOUNT_LIMIT, 3, True),
 }
-DEFAULT_SCENARIOS = ("pipeline", "headers_2023", "plan_400")
+DEFAULT_SCENARIOS = ("pipeline", "headers_2023", "plan_400", "plain_400")
+
+
+def request_kind(method: str, path: str) -> str:
+    """What a request is for, for the per-subject breakdown: finding the person (users,
+    identities, profiles), reading their conversations, changing something, following a
+    job, or anything else (the preflight)."""
+    if method != "GET":
+        return "changes"
+    if path.startswith("/api/v2/job_statuses"):
+        return "job polls"
+    if "/tickets" in path:
+        return "ticket reads"
+    if path.startswith(("/api/v2/users/search", "/api/v2/user_profiles")) or path.endswith(
+        ("/identities", "/profiles")
+    ):
+        return "finding the person"
+    return "other"
 
 
 class LatencyTransport(DeadlineTransport):
@@ -83,31 +102,37 @@ class LatencyTransport(DeadlineTransport):
     def __init__(self, delay: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.delay = delay
+        self.kinds: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        kind = request_kind(request.method, request.url.path)
+        with self._lock:
+            self.kinds[kind] += 1
         if self.delay > 0:
             time.sleep(self.delay)
         return super().handle_request(request)
 
 
 def seed(
-    sb: SandboxServer, count: int, prefix: str, tickets: int = 0
+    sb: SandboxServer, count: int, prefix: str, tickets: int = 0, *, profiles: bool = True
 ) -> tuple[list[str], list[int]]:
-    """``count`` people through the sandbox's in-process state, each with ``tickets``
-    closed tickets they requested (and a comment of theirs on each); returns their emails
-    and the ticket ids."""
+    """``count`` people through the sandbox's in-process state, each with a Sunshine
+    profile (unless ``profiles`` is false) and ``tickets`` closed tickets they requested
+    (and a comment of theirs on each); returns their emails and the ticket ids."""
     emails: list[str] = []
     ticket_ids: list[int] = []
     for i in range(count):
         email = f"{prefix}{i}@example.com"
         user = sb.state.add_user(f"Bench Person {i}", email=email)
-        sb.state.put_profile(
-            "coolbikes",
-            "rider",
-            [{"type": "email", "value": email}, {"type": "coolbike_id", "value": f"B-{i}"}],
-            user_id=user["id"],
-            attributes={"rides": i},
-        )
+        if profiles:
+            sb.state.put_profile(
+                "coolbikes",
+                "rider",
+                [{"type": "email", "value": email}, {"type": "coolbike_id", "value": f"B-{i}"}],
+                user_id=user["id"],
+                attributes={"rides": i},
+            )
         for t in range(tickets):
             ticket = sb.state.add_ticket(user["id"], "closed", f"Order {i}-{t}")
             sb.state.add_comment(ticket["id"], user["id"], f"My order number is {i}-{t}.")
@@ -140,6 +165,7 @@ def run_pipeline(
     header_style: str = "2024",
     account_limit: int = ACCOUNT_LIMIT,
     tickets_per_subject: int = 0,
+    profiles: bool = True,
 ) -> dict[str, Any]:
     """The real erasure pipeline on ``subjects`` people."""
     with SandboxServer(
@@ -149,7 +175,7 @@ def run_pipeline(
         header_style=header_style,
         rng_seed=1,
     ) as sb:
-        emails, ticket_ids = seed(sb, subjects, "p", tickets_per_subject)
+        emails, ticket_ids = seed(sb, subjects, "p", tickets_per_subject, profiles=profiles)
         deletions: list[float] = []
         before_first: list[int] = []  # requests sent before the first permanent deletion
         lock = threading.Lock()
@@ -196,9 +222,9 @@ def run_pipeline(
         tickets_erased = lifecycle["permanently_deleted"]
     outcomes = Counter(job.outcome for job in report.jobs)
     # Saturation is measured over the deletion phase (full windows from the first
-    # permanent deletion to the last): the pipeline plans every subject read-only first
-    # (issue 12: blockers are found before anything changes), which takes a while for a
-    # big batch; that phase is reported separately (first_deletion_after_s, overall).
+    # permanent deletion to the last); the time before the first deletion (the first
+    # subjects' read-only discovery, then the first bulk soft delete) is reported
+    # separately (first_deletion_after_s), and the whole run as overall_per_window.
     first = min(deletions) if deletions else start_v
     last = max(deletions) if deletions else end_v
     windows = _windows(deletions, first, last)
@@ -233,6 +259,11 @@ def run_pipeline(
         "outcomes": dict(outcomes),
         "requests": stats["requests"],
         "requests_per_subject": round(per_subject, 2),
+        "profiles_per_subject": 1 if profiles else 0,
+        # Issue 14 counts the erasure's own requests; the ticket reads are #15's discovery.
+        "requests_per_subject_by_kind": {
+            kind: round(n / max(1, subjects), 3) for kind, n in sorted(transport.kinds.items())
+        },
         "rate_limited": stats["rate_limited"],
         "rate_limited_share": stats["rate_limited"] / max(1, stats["requests"]),
         "elapsed_seconds": elapsed,
@@ -395,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     for name in names:
-        style, account, tickets = SCENARIOS[name]
+        style, account, tickets, profiles = SCENARIOS[name]
         if name == "tickets_3" and args.tickets_per_subject is not None:
             tickets = args.tickets_per_subject
         results[name] = run_pipeline(
@@ -406,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             header_style=style,
             account_limit=account,
             tickets_per_subject=tickets,
+            profiles=profiles,
         )
     if not args.no_baseline:
         # Enough people for the time box; the baseline never gets near them all.
@@ -427,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
             result = results[name]
             label = f"{name}"
             print(_line(label, result))
+            kinds = ", ".join(
+                f"{k} {v:.2f}" for k, v in result["requests_per_subject_by_kind"].items()
+            )
+            print(f"              requests per subject: {kinds}")
             print(
                 f"              headers {result['header_style']}, account "
                 f"{result['account_limit_per_minute']}/min; per window: "
