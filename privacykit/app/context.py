@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacykit.errors import AuthenticationError, ConfigError, ForbiddenError, ZendeskError
+from privacykit.errors import (
+    AuthenticationError,
+    ConfigError,
+    ForbiddenError,
+    UsageError,
+    ZendeskError,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -28,6 +34,7 @@ __all__ = [
     "AppContext",
     "Home",
     "Me",
+    "client_bounds",
     "load_config",
     "make_client",
     "open_app",
@@ -74,6 +81,30 @@ def load_config(env: Mapping[str, str] | None = None) -> ZendeskConfig:
     from privacykit.config import ZendeskConfig
 
     return ZendeskConfig.from_env(env)
+
+
+def client_bounds(
+    *, max_wait: float | None = None, request_deadline: float | None = None
+) -> dict[str, Any]:
+    """The client options for ``--max-wait`` and ``--request-deadline`` (None: the
+    client's default, 15 minutes and 180 s), for ``open_app(client_options=...)``.
+
+    A value that is not a positive number of seconds is bad input: :class:`UsageError`
+    (exit 2) naming the option, raised before anything is sent. No relation between the
+    deadline and the per-read timeout (30 s) is required: a deadline below it simply
+    bounds the exchange first."""
+    options: dict[str, Any] = {}
+    for flag, key, value in (
+        ("--max-wait", "max_wait", max_wait),
+        ("--request-deadline", "deadline", request_deadline),
+    ):
+        if value is None:
+            continue
+        # ``not value > 0`` also refuses NaN; inf would disable the bound it sets.
+        if isinstance(value, bool) or not value > 0 or value == float("inf"):
+            raise UsageError(f"{flag} must be a positive number of seconds")
+        options[key] = float(value)
+    return options
 
 
 def _read_only(transport: httpx.BaseTransport | None) -> httpx.BaseTransport:

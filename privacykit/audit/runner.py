@@ -88,13 +88,21 @@ def run_audit(
     config: ZendeskConfig | None = None,
     env: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
+    max_wait: float | None = None,
+    request_deadline: float | None = None,
 ) -> AuditResult:
     """Run every check once and return what was found (see the module docstring).
 
     Raises a :class:`~privacykit.errors.PrivacykitError` when the audit cannot run at all
     (no Zendesk configuration, ledger missing keys or unreadable); checks that could not
-    complete are reported in ``AuditResult.errors`` instead (exit code 2 either way)."""
+    complete are reported in ``AuditResult.errors`` instead (exit code 2 either way).
+    ``max_wait`` and ``request_deadline`` bound the client (``--max-wait``,
+    ``--request-deadline``; None: its defaults): past either, the Zendesk part is
+    incomplete, never a clean bill."""
+    from privacykit.app import client_bounds
+
     options = options or AuditOptions()
+    bounds = client_bounds(max_wait=max_wait, request_deadline=request_deadline)
     # Configuration first: a misconfigured cron job must fail before touching anything.
     config = config or ZendeskConfig.from_env(env)
     home_path = Path(home) if home is not None else privacykit_home(env, create=False)
@@ -110,7 +118,7 @@ def run_audit(
     readonly = ReadOnlyTransport(transport)
     # The shared governor keeps the run inside the account-wide budget and backs off
     # on 429 for every thread; max_requests bounds how much of the budget it uses.
-    with ZendeskClient(config, governor=Governor(), transport=readonly) as client:
+    with ZendeskClient(config, governor=Governor(), transport=readonly, **bounds) as client:
         # Refused credentials are a configuration error (exit 2) before the audit opens
         # its request: nothing recorded, nothing signed. Zendesk unreachable is not: the
         # ledger checks still run and the Zendesk part is reported incomplete.

@@ -15,6 +15,7 @@ import click
 from privacykit.cli.home_lock import writes_home
 from privacykit.cli.output import domain_errors, echo_json, output_options, progress, safe_text
 from privacykit.cli.request_options import (
+    bounds_options,
     from_file_option,
     identity_options,
     no_report_option,
@@ -48,6 +49,7 @@ __all__ = ["register"]
     help="You checked that every user found is the same person; deliver anyway.",
 )
 @received_option
+@bounds_options
 @no_report_option
 @click.option(
     "--from-ticket",
@@ -67,6 +69,8 @@ def access(
     force: bool,
     confirm_ambiguous: bool,
     received: str | None,
+    max_wait: float,
+    request_deadline: float,
     no_report: bool,
     from_ticket: str | None,
     case_ref: str | None,
@@ -87,7 +91,8 @@ def access(
     record type, the attached files and the signed access report. Only GET requests are
     sent to Zendesk (with --from-ticket, one internal note on the ticket too). Exit 0
     when every subject got an answer (including "nothing found"), 1 when some need
-    review or failed.
+    review or failed, or the run stopped at --max-wait (an --out directory this run
+    created and left empty is removed again).
     """
     with ExitStack() as stack:
         bar: dict[str, Any] = {}
@@ -117,6 +122,8 @@ def access(
                 identity_verified=identity_verified,
                 identity_method=identity_method,
                 from_ticket=from_ticket,
+                max_wait=max_wait,
+                request_deadline=request_deadline,
             )
     if as_json:
         echo_json(run.as_dict())

@@ -28,6 +28,7 @@ from privacykit.cli.output import (
     output_options,
     safe_text,
 )
+from privacykit.cli.request_options import bounds_options
 
 if TYPE_CHECKING:
     from privacykit.audit import AuditResult
@@ -79,6 +80,7 @@ __all__ = ["register"]
     help="A user still only soft-deleted this many hours after privacykit soft-deleted "
     "it is lingering (0: report at once).",
 )
+@bounds_options
 @output_options
 @click.option(
     "--wait",
@@ -98,6 +100,8 @@ def audit(
     stuck_after: int,
     max_requests: int,
     soft_delete_grace: int,
+    max_wait: float,
+    request_deadline: float,
 ) -> None:
     """Check that we are compliant right now (read-only against Zendesk).
 
@@ -118,6 +122,8 @@ def audit(
         stuck_after=stuck_after,
         max_requests=max_requests,
         soft_delete_grace=soft_delete_grace,
+        max_wait=max_wait,
+        request_deadline=request_deadline,
     )
 
 
@@ -132,6 +138,8 @@ def _run_audit(
     stuck_after: int,
     max_requests: int,
     soft_delete_grace: int,
+    max_wait: float,
+    request_deadline: float,
 ) -> None:
     """The audit run itself, holding the home's writer lock."""
     from privacykit.audit import AuditOptions, run_audit
@@ -146,7 +154,7 @@ def _run_audit(
     )
     try:
         with domain_errors():
-            result = run_audit(options)
+            result = run_audit(options, max_wait=max_wait, request_deadline=request_deadline)
     except DomainClickException as exc:
         # The audit's contract: whatever stopped it, it "could not run".
         raise DomainClickException(f"audit could not run: {exc.message}", 2) from None

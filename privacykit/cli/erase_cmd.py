@@ -25,6 +25,7 @@ from privacykit.cli.output import (
     safe_text,
 )
 from privacykit.cli.request_options import (
+    bounds_options,
     from_file_option,
     identity_options,
     no_report_option,
@@ -244,15 +245,7 @@ def _print_results(document: dict[str, Any], elapsed: float, quiet: bool) -> Non
     help="Subjects prepared in parallel (discovery, profiles, soft deletion).",
 )
 @received_option
-@click.option(
-    "--max-wait",
-    type=click.FloatRange(min=1),
-    default=900,
-    show_default=True,
-    metavar="SECONDS",
-    help="Longest wait for Zendesk's rate limits; past it the run stops cleanly "
-    "(everything recorded) and says when to continue with --resume.",
-)
+@bounds_options
 @no_report_option
 @click.option(
     "--from-ticket",
@@ -279,6 +272,7 @@ def erase_command(
     concurrency: int,
     received: str | None,
     max_wait: float,
+    request_deadline: float,
     no_report: bool,
     from_ticket: str | None,
     case_ref: str | None,
@@ -321,6 +315,7 @@ def erase_command(
         produce_reports=not no_report,
         new_request=new_request,
         max_wait=max_wait,
+        request_deadline=request_deadline,
         case_ref=case_ref,
         identity_verified=identity_verified,
         identity_method=identity_method,

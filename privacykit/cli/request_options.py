@@ -1,9 +1,10 @@
 """Options the data subject request commands (``erase``, ``access``) share, worded once.
 
 Owns the click decorators :data:`from_file_option`, :data:`received_option`,
-:data:`no_report_option` and :func:`identity_options` (``--case``,
-``--identity-verified``, ``--method``): the same flag means the same thing, with the same
-help, on every request command.
+:data:`no_report_option`, :func:`identity_options` (``--case``,
+``--identity-verified``, ``--method``) and :func:`bounds_options` (``--max-wait``,
+``--request-deadline``, also on ``audit``): the same flag means the same thing, with the
+same help, on every command that has it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["from_file_option", "identity_options", "no_report_option", "received_option"]
+__all__ = [
+    "DEFAULT_MAX_WAIT",
+    "DEFAULT_REQUEST_DEADLINE",
+    "bounds_options",
+    "from_file_option",
+    "identity_options",
+    "no_report_option",
+    "received_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,5 +69,43 @@ _IDENTITY = (
 def identity_options(func: F) -> F:
     """``--case``, ``--identity-verified`` and ``--method``, in that order in ``--help``."""
     for option in reversed(_IDENTITY):
+        func = option(func)
+    return func
+
+
+#: The Zendesk client's defaults (``Governor`` max_wait, ``transport.DEFAULT_DEADLINE``),
+#: repeated here so that ``--help`` does not import httpx; a test keeps them equal.
+DEFAULT_MAX_WAIT: float = 900
+DEFAULT_REQUEST_DEADLINE: float = 180
+
+# Both at least one second: a shorter bound only turns a slow but healthy answer into a
+# stop. The deadline need not exceed the per-read timeout (30 s): below it, the deadline
+# simply ends the exchange first.
+_BOUNDS = (
+    click.option(
+        "--max-wait",
+        type=click.FloatRange(min=1),
+        default=DEFAULT_MAX_WAIT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Longest wait for Zendesk's rate limits; past it the run stops cleanly "
+        "(everything recorded) and says when Zendesk said to come back.",
+    ),
+    click.option(
+        "--request-deadline",
+        type=click.FloatRange(min=1),
+        default=DEFAULT_REQUEST_DEADLINE,
+        show_default=True,
+        metavar="SECONDS",
+        help="Longest time one request to Zendesk may take in all (connecting, sending, "
+        "reading the whole answer), on top of the 30 s limit per read; past it that "
+        "request has failed (a subject needs review, nothing is concluded).",
+    ),
+)
+
+
+def bounds_options(func: F) -> F:
+    """``--max-wait`` and ``--request-deadline``, in that order in ``--help``."""
+    for option in reversed(_BOUNDS):
         func = option(func)
     return func

@@ -17,7 +17,8 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "check_output_dir",
     "folder_names",
     "make_private_dir",
+    "output_dir",
     "prepare_output_dir",
     "subject_dir",
     "write_private_file",
@@ -136,6 +138,13 @@ def make_private_dir(path: Path) -> bool:
     """Create ``path`` and any missing parents owner-only (0700, whatever the umask).
     Returns whether ``path`` itself was created. Directories that already exist are left
     exactly as they are (never chmod'ed)."""
+    return path in _make_private_dirs(path)
+
+
+def _make_private_dirs(path: Path) -> list[Path]:
+    """:func:`make_private_dir`, returning the directories this call created, outermost
+    first (one created by someone else meanwhile is not among them)."""
+    created: list[Path] = []
     missing: list[Path] = []
     probe = path
     while True:
@@ -156,7 +165,8 @@ def make_private_dir(path: Path) -> bool:
         except FileExistsError:
             continue  # created by someone else meanwhile: theirs, leave it
         os.chmod(directory, 0o700)
-    return path in missing
+        created.append(directory)
+    return created
 
 
 def check_output_dir(path: Path, *, force: bool = False) -> None:
@@ -179,14 +189,38 @@ def prepare_output_dir(path: Path, *, force: bool = False) -> Path:
 
     A directory privacykit creates is owner-only (0700), and so are missing parents. An
     existing directory keeps its mode."""
+    _prepare(path, force=force)
+    return path
+
+
+def _prepare(path: Path, *, force: bool) -> list[Path]:
     check_output_dir(path, force=force)
     try:
-        make_private_dir(path)
+        return _make_private_dirs(path)
     except OSError as exc:
         raise UsageError(
             f"--out {click.format_filename(path)}: cannot create directory: {exc.strerror}"
         ) from None
-    return path
+
+
+@contextmanager
+def output_dir(path: Path, *, force: bool = False) -> Iterator[Path]:
+    """:func:`prepare_output_dir` for one run. When the run stops with an exception (e.g.
+    Zendesk asked to wait past ``--max-wait`` before anything was delivered), the
+    directories this call created are removed again, innermost first, as long as they are
+    empty: an operator must not find an empty answer folder that looks like a result.
+    A directory privacykit did not create, or one with anything in it, is never removed
+    (``rmdir`` refuses a non-empty directory, so nothing written meanwhile is lost)."""
+    created = _prepare(path, force=force)
+    try:
+        yield path
+    except BaseException:
+        for directory in reversed(created):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break  # not empty (or not ours to judge): it and its parents stay
+        raise
 
 
 # A folder name: letters, digits and . _ - (no leading dot, so it is never hidden and never

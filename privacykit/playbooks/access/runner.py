@@ -40,7 +40,7 @@ from privacykit.playbooks.access.files import (
     check_case_refs,
     check_output_dir,
     folder_names,
-    prepare_output_dir,
+    output_dir,
     subject_dir,
     write_private_file,
 )
@@ -379,12 +379,19 @@ def access_request(
     identity_verified: str | None = None,
     identity_method: str | None = None,
     from_ticket: str | int | None = None,
+    max_wait: float | None = None,
+    request_deadline: float | None = None,
 ) -> AccessRun:
     """``privacykit access``: validate everything (subjects, dates, playbook, output
     directory -- any problem is a :class:`UsageError` before a single request is sent),
     check the credentials (one ``GET /api/v2/users/me``), then answer one access request
-    per subject with :func:`run_access`, through the read-only transport."""
-    from privacykit.app import Home, open_app
+    per subject with :func:`run_access`, through the read-only transport.
+
+    ``max_wait`` and ``request_deadline`` bound the client (``--max-wait``,
+    ``--request-deadline``; None: its defaults). When the run stops with an exception
+    (e.g. Zendesk asked to wait past ``max_wait``), an ``out`` directory this call
+    created is removed again if nothing was written into it."""
+    from privacykit.app import Home, client_bounds, open_app
     from privacykit.playbooks.intake import read_ticket, ticket_option
 
     if out is None:
@@ -406,12 +413,14 @@ def access_request(
     book = load_playbook(resolve_playbook(playbook or "access", home=home.path))
     policy = AccessPolicy.from_playbook(book)
     check_output_dir(out, force=force)
+    bounds = client_bounds(max_wait=max_wait, request_deadline=request_deadline)
     # The DSAR ticket is read (a GET, through the read-only client) before the ledger is
     # opened: a ticket that does not exist leaves nothing behind.
     with open_app(
         env,
         command="access",
         read_only=True,
+        client_options=bounds,
         prepare=None if ticket_id is None else (lambda client: read_ticket(client, ticket_id)),
     ) as app:
         intake = app.prepared
@@ -420,30 +429,30 @@ def access_request(
 
             subjects = [parse_subject(intake.subject_arg)]
             received_at, case_refs = intake.received_at, [intake.case_ref]
-        prepare_output_dir(out, force=force)
-        if on_start is not None:
-            on_start(len(subjects))
-        run = run_access(
-            subjects,
-            out,
-            policy=policy,
-            client=app.client,
-            ledger=app.ledger,
-            home=app.home.path,
-            confirm_ambiguous=confirm_ambiguous,
-            received_at=received_at,
-            workers=workers,
-            produce_reports=produce_reports,
-            case_refs=case_refs,
-            on_result=on_result,
-            identity=facts,
-        )
+        with output_dir(out, force=force):
+            if on_start is not None:
+                on_start(len(subjects))
+            run = run_access(
+                subjects,
+                out,
+                policy=policy,
+                client=app.client,
+                ledger=app.ledger,
+                home=app.home.path,
+                confirm_ambiguous=confirm_ambiguous,
+                received_at=received_at,
+                workers=workers,
+                produce_reports=produce_reports,
+                case_refs=case_refs,
+                on_result=on_result,
+                identity=facts,
+            )
         if intake is not None:
-            _note_ticket(app, intake, run)
+            _note_ticket(app, intake, run, bounds)
         return run
 
 
-def _note_ticket(app: Any, intake: Any, run: AccessRun) -> None:
+def _note_ticket(app: Any, intake: Any, run: AccessRun, bounds: Mapping[str, Any]) -> None:
     """The outcome as an internal note on the DSAR ticket: the only write ``access`` makes
     to Zendesk, through its own client (collection stays behind the read-only transport).
     A recorded step like every write (intent before, outcome after); a run killed between
@@ -464,7 +473,7 @@ def _note_ticket(app: Any, intake: Any, run: AccessRun) -> None:
                 found = reconcile_note(app.client, tid, "access", rid)
                 data = found or {"ticket_id": tid, "result": "failed"}
                 ledger.record(rid, step, "outcome", {**data, "reconciled": True})
-        with make_client(app.config) as writer:
+        with make_client(app.config, **bounds) as writer:
             perform(
                 ledger,
                 result.request_id,

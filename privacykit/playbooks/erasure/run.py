@@ -484,6 +484,8 @@ class EraseCommand:
     #: Seconds a request may wait for rate-limit budget before the run stops cleanly
     #: (None: the client's default, 15 minutes).
     max_wait: float | None = None
+    #: Total seconds one request to Zendesk may take (None: the client's default, 180 s).
+    request_deadline: float | None = None
     case_ref: str | None = None
     identity_verified: str | None = None
     identity_method: str | None = None
@@ -498,7 +500,7 @@ def open_erasure(
     load the playbook, then open the application (configuration, preflight, ledger) and
     yield the batch. Input errors raise :class:`UsageError` subclasses (exit 2) with
     nothing sent; refused credentials too, with nothing recorded."""
-    from privacykit.app import Home, open_app
+    from privacykit.app import Home, client_bounds, open_app
     from privacykit.playbooks.intake import read_ticket, ticket_option
     from privacykit.playbooks.loader import load_playbook, resolve_playbook
     from privacykit.playbooks.subjects import parse_subject, read_subjects
@@ -536,9 +538,9 @@ def open_erasure(
         new_request=command.new_request,
         **facts,
     )
-    if command.max_wait is not None and not command.max_wait > 0:
-        raise UsageError("--max-wait must be a positive number of seconds")
-    client_options = {} if command.max_wait is None else {"max_wait": float(command.max_wait)}
+    client_options = client_bounds(
+        max_wait=command.max_wait, request_deadline=command.request_deadline
+    )
     with open_app(
         env,
         command="erase",
