@@ -106,9 +106,9 @@ def test_help_shows_both_bounds_with_their_defaults(command: str) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert "--max-wait SECONDS Longest wait for Zendesk's rate limits" in text
-    assert "[default: 900; x>=1]" in text
+    assert "[default: 900] [x>=1]" in text
     assert "--request-deadline SECONDS Longest time one request to Zendesk may take" in text
-    assert "[default: 180; x>=1]" in text
+    assert "[default: 180] [x>=1]" in text
 
 
 # -- a small deadline ends a dripping answer --------------------------------------------------

@@ -100,8 +100,8 @@ def audit(
     stuck_after: int,
     max_requests: int,
     soft_delete_grace: int,
-    max_wait: float,
-    request_deadline: float,
+    max_wait: float | None,
+    request_deadline: float | None,
 ) -> None:
     """Check that we are compliant right now (read-only against Zendesk).
 
@@ -138,8 +138,8 @@ def _run_audit(
     stuck_after: int,
     max_requests: int,
     soft_delete_grace: int,
-    max_wait: float,
-    request_deadline: float,
+    max_wait: float | None,
+    request_deadline: float | None,
 ) -> None:
     """The audit run itself, holding the home's writer lock."""
     from privacykit.audit import AuditOptions, run_audit

@@ -74,7 +74,8 @@ def identity_options(func: F) -> F:
 
 
 #: The Zendesk client's defaults (``Governor`` max_wait, ``transport.DEFAULT_DEADLINE``),
-#: repeated here so that ``--help`` does not import httpx; a test keeps them equal.
+#: shown by ``--help`` (which must not import httpx); a test keeps them equal. An option
+#: not given passes None, so the client's own default applies.
 DEFAULT_MAX_WAIT: float = 900
 DEFAULT_REQUEST_DEADLINE: float = 180
 
@@ -85,21 +86,22 @@ _BOUNDS = (
     click.option(
         "--max-wait",
         type=click.FloatRange(min=1),
-        default=DEFAULT_MAX_WAIT,
-        show_default=True,
+        # None: the client's own default (one source of truth), shown in the help.
+        default=None,
         metavar="SECONDS",
         help="Longest wait for Zendesk's rate limits; past it the run stops cleanly "
-        "(everything recorded) and says when Zendesk said to come back.",
+        "(everything recorded) and says when Zendesk said to come back.  "
+        f"[default: {DEFAULT_MAX_WAIT:g}]",
     ),
     click.option(
         "--request-deadline",
         type=click.FloatRange(min=1),
-        default=DEFAULT_REQUEST_DEADLINE,
-        show_default=True,
+        default=None,
         metavar="SECONDS",
         help="Longest time one request to Zendesk may take in all (connecting, sending, "
         "reading the whole answer), on top of the 30 s limit per read; past it that "
-        "request has failed (a subject needs review, nothing is concluded).",
+        "request has failed (a subject needs review, nothing is concluded).  "
+        f"[default: {DEFAULT_REQUEST_DEADLINE:g}]",
     ),
 )
 
