@@ -21,6 +21,9 @@ from privacykit.playbooks.erasure.keys import StepKey, StepKind
         (StepKey.profile_replace("01HAB_c-d"), "profile:replace:01HAB_c-d"),
         (StepKey.profile_delete("p1"), "profile:delete:p1"),
         (StepKey.profile_gone("p2"), "profile:gone:p2"),
+        (StepKey.ticket_delete(5), "ticket:soft_delete:5"),
+        (StepKey.ticket_delete_many(5), "ticket:soft_delete_many:5"),
+        (StepKey.ticket_purge(5), "ticket:purge:5"),
     ],
 )
 def test_keys_are_written_and_read_back_by_one_definition(key: StepKey, text: str) -> None:

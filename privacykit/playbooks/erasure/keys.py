@@ -56,6 +56,7 @@ class StepKind(StrEnum):
     # Conversations (issue 15; written by playbooks.erasure.ticket_steps): a Zendesk id each.
     TICKET_CLOSE = "ticket:close"  # intent/outcome: PUT status closed (open: close)
     TICKET_DELETE = "ticket:soft_delete"  # intent/outcome: DELETE /tickets/{id}
+    TICKET_DELETE_MANY = "ticket:soft_delete_many"  # intent/outcome: tickets/destroy_many group
     TICKET_PURGE = "ticket:purge"  # intent/outcome: deleted_tickets/destroy_many of a group
     COMMENT_REDACT = "comment:redact"  # intent/outcome: comment_redactions of one comment
     ATTACHMENT_REDACT = "attachment:redact"  # intent/outcome: one attachment -> redacted.txt
@@ -155,6 +156,12 @@ class StepKey:
     @classmethod
     def ticket_delete(cls, ticket_id: int) -> StepKey:
         return cls(StepKind.TICKET_DELETE, ticket_id)
+
+    @classmethod
+    def ticket_delete_many(cls, first_ticket_id: int) -> StepKey:
+        """A group of one request's tickets soft-deleted by ``tickets/destroy_many`` jobs
+        together, named by its smallest ticket id (groups of a request never overlap)."""
+        return cls(StepKind.TICKET_DELETE_MANY, first_ticket_id)
 
     @classmethod
     def ticket_purge(cls, first_ticket_id: int) -> StepKey:

@@ -1,24 +1,32 @@
-"""Permanent deletion of soft-deleted tickets: bulk jobs shared by the subjects of a batch.
+"""Bulk ticket jobs shared by the subjects of a batch: soft deletion
+(``tickets/destroy_many``) and permanent deletion (``deleted_tickets/destroy_many``).
 
-Owns :class:`TicketPurger`. Each subject hands over the ids of the tickets it
-soft-deleted (:meth:`TicketPurger.add`, after recording its intent); the first subject
-that needs its tickets gone (:meth:`TicketPurger.wait`) sends everything pending --
-every subject's ids, up to 100 per ``DELETE /api/v2/deleted_tickets/destroy_many`` job --
-and then one waiting thread at a time polls ``job_statuses/show_many`` until every job
-has ended, so a batch of 33 people with 3 tickets each costs one job. Jobs are followed
-to their end well before Zendesk expires their statuses (about an hour; polls back off
-from a fraction of a second to :attr:`~TicketPurger.poll_max`, both scaled to the
-server's clock as the governor learned it), and at most :attr:`~TicketPurger.max_jobs`
-of them are in flight (Zendesk allows 30 queued per account; the client's governor holds
+Owns :class:`TicketJobs` (also known as :class:`TicketPurger`). Each subject hands over
+the ids of its tickets after recording its intent (:meth:`TicketJobs.add`, with a
+``kind``: :data:`SOFT_DELETE` or :data:`PURGE`); the first subject that needs them done
+(:meth:`TicketJobs.wait`) sends everything pending of that kind -- every subject's ids,
+up to 100 per job -- and then one waiting thread at a time polls
+``job_statuses/show_many`` (jobs of both kinds in one request) until every job has
+ended, so a batch of 33 people with 3 tickets each costs one job per kind. Jobs are
+followed to their end well before Zendesk expires their statuses (about an hour; polls
+back off from a fraction of a second to :attr:`~TicketJobs.poll_max`, both scaled to the
+server's clock as the governor learned it), and at most :attr:`~TicketJobs.max_jobs` of
+them are in flight (Zendesk allows 30 queued per account; the client's governor holds
 the slots).
 
-A ticket's outcome is ``purged`` (the job says so), ``failed`` (the job says it could
-not: e.g. ``RecordNotFound``) or ``unknown`` (no answer: a job status that expired or was
-never seen, an error while queueing, the wait bound). Anything but ``purged`` is settled
-by reading the tickets' state (:meth:`TicketPurger.states`: live in ``show_many``,
-soft-deleted in ``deleted_tickets``, else gone) -- never by assuming.
+Soft deletion happens while subjects are still being prepared in parallel (before their
+users are deleted), so its waiters linger: a soft-delete job is sent once no other
+subject is still on its way to hand tickets over (:meth:`TicketJobs.coming` /
+:meth:`TicketJobs.arrived`), once 100 ids are pending, or after :data:`LINGER` (server
+seconds; at least :data:`LINGER_FLOOR` real seconds) -- whichever comes first.
 
-Assumption (the docs are silent on the results of ``deleted_tickets/destroy_many``): a
+A ticket's outcome is ``done`` (the job says so), ``failed`` (the job says it could
+not: e.g. ``RecordNotFound``) or ``unknown`` (no answer: a job status that expired or
+was never seen, an error while queueing, the wait bound). Anything but ``done`` is
+settled by the caller from the tickets' state (:meth:`TicketJobs.states`: live in
+``show_many``, soft-deleted in ``deleted_tickets``, else gone) -- never by assuming.
+
+Assumption (the docs are silent on the results of both ``destroy_many`` jobs): a
 finished job's ``results`` hold one ``{"id": ticket id, "success": bool, ...}`` per
 ticket, as Zendesk's other bulk jobs do; a result we cannot read counts as unknown.
 """
@@ -41,31 +49,63 @@ from privacykit.errors import (
 from privacykit.playbooks.erasure.tickets import TicketClient
 from privacykit.playbooks.reasons import why
 
-__all__ = ["PurgeOutcome", "TicketPurger"]
+__all__ = [
+    "KINDS",
+    "LINGER",
+    "LINGER_FLOOR",
+    "PURGE",
+    "SOFT_DELETE",
+    "JobOutcome",
+    "PurgeOutcome",
+    "TicketJobs",
+    "TicketPurger",
+]
+
+#: ``DELETE /api/v2/tickets/destroy_many``: live tickets become soft-deleted.
+SOFT_DELETE = "soft_delete"
+#: ``DELETE /api/v2/deleted_tickets/destroy_many``: soft-deleted tickets are deleted for good.
+PURGE = "purge"
+#: Each kind and the client method that queues its job.
+KINDS = {SOFT_DELETE: "soft_delete_tickets", PURGE: "permanently_delete_tickets"}
+#: How long (server seconds) a soft-delete waiter waits for subjects still on their way.
+LINGER = 5.0
+#: ... and at least this many real seconds. Tests that assert how tickets were grouped
+#: raise it, so the grouping does not depend on the machine's speed.
+LINGER_FLOOR = 0.05
 
 _TERMINAL = frozenset({"completed", "failed", "killed"})
 Submitted = Callable[[str, list[int]], None]
 
 
 @dataclass
-class PurgeOutcome:
-    """What became of some tickets handed to permanent deletion."""
+class JobOutcome:
+    """What became of some tickets handed to a kind of job."""
 
-    purged: list[int] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     unknown: list[int] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
 
+    @property
+    def purged(self) -> list[int]:
+        """``done``, as the permanent deletion calls it."""
+        return self.done
+
+
+#: The name this outcome had when only permanent deletion was bulk.
+PurgeOutcome = JobOutcome
+
 
 @dataclass
 class _Job:
+    kind: str
     ids: list[int]
     done: bool = False
 
 
 @dataclass
 class _Result:
-    state: str  # purged | failed | unknown
+    state: str  # done | failed | unknown
     job_id: str | None = None
     error: str | None = None
 
@@ -76,8 +116,9 @@ def _zid(value: Any) -> int | None:
     return value
 
 
-class TicketPurger:
-    """Bulk permanent deletion of tickets for many subjects (see the module docstring).
+class TicketJobs:
+    """Bulk soft and permanent deletion of tickets for many subjects (see the module
+    docstring).
 
     Thread-safe. ``sleep`` and ``clock`` are replaceable for tests; ``scale`` returns how
     much faster the server's clock runs (default: the governor's learned time scale)."""
@@ -91,6 +132,7 @@ class TicketPurger:
         poll_first: float = 0.05,
         poll_max: float = 10.0,
         give_up_after: float = 1800.0,
+        linger: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         scale: Callable[[], float] | None = None,
@@ -101,100 +143,161 @@ class TicketPurger:
         self.poll_first = poll_first
         self.poll_max = poll_max
         self.give_up_after = give_up_after
+        self.linger = linger
         self._sleep = sleep
         self._clock = clock
         self._scale_fn = scale or self._governor_scale
         self._cond = threading.Condition()
-        self._pending: list[tuple[int, Submitted | None]] = []
+        self._pending: list[tuple[str, int, Submitted | None]] = []
         self._jobs: dict[str, _Job] = {}
-        self._results: dict[int, _Result] = {}
-        self._flushing = False
+        self._results: dict[tuple[str, int], _Result] = {}
+        self._flushing: set[str] = set()
         self._polling = False
         self._polls = 0
+        self._coming: set[Any] = set()
         self._generation = 0
         self._deleted: tuple[int, set[int]] | None = None
         self._deleted_lock = threading.Lock()
         self.jobs_submitted = 0
+        self.submitted: dict[str, int] = dict.fromkeys(KINDS, 0)
+
+    # -- who is still on the way ---------------------------------------------------------------
+
+    def coming(self, key: Any) -> None:
+        """A subject that may still hand tickets to soft deletion is being prepared."""
+        with self._cond:
+            self._coming.add(key)
+
+    def arrived(self, key: Any) -> None:
+        """It handed its tickets over (or has none, or stopped): nobody waits for it."""
+        with self._cond:
+            if key in self._coming:
+                self._coming.discard(key)
+                self._cond.notify_all()
+
+    def alone(self, key: Any = None) -> bool:
+        """Whether no other subject is on its way and no soft deletion is pending: a job
+        would carry this subject's tickets only."""
+        with self._cond:
+            others = self._coming - {key}
+            return not others and not any(k == SOFT_DELETE for k, _, _ in self._pending)
 
     # -- handing tickets over ----------------------------------------------------------------
 
-    def add(self, ticket_ids: Iterable[int], on_submitted: Submitted | None = None) -> None:
-        """Queue soft-deleted tickets for permanent deletion (sent by the next
-        :meth:`wait`). ``on_submitted(job_id, ids)`` is called once per job holding any of
-        them, right after Zendesk accepted it (to record the job id)."""
+    def add(
+        self,
+        ticket_ids: Iterable[int],
+        on_submitted: Submitted | None = None,
+        *,
+        kind: str = PURGE,
+    ) -> None:
+        """Queue tickets for a ``kind`` of job (sent by the next :meth:`wait` for that
+        kind). ``on_submitted(job_id, ids)`` is called once per job holding any of them,
+        right after Zendesk accepted it (to record the job id)."""
+        assert kind in KINDS
         with self._cond:
             for tid in ticket_ids:
-                self._results.pop(tid, None)
-                self._pending.append((tid, on_submitted))
-            # Just soft-deleted: a deleted tickets list read before is out of date.
+                self._results.pop((kind, tid), None)
+                self._pending.append((kind, tid, on_submitted))
+            # Tickets about to change: a deleted tickets list read before is out of date.
             self._generation += 1
+            self._cond.notify_all()
 
-    def follow(self, job_id: str, ticket_ids: Iterable[int]) -> None:
+    def follow(self, job_id: str, ticket_ids: Iterable[int], *, kind: str = PURGE) -> None:
         """Follow a job an earlier run submitted (its status may have expired)."""
+        assert kind in KINDS
         with self._cond:
             ids = list(ticket_ids)
             for tid in ids:
-                self._results.pop(tid, None)
-            self._jobs[str(job_id)] = _Job(ids)
+                self._results.pop((kind, tid), None)
+            self._jobs[str(job_id)] = _Job(kind, ids)
             self._polls = 0
             self._generation += 1
 
     # -- waiting -----------------------------------------------------------------------------
 
     def wait(
-        self, ticket_ids: Sequence[int], *, check: Callable[[], None] = lambda: None
-    ) -> PurgeOutcome:
+        self,
+        ticket_ids: Sequence[int],
+        *,
+        kind: str = PURGE,
+        check: Callable[[], None] = lambda: None,
+        key: Any = None,
+    ) -> JobOutcome:
         """Block until every ticket has an outcome (or the wait bound passed: unknown).
-        Sends what is pending and polls job statuses as needed; ``check`` is called
-        between rounds (it raises to abort)."""
+        Sends what is pending of ``kind`` and polls job statuses as needed; ``check`` is
+        called between rounds (it raises to abort). ``key``: the waiting subject (never
+        waited for by itself)."""
         wanted = list(dict.fromkeys(ticket_ids))
-        deadline = self._clock() + self.give_up_after * self._scale()
+        started = self._clock()
+        deadline = started + self.give_up_after * self._scale()
         while True:
             check()
-            batch: list[tuple[int, Submitted | None]] = []
+            batch: list[tuple[str, int, Submitted | None]] = []
             with self._cond:
-                missing = [t for t in wanted if t not in self._results]
+                missing = [t for t in wanted if (kind, t) not in self._results]
                 if not missing or self._clock() >= deadline:
-                    return self._outcome(wanted)
-                pending = {t for t, _ in self._pending}
-                queued = {t for job in self._jobs.values() if not job.done for t in job.ids}
+                    return self._outcome(kind, wanted)
+                pending = {t for k, t, _ in self._pending if k == kind}
+                queued = {
+                    t
+                    for job in self._jobs.values()
+                    if not job.done and job.kind == kind
+                    for t in job.ids
+                }
                 role = None
-                if any(t in pending for t in missing) and not self._flushing:
-                    self._flushing, role = True, "flush"
-                    batch, self._pending = self._pending, []
+                if any(t in pending for t in missing) and kind not in self._flushing:
+                    if not self._ready(kind, started, key):
+                        self._cond.wait(timeout=0.01)
+                        continue
+                    self._flushing.add(kind)
+                    role = "flush"
+                    batch = [p for p in self._pending if p[0] == kind]
+                    self._pending = [p for p in self._pending if p[0] != kind]
                 elif any(t in queued for t in missing) and not self._polling:
                     self._polling, role = True, "poll"
-                elif not any(t in pending or t in queued for t in missing) and not self._flushing:
+                elif not any(t in pending or t in queued for t in missing) and (
+                    kind not in self._flushing
+                ):
                     # Neither pending nor in a job we follow: nothing will answer for them.
                     for t in missing:
-                        self._results[t] = _Result("unknown")
+                        self._results[(kind, t)] = _Result("unknown")
                     continue
                 else:
                     self._cond.wait(timeout=max(0.01, self._interval()))
                     continue
             try:
                 if role == "flush":
-                    self._flush(batch)
+                    self._flush(kind, batch)
                 else:
                     self._sleep(self._interval())
                     self._poll()
             finally:
                 with self._cond:
                     if role == "flush":
-                        self._flushing = False
+                        self._flushing.discard(kind)
                     else:
                         self._polling = False
                     self._cond.notify_all()
 
-    def _outcome(self, wanted: Sequence[int]) -> PurgeOutcome:
-        out = PurgeOutcome()
+    def _ready(self, kind: str, started: float, key: Any) -> bool:
+        """Whether a job of ``kind`` should be sent now (called holding the lock)."""
+        if kind != SOFT_DELETE or not self._coming - {key}:
+            return True
+        if sum(1 for k, _, _ in self._pending if k == kind) >= self.max_ids:
+            return True
+        linger = LINGER if self.linger is None else self.linger
+        return self._clock() >= started + max(LINGER_FLOOR, linger * self._scale())
+
+    def _outcome(self, kind: str, wanted: Sequence[int]) -> JobOutcome:
+        out = JobOutcome()
         jobs: list[str] = []
         for tid in wanted:
-            result = self._results.get(tid) or _Result("unknown")
+            result = self._results.get((kind, tid)) or _Result("unknown")
             if result.job_id and result.job_id not in jobs:
                 jobs.append(result.job_id)
-            if result.state == "purged":
-                out.purged.append(tid)
+            if result.state == "done":
+                out.done.append(tid)
             elif result.state == "failed":
                 out.failed[tid] = result.error or "failed"
             else:
@@ -204,22 +307,23 @@ class TicketPurger:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _flush(self, batch: list[tuple[int, Submitted | None]]) -> None:
-        ids = list(dict.fromkeys(t for t, _ in batch))
+    def _flush(self, kind: str, batch: list[tuple[str, int, Submitted | None]]) -> None:
+        ids = list(dict.fromkeys(t for _, t, _ in batch))
         owners: dict[int, list[Submitted]] = {}
-        for tid, callback in batch:
+        for _, tid, callback in batch:
             if callback is not None and callback not in owners.setdefault(tid, []):
                 owners[tid].append(callback)
         for start in range(0, len(ids), self.max_ids):
             chunk = ids[start : start + self.max_ids]
             try:
                 self._make_room()
-                job = self.client.permanently_delete_tickets(chunk)
+                # Looked up at each call: tests (and wrappers) replace the client's methods.
+                job = getattr(self.client, KINDS[kind])(chunk)
             except RateLimitWaitExceeded:
                 # The run stops (resumable): what was not sent goes back to the queue.
                 with self._cond:
                     unsent = set(ids[start:])
-                    self._pending[:0] = [(t, c) for t, c in batch if t in unsent]
+                    self._pending[:0] = [p for p in batch if p[1] in unsent]
                 raise
             except ZendeskError as exc:
                 # A 4xx (not 429) answer means the job was not queued; anything else may
@@ -229,16 +333,17 @@ class TicketPurger:
                 )
                 with self._cond:
                     for tid in chunk:
-                        self._results[tid] = _Result(
+                        self._results[(kind, tid)] = _Result(
                             "failed" if certain else "unknown", error=why(exc)
                         )
                 continue
             job_id = str(job["id"])
             with self._cond:
-                self._jobs[job_id] = _Job(list(chunk))
+                self._jobs[job_id] = _Job(kind, list(chunk))
                 self._generation += 1
                 self._polls = 0
                 self.jobs_submitted += 1
+                self.submitted[kind] += 1
             calls: dict[Submitted, list[int]] = {}
             for tid in chunk:
                 for callback in owners.get(tid, []):
@@ -309,26 +414,34 @@ class TicketPurger:
                     readable[tid] = item
             for tid in job.ids:
                 item = readable.get(tid)
+                key = (job.kind, tid)
                 if item is None:
-                    self._results[tid] = _Result("unknown", job_id)
+                    self._results[key] = _Result("unknown", job_id)
                 elif item["success"]:
-                    self._results[tid] = _Result("purged", job_id)
+                    self._results[key] = _Result("done", job_id)
                 else:
                     error = item.get("error")
                     code = error if isinstance(error, str) and error.isidentifier() else "failed"
-                    self._results[tid] = _Result("failed", job_id, code)
+                    self._results[key] = _Result("failed", job_id, code)
             self._cond.notify_all()
 
     # -- reading the tickets' state ----------------------------------------------------------
 
+    def live(self, ticket_ids: Sequence[int]) -> set[int]:
+        """The tickets ``show_many`` still returns (not deleted, soft or for good)."""
+        ids = list(dict.fromkeys(ticket_ids))
+        if not ids:
+            return set()
+        return {t for t in (_zid(x.get("id")) for x in self.client.show_many_tickets(ids)) if t}
+
     def states(self, ticket_ids: Sequence[int]) -> dict[int, str]:
         """Where each ticket is now: ``live`` (``show_many`` returns it),
         ``soft_deleted`` (``deleted_tickets`` lists it) or ``gone``. The deleted tickets
-        list (10 requests a minute) is read once per change this purger saw and shared."""
+        list (10 requests a minute) is read once per change this object saw and shared."""
         ids = list(dict.fromkeys(ticket_ids))
         if not ids:
             return {}
-        live = {t for t in (_zid(x.get("id")) for x in self.client.show_many_tickets(ids)) if t}
+        live = self.live(ids)
         deleted = self._deleted_ids()
         return {t: "live" if t in live else "soft_deleted" if t in deleted else "gone" for t in ids}
 
@@ -349,7 +462,11 @@ class TicketPurger:
             return found
 
     def forget_states(self) -> None:
-        """Drop the cached deleted tickets list (something changed that this purger did
+        """Drop the cached deleted tickets list (something changed that this object did
         not do, e.g. tickets were soft-deleted since)."""
         with self._deleted_lock:
             self._deleted = None
+
+
+#: The name this class had when only permanent deletion was bulk.
+TicketPurger = TicketJobs

@@ -117,7 +117,7 @@ class ErasureRunner:
             check=self.check_abort,
             on_change=lambda job, what: self._person_changed(job, what),  # type: ignore[arg-type]
         )
-        # The person's conversations (issue 15): one purger per runner, shared by its jobs.
+        # The person's conversations (issue 15): one TicketJobs per runner, shared by its jobs.
         self.tickets = TicketSteps.for_runner(client, self.policy, playbook, self.check_abort)
         # The DSAR ticket (--from-ticket) is closed with its note before the person's
         # tickets are handled per policy (and so before the requester is deleted).
@@ -593,7 +593,8 @@ class ErasureRunner:
     def run_job(self, job: ErasureJob, *, pause_before: Iterable[str] = ()) -> bool:
         """Create/continue the request and run (until a pause point)."""
         self.ensure_request(job)
-        return self.engine.run(job, pause_before=frozenset(pause_before))
+        with self.tickets.preparing(job):  # others may wait to share a ticket job with it
+            return self.engine.run(job, pause_before=frozenset(pause_before))
 
     def finish_after_error(self, job: ErasureJob) -> None:
         """A step raised: stop the job for review and let the engine run what is left of

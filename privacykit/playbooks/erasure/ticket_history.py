@@ -2,12 +2,14 @@
 
 Owns :class:`TicketHistory` (:meth:`TicketHistory.from_entries`): the recorded ticket plan
 (``tickets`` info) and, per ticket, comment and attachment, whether the close, the soft
-deletion, the redactions and the permanent deletion (groups handed to bulk jobs) are
-done, with the job ids Zendesk gave. The engine resumes a request from it
-(:meth:`TicketHistory.apply`) and the audit re-checks the recorded ids from it
-(:attr:`TicketHistory.purged`, :attr:`TicketHistory.redacted`). Read by the ledger's rules:
-the last intent or outcome of a step decides, ``ok`` is done, ``failed`` is not, anything
-else is unknown (reconciled with Zendesk before anything is repeated).
+deletion (one ``DELETE`` per ticket, or groups handed to ``tickets/destroy_many`` jobs),
+the redactions and the permanent deletion (groups handed to bulk jobs) are done, with the
+job ids Zendesk gave; both forms of soft deletion are read, so older ledgers replay. The
+engine resumes a request from it (:meth:`TicketHistory.apply`) and the audit re-checks the
+recorded ids from it (:attr:`TicketHistory.purged`, :attr:`TicketHistory.redacted`). Read
+by the ledger's rules: the last intent or outcome of a step decides, ``ok`` is done,
+``failed`` is not, anything else is unknown (reconciled with Zendesk before anything is
+repeated).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure.history import EntryLike
 from privacykit.playbooks.erasure.keys import StepKey, StepKind
-from privacykit.playbooks.erasure.tickets import PurgeGroup, TicketPlan
+from privacykit.playbooks.erasure.tickets import TicketGroup, TicketPlan
 
 __all__ = ["StepRecord", "TicketHistory"]
 
@@ -61,6 +63,7 @@ class TicketHistory:
     plan: dict[str, Any] | None = None
     closes: dict[int, StepRecord] = field(default_factory=dict)
     deletes: dict[int, StepRecord] = field(default_factory=dict)
+    delete_groups: dict[int, StepRecord] = field(default_factory=dict)
     purges: dict[int, StepRecord] = field(default_factory=dict)
     comments: dict[int, StepRecord] = field(default_factory=dict)
     attachments: dict[int, StepRecord] = field(default_factory=dict)
@@ -71,6 +74,7 @@ class TicketHistory:
         tables = {
             StepKind.TICKET_CLOSE: history.closes,
             StepKind.TICKET_DELETE: history.deletes,
+            StepKind.TICKET_DELETE_MANY: history.delete_groups,
             StepKind.TICKET_PURGE: history.purges,
             StepKind.COMMENT_REDACT: history.comments,
             StepKind.ATTACHMENT_REDACT: history.attachments,
@@ -90,17 +94,14 @@ class TicketHistory:
 
     @property
     def soft_deleted(self) -> list[int]:
-        """Tickets this erasure soft-deleted."""
-        return sorted(t for t, r in self.deletes.items() if r.done)
+        """Tickets this erasure soft-deleted (one by one, or in ``destroy_many`` groups)."""
+        out = {t for t, r in self.deletes.items() if r.done}
+        return sorted(out | set(_done(self.delete_groups, "soft_deleted")))
 
     @property
     def purged(self) -> list[int]:
         """Tickets recorded as permanently deleted."""
-        out: set[int] = set()
-        for record in self.purges.values():
-            if record.done:
-                out.update(_ids(record.outcome.get("purged")))
-        return sorted(out)
+        return _done(self.purges, "purged")
 
     @property
     def redacted(self) -> list[tuple[int, int]]:
@@ -115,24 +116,16 @@ class TicketHistory:
 
     # -- for the engine ------------------------------------------------------------------
 
-    def groups(self) -> list[PurgeGroup]:
-        out = []
-        for first, record in sorted(self.purges.items()):
-            if record.state == "none":
-                continue
-            jobs = [n["job_id"] for n in record.notes if isinstance(n.get("job_id"), str)]
-            out.append(
-                PurgeGroup(
-                    first,
-                    _ids(record.intent.get("ticket_ids")),
-                    job_ids=list(dict.fromkeys(jobs)),
-                    done=record.done,
-                    purged=_ids(record.outcome.get("purged")) if record.done else [],
-                )
-            )
-        return out
+    def groups(self) -> list[TicketGroup]:
+        """The permanent deletion groups (``ticket:purge:*``)."""
+        return _groups(self.purges, "purged")
 
-    def apply(self, plan: TicketPlan) -> list[PurgeGroup]:
+    def open_delete_groups(self) -> list[TicketGroup]:
+        """Soft-delete groups (``ticket:soft_delete_many:*``) with an intent and no
+        outcome: the next run follows their job or reads the tickets' state."""
+        return [g for g in _groups(self.delete_groups, "soft_deleted") if not g.done]
+
+    def apply(self, plan: TicketPlan) -> list[TicketGroup]:
         """Mark in ``plan`` what the ledger says was done; returns the purge groups still
         open (intent recorded, no outcome: the next step follows or reconciles them)."""
         for tid, ticket in plan.tickets.items():
@@ -160,9 +153,39 @@ class TicketHistory:
                         kept = note.get("retained")
                         if isinstance(kept, str) and kept:
                             comment.attachments_retained[aid] = kept
+        for tid in _done(self.delete_groups, "soft_deleted"):
+            if tid in plan.tickets:
+                plan.tickets[tid].soft_deleted = True
         purged = set(self.purged)
         for tid in purged:
             if tid in plan.tickets:
                 plan.tickets[tid].purged = True
                 plan.tickets[tid].soft_deleted = True
         return [g for g in self.groups() if not g.done]
+
+
+def _done(table: Mapping[int, StepRecord], key: str) -> list[int]:
+    """The ticket ids the finished groups of ``table`` list under ``key``."""
+    out: set[int] = set()
+    for record in table.values():
+        if record.done:
+            out.update(_ids(record.outcome.get(key)))
+    return sorted(out)
+
+
+def _groups(table: Mapping[int, StepRecord], key: str) -> list[TicketGroup]:
+    out = []
+    for first, record in sorted(table.items()):
+        if record.state == "none":
+            continue
+        jobs = [n["job_id"] for n in record.notes if isinstance(n.get("job_id"), str)]
+        out.append(
+            TicketGroup(
+                first,
+                _ids(record.intent.get("ticket_ids")),
+                job_ids=list(dict.fromkeys(jobs)),
+                done=record.done,
+                purged=_ids(record.outcome.get(key)) if record.done else [],
+            )
+        )
+    return out

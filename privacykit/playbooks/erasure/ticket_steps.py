@@ -10,15 +10,25 @@ with the rest of the playbook:
   marks what its ledger says was done (:class:`~.ticket_history.TicketHistory`).
 * ``erase_tickets`` (before the users are soft-deleted): per ticket, attachments of the
   person's comments redacted while the ticket is still open (Zendesk cannot afterwards),
-  then ``open: close`` tickets closed, requested tickets soft-deleted (``requested:
-  delete``) or the person's comments redacted through ``comment_redactions``
-  (``requested: redact`` and every ticket of others under ``elsewhere: redact``). Other
-  people's tickets are never deleted. The soft-deleted tickets are then handed to the
-  batch's :class:`~.purge.TicketPurger` (intent recorded first). Any failure stops the
-  subject for review before its users are touched.
+  then ``open: close`` tickets closed, or the person's comments redacted through
+  ``comment_redactions`` (``requested: redact`` and every ticket of others under
+  ``elsewhere: redact``); then the requested tickets are soft-deleted (``requested:
+  delete``) through ``tickets/destroy_many`` jobs shared with the other subjects of the
+  batch (:class:`~.purge.TicketJobs`; ledger step ``ticket:soft_delete_many:<smallest
+  id>``, intent before the job), or -- a subject with at most :data:`SINGLE_DELETES`
+  tickets and nobody to share a job with -- one ``DELETE /tickets/{id}`` each
+  (``ticket:soft_delete:<id>``: one request each is cheaper than a job plus its polls).
+  Other people's tickets are never deleted. The soft-deleted tickets are then handed to
+  permanent deletion (intent recorded first). Any failure stops the subject for review
+  before its users are touched.
 * ``permanently_delete_tickets``: waits for the bulk jobs holding the subject's tickets,
   settles every ticket whose outcome a job did not tell by reading the tickets' state
   (an expired job, a crash between submission and completion), and records the outcome.
+
+Both kinds of group are settled alike (:meth:`TicketSteps._settle`): the job's word for
+each ticket, else the ticket's state -- soft deletion is done once the ticket is not live
+(soft-deleted or gone), permanent deletion once it is gone; a ticket still in the state
+before is sent again once, and anything else is reported for review, never assumed.
 
 Every call that changes Zendesk goes through :func:`~privacykit.playbooks.engine.perform`
 (intent before, outcome after, reconciliation of an unknown outcome).
@@ -26,7 +36,8 @@ Every call that changes Zendesk goes through :func:`~privacykit.playbooks.engine
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -35,13 +46,13 @@ from privacykit.playbooks.engine import Halt, StepFunction, perform
 from privacykit.playbooks.erasure import keys
 from privacykit.playbooks.erasure import ticket_actions as act
 from privacykit.playbooks.erasure.keys import StepKey
-from privacykit.playbooks.erasure.purge import TicketPurger
+from privacykit.playbooks.erasure.purge import PURGE, SOFT_DELETE, TicketJobs
 from privacykit.playbooks.erasure.state import ErasureJob
 from privacykit.playbooks.erasure.ticket_history import TicketHistory
 from privacykit.playbooks.erasure.tickets import (
     CommentState,
-    PurgeGroup,
     TicketClient,
+    TicketGroup,
     TicketPlan,
     TicketState,
     discover_tickets,
@@ -51,10 +62,20 @@ from privacykit.playbooks.person import untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, protected_reason
 from privacykit.playbooks.reasons import is_transient, why
 
-__all__ = ["CLOSED_ATTACHMENT", "TicketSteps"]
+__all__ = ["CLOSED_ATTACHMENT", "SINGLE_DELETES", "TicketSteps"]
 
 #: Why an attachment on a closed ticket stays (documented: not redactable there).
 CLOSED_ATTACHMENT = "Zendesk cannot redact attachments on a closed ticket"
+#: A subject with nobody to share a job with soft-deletes up to this many tickets with one
+#: ``DELETE /tickets/{id}`` each: a ``destroy_many`` job costs one request plus at least
+#: one poll (usually several: polls back off from 0.05 s while the job runs for seconds).
+SINGLE_DELETES = 3
+#: Per kind of group: its ledger step, and what its outcome calls done and not done.
+_GROUP_STEP = {SOFT_DELETE: StepKey.ticket_delete_many, PURGE: StepKey.ticket_purge}
+_GROUP_OUTCOME = {
+    SOFT_DELETE: ("soft_deleted", "not_soft_deleted"),
+    PURGE: ("purged", "not_purged"),
+}
 
 
 class TicketSteps:
@@ -66,8 +87,9 @@ class TicketSteps:
         policy: ErasurePolicy,
         *,
         check: Callable[[], None] = lambda: None,
-        purger: TicketPurger | None = None,
+        jobs: TicketJobs | None = None,
         purge: bool = True,
+        erase_at: int | None = None,
     ) -> None:
         self.client = client
         self.policy = policy
@@ -75,16 +97,38 @@ class TicketSteps:
         #: The playbook deletes tickets for good (``permanently_delete_tickets``); without
         #: it they stay soft-deleted (Zendesk scrubs them about 30 days later).
         self.purge = purge
-        self.purger = purger if purger is not None else TicketPurger(client)
+        #: The bulk jobs (soft and permanent deletion) shared by the runner's subjects.
+        self.jobs = jobs if jobs is not None else TicketJobs(client)
+        #: The index of ``erase_tickets`` among the playbook's steps (None: not in it).
+        self.erase_at = erase_at
 
     @classmethod
     def for_runner(
         cls, client: Any, policy: ErasurePolicy, playbook: Playbook, check: Callable[[], None]
     ) -> TicketSteps:
-        """The ticket steps of a runner of ``playbook`` (one purger, shared by its jobs)."""
+        """The ticket steps of a runner of ``playbook`` (one :class:`TicketJobs`, shared by
+        its jobs)."""
+        names = [s.name for s in playbook.steps]
         return cls(
-            client, policy, check=check, purge=playbook.has_step("permanently_delete_tickets")
+            client,
+            policy,
+            check=check,
+            purge=playbook.has_step("permanently_delete_tickets"),
+            erase_at=names.index("erase_tickets") if "erase_tickets" in names else None,
         )
+
+    @contextmanager
+    def preparing(self, job: ErasureJob) -> Iterator[None]:
+        """Around a run of ``job`` up to a pause: while its ``erase_tickets`` step is still
+        ahead it counts as on its way to share a soft-delete job (others wait for it, up to
+        a bound), until it hands its tickets over or the run returns."""
+        ahead = self.erase_at is not None and job.halt is None and job.cursor <= self.erase_at
+        if ahead:
+            self.jobs.coming(id(job))
+        try:
+            yield
+        finally:
+            self.jobs.arrived(id(job))
 
     def functions(self) -> dict[str, StepFunction]:
         return {
@@ -105,6 +149,7 @@ class TicketSteps:
             if history.plan is not None:
                 plan = TicketPlan.from_record(history.plan, self.policy.tickets)
                 plan.groups = history.apply(plan)
+                plan.delete_groups = history.open_delete_groups()
                 job.tickets = plan
                 self._searched(job, plan)
                 return None
@@ -152,6 +197,12 @@ class TicketSteps:
         """Close, soft-delete or redact per policy (see the module docstring), then hand
         the soft-deleted tickets to permanent deletion. A failure stops the subject for
         review before its users are soft-deleted."""
+        try:
+            return self._erase_tickets(job)
+        finally:
+            self.jobs.arrived(id(job))
+
+    def _erase_tickets(self, job: ErasureJob) -> Halt | None:
         plan = job.tickets
         if plan is None or job.session is None:
             return None
@@ -164,6 +215,7 @@ class TicketSteps:
             job.failures.append(f"the planned tickets could not be re-read ({why(exc)})")
             return Halt("needs_review", "needs_review", ())
         failures = [plan.tickets[tid].why or "" for tid in sorted(not_theirs)]
+        to_delete: list[int] = []
         for ticket in plan.tickets.values():
             self.check()
             if ticket.gone or ticket.action == "none" and not ticket.close_first:
@@ -178,6 +230,10 @@ class TicketSteps:
                 text = f"ticket {ticket.ticket_id} could not be {self._verb(ticket)} ({why(exc)})"
                 ticket.why = text
                 failures.append(text)
+                continue
+            if ticket.action == "delete" and not ticket.soft_deleted and not ticket.gone:
+                to_delete.append(ticket.ticket_id)
+        failures.extend(self._soft_delete(job, plan, to_delete, not_theirs))
         self._hand_over(job, plan)
         if failures:
             job.failures.extend(failures)
@@ -240,16 +296,6 @@ class TicketSteps:
             if performed.data.get("state") == "gone":
                 ticket.gone = True
                 return
-        if ticket.action == "delete" and not ticket.soft_deleted:
-            perform(
-                session.steps,
-                rid,
-                str(StepKey.ticket_delete(tid)),
-                {"ticket_id": tid},
-                action=lambda: act.soft_delete_ticket(self.client, tid),
-                reconcile=lambda: act.reconcile_soft_delete(self.client, tid),
-            )
-            ticket.soft_deleted = True
         if ticket.action == "redact":
             if ticket.is_closed:
                 for comment in ticket.comments.values():
@@ -259,6 +305,52 @@ class TicketSteps:
                 self.check()
                 if not comment.redacted:
                     self._redact(job, ticket, comment)
+
+    def _soft_delete(
+        self, job: ErasureJob, plan: TicketPlan, ids: list[int], hold: set[int]
+    ) -> list[str]:
+        """Soft-delete the tickets ``ids`` (closed first where the policy says so); an
+        earlier run's groups without an outcome are settled first (``hold``: tickets that
+        changed hands since the plan, never sent). Returns what failed."""
+        session = job.session
+        assert session is not None and session.request_id is not None
+        failures: list[str] = []
+        for group in [g for g in plan.delete_groups if not g.done]:
+            failures.extend(self._settle_safely(job, plan, group, SOFT_DELETE, hold))
+        grouped = {t for g in plan.delete_groups for t in g.ticket_ids}
+        ids = sorted(t for t in ids if t not in grouped and not plan.tickets[t].soft_deleted)
+        if not ids:
+            return failures
+        if len(ids) <= SINGLE_DELETES and self.jobs.alone(id(job)):
+            self.jobs.arrived(id(job))
+            for tid in ids:
+                self.check()
+                try:
+                    perform(
+                        session.steps,
+                        session.request_id,
+                        str(StepKey.ticket_delete(tid)),
+                        {"ticket_id": tid},
+                        action=partial(act.soft_delete_ticket, self.client, tid),
+                        reconcile=partial(act.reconcile_soft_delete, self.client, tid),
+                    )
+                except RateLimitWaitExceeded:
+                    raise
+                except ZendeskError as exc:
+                    text = f"ticket {tid} could not be soft-deleted ({why(exc)})"
+                    plan.tickets[tid].why = text
+                    failures.append(text)
+                    continue
+                plan.tickets[tid].soft_deleted = True
+            return failures
+        # Intent before the job: a crash after this line is settled from the ledger.
+        group = TicketGroup(ids[0], ids, handed_over=True)
+        session.record(str(StepKey.ticket_delete_many(group.first)), "intent", {"ticket_ids": ids})
+        plan.delete_groups.append(group)
+        self.jobs.add(ids, on_submitted=self._submitted(job, group, SOFT_DELETE), kind=SOFT_DELETE)
+        self.jobs.arrived(id(job))
+        failures.extend(self._settle_safely(job, plan, group, SOFT_DELETE, hold))
+        return failures
 
     def _redact(self, job: ErasureJob, ticket: TicketState, comment: CommentState) -> None:
         session = job.session
@@ -325,7 +417,7 @@ class TicketSteps:
 
     def _hand_over(self, job: ErasureJob, plan: TicketPlan) -> None:
         """Record the intent to delete the soft-deleted tickets for good, then queue them
-        with the batch's purger (sent by the first subject that waits)."""
+        with the batch's jobs (sent by the first subject that waits)."""
         session = job.session
         assert session is not None
         if not self.purge:
@@ -339,18 +431,20 @@ class TicketSteps:
         )
         if not ready:
             return
-        group = PurgeGroup(ready[0], ready, handed_over=True)
+        group = TicketGroup(ready[0], ready, handed_over=True)
         session.record(str(StepKey.ticket_purge(group.first)), "intent", {"ticket_ids": ready})
         plan.groups.append(group)
-        self.purger.add(ready, on_submitted=self._submitted(job, group))
+        self.jobs.add(ready, on_submitted=self._submitted(job, group, PURGE), kind=PURGE)
 
     @staticmethod
-    def _submitted(job: ErasureJob, group: PurgeGroup) -> Callable[[str, list[int]], None]:
+    def _submitted(
+        job: ErasureJob, group: TicketGroup, kind: str
+    ) -> Callable[[str, list[int]], None]:
         """Records the job id Zendesk gave for some of the group's tickets (an ``info``
         entry of the group's step), so a resumed run can follow that job."""
         session = job.session
         assert session is not None
-        key = str(StepKey.ticket_purge(group.first))
+        key = str(_GROUP_STEP[kind](group.first))
 
         def submitted(job_id: str, owned: list[int]) -> None:
             group.job_ids.append(job_id)
@@ -368,78 +462,120 @@ class TicketSteps:
             return None
         for group in [g for g in plan.groups if not g.done]:
             self.check()
-            try:
-                self._settle(job, plan, group)
-            except ZendeskError as exc:
-                if is_transient(exc) or isinstance(exc, RateLimitWaitExceeded):
-                    raise
-                text = (
-                    f"permanent deletion of ticket(s) {_ids_text(group.ticket_ids)} could not "
-                    f"be confirmed ({why(exc)})"
-                )
-                job.failures.append(text)
+            job.failures.extend(self._settle_safely(job, plan, group, PURGE, raise_transient=True))
         return None
 
-    def _settle(self, job: ErasureJob, plan: TicketPlan, group: PurgeGroup) -> None:
+    # -- settling a group (both kinds) ------------------------------------------------------------
+
+    def _settle_safely(
+        self,
+        job: ErasureJob,
+        plan: TicketPlan,
+        group: TicketGroup,
+        kind: str,
+        hold: set[int] | None = None,
+        *,
+        raise_transient: bool = False,
+    ) -> list[str]:
+        """:meth:`_settle`; a Zendesk error leaves the group open (the next run settles
+        it) and is returned as a failure. A stopped run is raised; so are transient errors
+        when ``raise_transient`` (the batch retries the subject)."""
+        try:
+            return self._settle(job, plan, group, kind, hold or set())
+        except ZendeskError as exc:
+            transient = is_transient(exc) and raise_transient
+            if transient or isinstance(exc, RateLimitWaitExceeded):
+                raise
+            what = "soft deletion" if kind == SOFT_DELETE else "permanent deletion"
+            text = (
+                f"{what} of ticket(s) {_ids_text(group.ticket_ids)} could not be confirmed "
+                f"({why(exc)})"
+            )
+            return [text]
+
+    def _settle(
+        self, job: ErasureJob, plan: TicketPlan, group: TicketGroup, kind: str, hold: set[int]
+    ) -> list[str]:
+        """Wait for the group's job(s); settle every ticket a job did not confirm from its
+        state (sent again once while it is still in the state before); record the
+        group's outcome. Returns a line per ticket not done."""
         session = job.session
         assert session is not None
         ids = list(group.ticket_ids)
-        purged: set[int] = set()
+        done: set[int] = set()
         failed: dict[int, str] = {}
         reconciled = False
         if group.handed_over or group.job_ids:
             if not group.handed_over:
                 # An earlier run's job: follow it (its status may have expired since).
-                self.purger.follow(group.job_ids[-1], ids)
+                self.jobs.follow(group.job_ids[-1], ids, kind=kind)
                 reconciled = True
-            outcome = self.purger.wait(ids, check=self.check)
-            purged.update(outcome.purged)
+            outcome = self.jobs.wait(ids, kind=kind, check=self.check, key=id(job))
+            done.update(outcome.done)
             failed.update(outcome.failed)
-        left = [t for t in ids if t not in purged]
+        left = [t for t in ids if t not in done]
         live: list[int] = []
         for attempt in range(2):
             if not left:
                 break
             # No job told us (or it told "failed"): Zendesk's state decides.
             reconciled = True
-            states = self.purger.states(left)
-            purged.update(t for t, s in states.items() if s == "gone")
-            live = [t for t, s in states.items() if s == "live"]
-            left = [t for t, s in states.items() if s == "soft_deleted"]
+            if kind == SOFT_DELETE:
+                # Soft deletion is done once the ticket is not live (soft-deleted or gone).
+                live = sorted(self.jobs.live(left))
+                done.update(t for t in left if t not in live)
+                left = [t for t in live if t not in hold]
+            else:
+                states = self.jobs.states(left)
+                done.update(t for t, s in states.items() if s == "gone")
+                live = [t for t, s in states.items() if s == "live"]
+                left = [t for t, s in states.items() if s == "soft_deleted"]
             if left and attempt == 0:
-                # Still soft-deleted: send them again (once).
-                self.purger.add(left, on_submitted=self._submitted(job, group))
-                outcome = self.purger.wait(left, check=self.check)
-                purged.update(outcome.purged)
+                # Still as before: send them again (once).
+                self.jobs.add(left, on_submitted=self._submitted(job, group, kind), kind=kind)
+                outcome = self.jobs.wait(left, kind=kind, check=self.check, key=id(job))
+                done.update(outcome.done)
                 failed.update(outcome.failed)
-                left = [t for t in left if t not in purged]
-        not_purged = [t for t in ids if t not in purged]
+                left = [t for t in left if t not in done]
+        not_done = [t for t in ids if t not in done]
+        yes, no = _GROUP_OUTCOME[kind]
         session.record(
-            str(StepKey.ticket_purge(group.first)),
+            str(_GROUP_STEP[kind](group.first)),
             "outcome",
             {
                 "ticket_ids": ids,
-                "purged": sorted(purged),
-                "not_purged": not_purged,
+                yes: sorted(done),
+                no: not_done,
                 "job_ids": list(dict.fromkeys(group.job_ids)),
                 "reconciled": reconciled,
             },
         )
         group.done = True
-        group.purged = sorted(purged)
-        for tid in purged:
+        group.purged = sorted(done)
+        for tid in done:
             if tid in plan.tickets:
-                plan.tickets[tid].purged = True
-        for tid in not_purged:
-            reason = (
-                "live again (restored since it was soft-deleted)"
-                if tid in live
-                else f"still soft-deleted ({failed.get(tid, 'no job confirmed it')})"
-            )
-            text = f"ticket {tid} was not permanently deleted: {reason}"
+                if kind == SOFT_DELETE:
+                    plan.tickets[tid].soft_deleted = True
+                else:
+                    plan.tickets[tid].purged = True
+        failures = []
+        for tid in not_done:
+            if tid in hold:
+                continue  # already reported: it changed hands since the plan
+            if kind == SOFT_DELETE:
+                code = failed.get(tid, "still live after the job")
+                text = f"ticket {tid} could not be soft-deleted ({code})"
+            else:
+                reason = (
+                    "live again (restored since it was soft-deleted)"
+                    if tid in live
+                    else f"still soft-deleted ({failed.get(tid, 'no job confirmed it')})"
+                )
+                text = f"ticket {tid} was not permanently deleted: {reason}"
             if tid in plan.tickets:
                 plan.tickets[tid].why = text
-            job.failures.append(text)
+            failures.append(text)
+        return failures
 
 
 def _ids_text(ids: list[int], limit: int = 20) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "TICKET_ENDPOINTS",
     "CommentState",
     "PurgeGroup",
+    "TicketGroup",
     "TicketClient",
     "TicketPlan",
     "TicketState",
@@ -56,6 +57,7 @@ class TicketClient(Protocol):
     def iter_deleted_tickets(self) -> Iterator[dict[str, Any]]: ...
     def update_ticket(self, ticket_id: int, fields: Mapping[str, Any]) -> dict[str, Any]: ...
     def soft_delete_ticket(self, ticket_id: int) -> None: ...
+    def soft_delete_tickets(self, ticket_ids: Sequence[int]) -> dict[str, Any]: ...
     def permanently_delete_tickets(self, ticket_ids: Sequence[int]) -> dict[str, Any]: ...
     def show_many_job_statuses(self, job_ids: Sequence[str]) -> list[dict[str, Any]]: ...
     def redact_comment(self, ticket_id: int, comment_id: int, html_body: str) -> dict[str, Any]: ...
@@ -181,17 +183,23 @@ class TicketState:
 
 
 @dataclass
-class PurgeGroup:
-    """Tickets of one request handed to permanent deletion together: the ledger step
-    ``ticket:purge:<smallest id>`` (a request's groups never overlap)."""
+class TicketGroup:
+    """Tickets of one request handed to a bulk job together: the ledger step
+    ``ticket:purge:<smallest id>`` (permanent deletion) or ``ticket:soft_delete_many:<smallest
+    id>`` (soft deletion); a request's groups of one kind never overlap."""
 
     first: int
     ticket_ids: list[int]
     job_ids: list[str] = field(default_factory=list)
-    #: This run handed them to the purger (else an earlier run did: follow or reconcile).
+    #: This run handed them to the jobs (else an earlier run did: follow or reconcile).
     handed_over: bool = False
     done: bool = False
+    #: The tickets the group's outcome says are done (purged, or soft-deleted).
     purged: list[int] = field(default_factory=list)
+
+
+#: The name of :class:`TicketGroup` when only permanent deletion was bulk.
+PurgeGroup = TicketGroup
 
 
 @dataclass
@@ -206,7 +214,9 @@ class TicketPlan:
     #: Lists read per relation (one per user) and comment lists read (one per ticket).
     lists_read: dict[str, int] = field(default_factory=dict)
     #: Purge groups not finished yet (runtime state; the ledger has them too).
-    groups: list[PurgeGroup] = field(default_factory=list)
+    groups: list[TicketGroup] = field(default_factory=list)
+    #: Soft-delete groups an earlier run left without an outcome (settled first).
+    delete_groups: list[TicketGroup] = field(default_factory=list)
     #: Discovered by this run (else read back from the ledger: statuses may be stale).
     fresh: bool = False
 
