@@ -10,7 +10,8 @@ up to 100 per job -- and then one waiting thread at a time polls
 ended, so a batch of 33 people with 3 tickets each costs one job per kind. Jobs are
 followed to their end well before Zendesk expires their statuses (about an hour; polls
 back off from a fraction of a second to :attr:`~TicketJobs.poll_max`, both scaled to the
-server's clock as the governor learned it), and at most :attr:`~TicketJobs.max_jobs` of
+server's clock as the governor learned it, and a job's first poll waits for as long as
+recent jobs of its kind were still seen running), and at most :attr:`~TicketJobs.max_jobs` of
 them are in flight (Zendesk allows 30 queued per account; the client's governor holds
 the slots).
 
@@ -33,8 +34,10 @@ ticket, as Zendesk's other bulk jobs do; a result we cannot read counts as unkno
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +103,10 @@ PurgeOutcome = JobOutcome
 class _Job:
     kind: str
     ids: list[int]
+    sent: float  # our clock, when it was queued (or followed)
+    followed: bool = False  # an earlier run's job: when it was queued is unknown
+    polls: int = 0  # polls that saw it running
+    last_poll: float | None = None  # our clock, the last poll that saw it running
     done: bool = False
 
 
@@ -153,7 +160,9 @@ class TicketJobs:
         self._results: dict[tuple[str, int], _Result] = {}
         self._flushing: set[str] = set()
         self._polling = False
-        self._polls = 0
+        # Per kind, how long recent jobs were at least seen running (server seconds): a new
+        # job's first poll waits that long instead of polling from 0.05 s up each time.
+        self._durations: dict[str, deque[float]] = {k: deque(maxlen=8) for k in KINDS}
         self._coming: set[Any] = set()
         self._generation = 0
         self._deleted: tuple[int, set[int]] | None = None
@@ -210,8 +219,7 @@ class TicketJobs:
             ids = list(ticket_ids)
             for tid in ids:
                 self._results.pop((kind, tid), None)
-            self._jobs[str(job_id)] = _Job(kind, ids)
-            self._polls = 0
+            self._jobs[str(job_id)] = _Job(kind, ids, self._clock(), followed=True)
             self._generation += 1
 
     # -- waiting -----------------------------------------------------------------------------
@@ -264,13 +272,13 @@ class TicketJobs:
                         self._results[(kind, t)] = _Result("unknown")
                     continue
                 else:
-                    self._cond.wait(timeout=max(0.01, self._interval()))
+                    self._cond.wait(timeout=max(0.01, self._due_in()))
                     continue
             try:
                 if role == "flush":
                     self._flush(kind, batch)
                 else:
-                    self._sleep(self._interval())
+                    self._sleep(self._due_in())
                     self._poll()
             finally:
                 with self._cond:
@@ -339,9 +347,8 @@ class TicketJobs:
                 continue
             job_id = str(job["id"])
             with self._cond:
-                self._jobs[job_id] = _Job(kind, list(chunk))
+                self._jobs[job_id] = _Job(kind, list(chunk), self._clock())
                 self._generation += 1
-                self._polls = 0
                 self.jobs_submitted += 1
                 self.submitted[kind] += 1
             calls: dict[Submitted, list[int]] = {}
@@ -360,14 +367,41 @@ class TicketJobs:
                 running = sum(1 for job in self._jobs.values() if not job.done)
             if running < self.max_jobs:
                 return
-            self._sleep(self._interval())
+            self._sleep(self._due_in())
             self._poll()
 
     # -- polling -----------------------------------------------------------------------------
 
-    def _interval(self) -> float:
-        base = min(self.poll_max, self.poll_first * (2 ** min(self._polls, 20)))
-        return max(0.002, base * self._scale())
+    def _due_in(self) -> float:
+        """Seconds until the next poll is due. Per open job: not before the typical
+        duration its kind showed lately (unknown for a followed job), then backing off
+        after each poll that saw it running (doubling from ``poll_first``, or from a
+        quarter of the typical duration past it; at most ``poll_max``); the earliest job
+        decides."""
+        scale = self._scale()
+        now = self._clock()
+        with self._cond:
+            due = []
+            for job in self._jobs.values():
+                if job.done:
+                    continue
+                typical = 0.0 if job.followed else self._typical(job.kind)
+                step = self.poll_first * 2 ** min(job.polls, 20)
+                if typical and job.polls:
+                    # Past the typical duration: steps in proportion to it.
+                    step = max(step, typical / 4 * 2 ** min(job.polls - 1, 20))
+                step = min(self.poll_max, step) * scale
+                typical *= scale
+                after = job.sent if job.last_poll is None else job.last_poll
+                due.append(max(job.sent + typical, after + step))
+        if not due:
+            return max(0.002, self.poll_first * scale)
+        return max(0.002, min(due) - now)
+
+    def _typical(self, kind: str) -> float:
+        """Server seconds recent jobs of ``kind`` were at least seen running (median)."""
+        seen = self._durations[kind]
+        return statistics.median(seen) if seen else 0.0
 
     def _governor_scale(self) -> float:
         governor = getattr(self.client, "governor", None)
@@ -383,9 +417,9 @@ class TicketJobs:
     def _poll(self) -> None:
         with self._cond:
             open_jobs = [jid for jid, job in self._jobs.items() if not job.done]
-            self._polls += 1
         if not open_jobs:
             return
+        asked = self._clock()
         statuses = self.client.show_many_job_statuses(open_jobs)
         seen = set()
         for status in statuses:
@@ -393,6 +427,11 @@ class TicketJobs:
             seen.add(jid)
             if jid in self._jobs and status.get("status") in _TERMINAL:
                 self._finished(jid, status)
+            elif jid in self._jobs:
+                with self._cond:
+                    job = self._jobs[jid]
+                    job.polls += 1
+                    job.last_poll = asked
         for jid in open_jobs:
             if jid not in seen:
                 # Zendesk no longer knows the job (expired or evicted): the work may still
@@ -406,6 +445,10 @@ class TicketJobs:
                 return
             job.done = True
             self._generation += 1
+            if status is not None and not job.followed and job.last_poll is not None:
+                # It ran at least this long: a lower bound of how long such jobs take.
+                lasted = (job.last_poll - job.sent) / max(self._scale(), 1e-9)
+                self._durations[job.kind].append(lasted)
             readable: dict[int, Mapping[str, Any]] = {}
             results = status.get("results") if status is not None else None
             for item in results if isinstance(results, list) else []:
