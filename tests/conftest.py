@@ -264,3 +264,29 @@ def zendesk_client(sandbox: Any) -> Iterator[Any]:
     config = ZendeskConfig.from_env(sandbox.env())
     with ZendeskClient(config, governor=governor, backoff_initial=0.001, backoff_max=0.01) as zc:
         yield zc
+
+
+def erase_people(sb: Any, home: Path, emails: list[str], **options: Any) -> Any:
+    """Erase ``emails`` on the sandbox ``sb`` with the shipped erasure playbook through
+    the library (`--yes`, no signed reports unless ``produce_reports=True``); returns the
+    EraseReport. ``options`` are further EraseOptions fields (e.g. ``concurrency``)."""
+    from privacykit.config import ZendeskConfig
+    from privacykit.ledger import Ledger
+    from privacykit.playbooks.erasure import EraseOptions, erase
+    from privacykit.playbooks.loader import builtin_playbook_dir, load_playbook
+    from privacykit.playbooks.subjects import parse_subject
+    from privacykit.zendesk import ZendeskClient
+
+    options.setdefault("produce_reports", False)
+    with ZendeskClient(ZendeskConfig.from_env(sb.env())) as client, Ledger.open(home) as ledger:
+        return erase(
+            client,
+            ledger,
+            EraseOptions(
+                subjects=[parse_subject(e) for e in emails],
+                playbook=load_playbook(builtin_playbook_dir() / "erasure.yaml"),
+                yes=True,
+                **options,
+            ),
+            home=home,
+        )

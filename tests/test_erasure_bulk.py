@@ -21,6 +21,7 @@ from privacykit.playbooks.request import RequestSession
 from privacykit.playbooks.subjects import parse_subject
 from privacykit.sandbox import SandboxServer
 from privacykit.zendesk import ZendeskClient
+from tests.conftest import erase_people
 
 ERASURE = builtin_playbook_dir() / "erasure.yaml"
 
@@ -35,22 +36,7 @@ def test_a_batch_soft_deletes_its_users_in_bulk(
     monkeypatch.setattr(pipeline, "BULK_LINGER_FLOOR", 60.0)
     with SandboxServer(seed="none", time_scale=600.0, rng_seed=2) as sb:
         ids = [sb.state.add_user(f"P{i}", email=f"p{i}@example.com")["id"] for i in range(12)]
-        with (
-            ZendeskClient(ZendeskConfig.from_env(sb.env())) as client,
-            Ledger.open(home) as ledger,
-        ):
-            report = erase(
-                client,
-                ledger,
-                EraseOptions(
-                    subjects=[parse_subject(f"p{i}@example.com") for i in range(12)],
-                    playbook=load_playbook(ERASURE),
-                    yes=True,
-                    produce_reports=False,
-                    concurrency=4,
-                ),
-                home=home,
-            )
+        report = erase_people(sb, home, [f"p{i}@example.com" for i in range(12)], concurrency=4)
         assert {j.outcome for j in report.jobs} == {"pending_compliance"}
         log = sb.request_log()
         single = [

@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from privacykit.config import ZendeskConfig
-from privacykit.ledger import Ledger
-from privacykit.playbooks.erasure import EraseOptions, erase, pipeline
+from privacykit.playbooks.erasure import pipeline
 from privacykit.playbooks.erasure.workers import CONTINUE, PREPARE, PriorityWorkers
-from privacykit.playbooks.loader import builtin_playbook_dir, load_playbook
-from privacykit.playbooks.subjects import parse_subject
 from privacykit.sandbox import SandboxServer
-from privacykit.zendesk import ZendeskClient
+from tests.conftest import erase_people
 
 
 def test_a_continuation_is_taken_before_subjects_queued_earlier() -> None:
@@ -75,22 +71,7 @@ def test_deletions_start_before_the_last_subject_is_discovered(
     with SandboxServer(seed="none", time_scale=600.0, rng_seed=3) as sb:
         for i in range(count):
             sb.state.add_user(f"P{i}", email=f"w{i}@example.com")
-        with (
-            ZendeskClient(ZendeskConfig.from_env(sb.env())) as client,
-            Ledger.open(home) as ledger,
-        ):
-            report = erase(
-                client,
-                ledger,
-                EraseOptions(
-                    subjects=[parse_subject(f"w{i}@example.com") for i in range(count)],
-                    playbook=load_playbook(builtin_playbook_dir() / "erasure.yaml"),
-                    yes=True,
-                    produce_reports=False,
-                    concurrency=2,
-                ),
-                home=home,
-            )
+        report = erase_people(sb, home, [f"w{i}@example.com" for i in range(count)], concurrency=2)
         assert {j.outcome for j in report.jobs} == {"pending_compliance"}
         log = sb.request_log()
     searches = [n for n, e in enumerate(log) if e["path"] == "/api/v2/users/search"]
