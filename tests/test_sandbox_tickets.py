@@ -116,6 +116,22 @@ def test_required_field_blocks_solving_and_closing(sb: SandboxServer, http: http
     assert http.put(f"/api/v2/tickets/{tid}", json={"ticket": filled}).status_code == 200
 
 
+def test_an_agent_gives_a_ticket_to_another_requester(
+    sb: SandboxServer, http: httpx.Client
+) -> None:
+    tess, other = _person(sb), _person(sb, "Otto Other")
+    tid = sb.state.add_ticket(tess, "solved", "Refund")["id"]
+    answer = http.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"requester_id": other}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ticket"]["requester_id"] == other
+    mine = http.get(f"/api/v2/users/{tess}/tickets/requested.json").json()["tickets"]
+    theirs = http.get(f"/api/v2/users/{other}/tickets/requested.json").json()["tickets"]
+    assert [t["id"] for t in mine] == [] and [t["id"] for t in theirs] == [tid]
+    unknown = http.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"requester_id": 999999}})
+    assert unknown.status_code == 404
+    assert http.get(f"/api/v2/tickets/{tid}.json").json()["ticket"]["requester_id"] == other
+
+
 def test_user_ticket_lists_paginate(sb: SandboxServer, http: httpx.Client) -> None:
     tess, other = _person(sb), _person(sb, "Otto Other")
     requested = [sb.state.add_ticket(tess, "closed", f"Mine {n}")["id"] for n in range(150)]

@@ -233,7 +233,8 @@ class TicketsState(CommentsState):
 
     def update_ticket(self, ticket_id: int, body: Any, author_id: int) -> dict[str, Any]:
         """``PUT /api/v2/tickets/{id}`` with ``{"ticket": {...}}``: status (closing
-        included), subject, tags, assignee, custom fields and a new ``comment``."""
+        included), subject, tags, assignee, requester, custom fields and a new
+        ``comment``."""
         with self.lock:
             ticket = self._ticket(ticket_id)
             if not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
@@ -272,6 +273,9 @@ class TicketsState(CommentsState):
                 raise invalid_field("comment", "Comment: must be an object", "InvalidValue")
             if "assignee_id" in changes and changes["assignee_id"] is not None:
                 self._user(int(changes["assignee_id"]))
+            requester = changes.get("requester_id")
+            if requester is not None:
+                self._user(int(requester))
             # Validated: apply.
             ticket.custom_fields = fields
             ticket.status = status
@@ -281,6 +285,10 @@ class TicketsState(CommentsState):
                 ticket.tags = [str(t) for t in changes["tags"]]
             if "assignee_id" in changes:
                 ticket.assignee_id = changes["assignee_id"]
+            if requester is not None:
+                # An agent gives the ticket to someone else (it leaves the old
+                # requester's ``requested`` list).
+                ticket.requester_id = int(requester)
             audit_id = self._seq()
             if comment is not None and (comment.get("body") or comment.get("html_body")):
                 self._append_comment(
