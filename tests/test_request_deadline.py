@@ -142,6 +142,10 @@ def test_a_small_request_deadline_ends_a_dripping_audit(sb: SandboxServer, ledge
     assert audited.exit_code == 2, audited.output  # incomplete, never a clean bill
     assert "audit incomplete: zendesk:" in audited.stderr
     assert "within the 1s request deadline" in audited.stderr
+    # The preflight that ran out of time is the answer: sending it again would double the
+    # time an unreachable Zendesk holds a cron job (2 x the deadline, seen at 10 s).
+    me = [e for e in sb.request_log() if e["path"] == "/api/v2/users/me"]
+    assert len(me) == 1, me
 
 
 # -- --max-wait reaches access and audit -----------------------------------------------------

@@ -123,11 +123,13 @@ def run_audit(
         # its request: nothing recorded, nothing signed. Zendesk unreachable is not: the
         # ledger checks still run and the Zendesk part is reported incomplete.
         start = client.stats.calls
+        unreached: ZendeskError | None = None
         try:
             preflight(client)
-            reached = True
-        except ZendeskError:
-            reached = False
+        except ZendeskError as exc:
+            # Kept, not sent again: a second try would double the time a slow or
+            # unreachable Zendesk holds the run (one more request deadline).
+            unreached = exc
         # An unmounted witness is reported as a finding (ledger.witness), not a crash.
         ledger = Ledger.open(home_path, require_witness=False)
         try:
@@ -144,15 +146,15 @@ def run_audit(
                 AuditResult(started_at=clock.iso(now)),
                 budget,
             )
-            return _AuditRun(ctx, reached=reached).run()
+            return _AuditRun(ctx, unreached=unreached).run()
         finally:
             ledger.close()
 
 
 class _AuditRun:
-    def __init__(self, ctx: AuditContext, *, reached: bool = False) -> None:
+    def __init__(self, ctx: AuditContext, *, unreached: ZendeskError | None = None) -> None:
         self.ctx = ctx
-        self.reached = reached
+        self.unreached = unreached  # why the preflight failed; None: Zendesk answered
 
     def run(self) -> AuditResult:
         from privacykit.playbooks.request import RequestSession
@@ -196,8 +198,8 @@ class _AuditRun:
         cursor = dict(previous)
         sweep = ZendeskSweep(ctx)
         try:
-            if not self.reached:
-                ctx.client.request("GET", "/api/v2/users/me")
+            if self.unreached is not None:
+                raise self.unreached
             cursor = sweep.run(erasures, previous)
         except ZendeskError as exc:
             # Everything checked so far stands; the rest is unknown, so the run is
