@@ -2,12 +2,16 @@
 
 Owns :func:`why` (an error as a short reason for the ledger, the evidence and the
 terminal: its public class, HTTP status, the endpoint it came from and the client's
-redacted message -- never a response body), :func:`is_transient` (an error a later run
+redacted message, or for an ``OSError`` the system's wording of its errno -- never a
+response body or a path), :func:`is_transient` (an error a later run
 may not meet again), :func:`stops_the_run` (an error that stops a whole batch cleanly)
 and :func:`clip`.
 """
 
 from __future__ import annotations
+
+import errno
+import os
 
 from privacykit.errors import (
     LedgerError,
@@ -45,6 +49,11 @@ def why(exc: BaseException) -> str:
     public = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
     name = f"{public} {status}" if status else public
     message = str(exc).replace("\n", " ").strip() if isinstance(exc, PrivacykitError) else ""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code is not None and code in errno.errorcode:
+        # The system's own wording for the errno ("No space left on device"), never the
+        # exception's text, which names the file (paths may hold anything).
+        message = os.strerror(code)
     endpoint = getattr(exc, "endpoint", None)
     if isinstance(endpoint, str) and endpoint and endpoint not in message:
         name = f"{name} from {endpoint}"
