@@ -294,6 +294,37 @@ def test_a_resumed_group_never_deletes_a_ticket_that_changed_hands(
     assert f"ticket {olgas} has another requester since the plan: left alone" in job.reasons
 
 
+def test_a_subject_held_for_review_hands_nothing_to_permanent_deletion(
+    sb: SandboxServer, home: Path
+) -> None:
+    """Found by ``bench/ticket_soak.py``: a person stopped for review in ``erase_tickets``
+    (a planned ticket changed hands) had queued their other soft-deleted tickets for the
+    batch's shared permanent-deletion job; the next subject's job purged them, while the
+    person's ledger (and report) never recorded it. Stopped for review, nothing
+    irreversible happens: the tickets stay soft-deleted, as the ledger says."""
+    email, _, ids = person(sb, 1, MANY)
+    second, _, theirs = person(sb, 2, MANY)
+    other = sb.state.add_user("Olga Other", email="olga@example.net")["id"]
+    with CrashBeforeJob(ZendeskConfig.from_env(sb.env())) as client, pytest.raises(Crash):
+        run(sb, home, [email], client=client, concurrency=1)
+    olgas = ids[3]
+    with sb.state.lock:
+        sb.state.tickets[olgas].requester_id = other
+    held, done = run(sb, home, [email, second], concurrency=1).jobs
+    assert held.status == "needs_review"
+    assert done.outcome == "pending_compliance"
+    assert {sb.state.ticket_lifecycle(t) for t in theirs} == {"permanently_deleted"}
+    assert sb.state.ticket_lifecycle(olgas) == "live"
+    rest = [t for t in ids if t != olgas]
+    assert {sb.state.ticket_lifecycle(t) for t in rest} == {"soft_deleted"}
+    history = TicketHistory.from_entries(entries(home, held.request_id))
+    assert history.purges == {} and history.purged == []
+    assert history.soft_deleted == rest
+    shown = rows(evidence(home, held.request_id))
+    assert not any(shown[t]["permanently_deleted"] for t in ids)
+    assert all(shown[t]["soft_deleted"] for t in rest)
+
+
 def test_history_reads_both_forms_of_soft_deletion() -> None:
     from dataclasses import dataclass
 
