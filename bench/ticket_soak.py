@@ -589,12 +589,12 @@ def _check_ledger(
 
 
 def _plans_ticket(entries: list[Any], tid: int) -> bool:
-    """Whether a request's recorded ticket plan holds ``tid``."""
-    for entry in entries:
-        if entry.step_key == "tickets" and entry.phase == "info":
-            if any(row.get("ticket_id") == tid for row in entry.data.get("tickets") or []):
-                return True
-    return False
+    """Whether a request's latest recorded ticket plan (the one a resumed run reads back)
+    holds ``tid``. A run that found the person's plan unfinished discovers again, and a
+    ticket that changed hands meanwhile is simply not theirs any more."""
+    plans = [e for e in entries if e.step_key == "tickets" and e.phase == "info"]
+    rows = plans[-1].data.get("tickets") or [] if plans else []
+    return any(row.get("ticket_id") == tid for row in rows)
 
 
 def _check_report(reports: list[dict[str, Any]], rid: str, purged: list[int], fail: Any) -> None:
