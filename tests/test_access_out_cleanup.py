@@ -92,8 +92,16 @@ def test_a_folder_with_content_is_never_removed(tmp_path: Path) -> None:
     assert not other.exists() and (tmp_path / "c" / "note.txt").is_file()
 
 
-def test_a_run_that_finishes_keeps_its_folder(tmp_path: Path) -> None:
-    out = tmp_path / "empty-but-done"
+def test_a_run_that_finishes_keeps_its_folder_with_what_it_delivered(tmp_path: Path) -> None:
+    out = tmp_path / "done"
     with output_dir(out) as path:
-        assert path == out
+        (path / "data.json").write_text("{}", encoding="utf-8")
     assert out.is_dir() and stat.S_IMODE(out.stat().st_mode) == 0o700
+
+
+def test_a_run_that_delivered_nothing_leaves_no_empty_folder(tmp_path: Path) -> None:
+    # Every subject needed review: an empty folder would look like an (empty) answer.
+    out = tmp_path / "parent" / "nothing"
+    with output_dir(out):
+        pass
+    assert not (tmp_path / "parent").exists()

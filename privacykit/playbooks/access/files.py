@@ -205,22 +205,24 @@ def _prepare(path: Path, *, force: bool) -> list[Path]:
 
 @contextmanager
 def output_dir(path: Path, *, force: bool = False) -> Iterator[Path]:
-    """:func:`prepare_output_dir` for one run. When the run stops with an exception (e.g.
-    Zendesk asked to wait past ``--max-wait`` before anything was delivered), the
-    directories this call created are removed again, innermost first, as long as they are
-    empty: an operator must not find an empty answer folder that looks like a result.
+    """:func:`prepare_output_dir` for one run. When the run ends with nothing delivered
+    (it stopped, e.g. Zendesk asked to wait past ``--max-wait``, or every subject needs
+    review), the directories this call created are removed again, innermost first, as
+    long as they are empty: an operator must not find an empty answer folder that looks
+    like a result.
     A directory privacykit did not create, or one with anything in it, is never removed
     (``rmdir`` refuses a non-empty directory, so nothing written meanwhile is lost)."""
     created = _prepare(path, force=force)
     try:
         yield path
-    except BaseException:
+    finally:
+        # Also after a run that ended normally with nothing delivered (every subject
+        # needs review): an empty folder is not an answer either.
         for directory in reversed(created):
             try:
                 os.rmdir(directory)
             except OSError:
                 break  # not empty (or not ours to judge): it and its parents stay
-        raise
 
 
 # A folder name: letters, digits and . _ - (no leading dot, so it is never hidden and never
