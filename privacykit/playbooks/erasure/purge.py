@@ -212,6 +212,18 @@ class TicketJobs:
             self._generation += 1
             self._cond.notify_all()
 
+    def withdraw(self, ticket_ids: Iterable[int], *, kind: str = PURGE) -> list[int]:
+        """Take tickets still waiting to be sent in a job of ``kind`` off the queue (a
+        subject stopped for review before its job was sent: nothing irreversible happens
+        for it). Returns the ids withdrawn; ids already in a job are unaffected."""
+        assert kind in KINDS
+        ids = set(ticket_ids)
+        with self._cond:
+            out = [t for k, t, _ in self._pending if k == kind and t in ids]
+            self._pending = [p for p in self._pending if not (p[0] == kind and p[1] in ids)]
+            self._cond.notify_all()
+        return sorted(set(out))
+
     def follow(self, job_id: str, ticket_ids: Iterable[int], *, kind: str = PURGE) -> None:
         """Follow a job an earlier run submitted (its status may have expired)."""
         assert kind in KINDS
@@ -231,11 +243,13 @@ class TicketJobs:
         kind: str = PURGE,
         check: Callable[[], None] = lambda: None,
         key: Any = None,
+        send: bool = True,
     ) -> JobOutcome:
         """Block until every ticket has an outcome (or the wait bound passed: unknown).
         Sends what is pending of ``kind`` and polls job statuses as needed; ``check`` is
         called between rounds (it raises to abort). ``key``: the waiting subject (never
-        waited for by itself)."""
+        waited for by itself). ``send=False``: read only -- nothing is sent; a ticket no
+        job we follow holds is unknown at once (a job already being sent is waited for)."""
         wanted = list(dict.fromkeys(ticket_ids))
         started = self._clock()
         deadline = started + self.give_up_after * self._scale()
@@ -246,7 +260,7 @@ class TicketJobs:
                 missing = [t for t in wanted if (kind, t) not in self._results]
                 if not missing or self._clock() >= deadline:
                     return self._outcome(kind, wanted)
-                pending = {t for k, t, _ in self._pending if k == kind}
+                pending = {t for k, t, _ in self._pending if k == kind} if send else set()
                 queued = {
                     t
                     for job in self._jobs.values()

@@ -529,7 +529,9 @@ class ErasureRunner:
 
     def step_evidence(self, job: ErasureJob, step: Step) -> Halt | None:
         """Decide the outcome, record the evidence, write the final status, then sign the
-        report (through the request session, in that order)."""
+        report (through the request session, in that order). Ticket groups a stopped
+        subject left open are settled first, read only (``TicketSteps.settle_stopped``)."""
+        self.tickets.settle_stopped(job)
         self._decide(job)
         session = job.session
         if session is not None and not session.opened:

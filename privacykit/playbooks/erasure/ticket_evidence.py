@@ -2,11 +2,11 @@
 
 Owns :func:`ticket_evidence`: from a job's ticket plan, the record's ``tickets`` rows
 (per ticket id: how the person relates to it, what was done -- closed, soft-deleted,
-permanently deleted, the comment ids redacted, the attachments redacted or retained --
-and why anything was kept), the ticket counts, the ``not_done`` lines (what stays and
-why: kept tickets, retained attachments, what redaction leaves, anything not finished)
-and the Art. 17(3) exceptions relied on. Ids, counts and reasons only: never a subject,
-a comment body or a file name.
+permanently deleted (``None``: unknown, with why), the comment ids redacted, the
+attachments redacted or retained -- and why anything was kept), the ticket counts, the
+``not_done`` lines (what stays and why: kept tickets, retained attachments, what
+redaction leaves, anything not finished or unknown) and the Art. 17(3) exceptions relied
+on. Ids, counts and reasons only: never a subject, a comment body or a file name.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from privacykit.playbooks.erasure.purge import PURGE, SOFT_DELETE
 from privacykit.playbooks.erasure.tickets import TicketPlan, TicketState
 from privacykit.playbooks.ticket_policy import TicketPolicy
 
@@ -33,8 +34,10 @@ class TicketEvidence(TypedDict):
     action: str  # deleted | redacted | kept | none (nothing of theirs in it)
     done: bool
     closed_by_erasure: bool
-    soft_deleted: bool
-    permanently_deleted: bool
+    #: None: unknown -- a bulk job may have done it and nothing could be read back (the
+    #: ledger keeps the intent without an outcome; ``why`` says why).
+    soft_deleted: bool | None
+    permanently_deleted: bool | None
     comments_redacted: list[int]
     attachments_redacted: list[int]
     attachments_retained: list[int]
@@ -67,8 +70,8 @@ def _row(ticket: TicketState) -> TicketEvidence:
         "action": _ACTION[ticket.action],
         "done": ticket.finished,
         "closed_by_erasure": ticket.closed,
-        "soft_deleted": ticket.soft_deleted,
-        "permanently_deleted": ticket.purged,
+        "soft_deleted": None if ticket.unknown == SOFT_DELETE else ticket.soft_deleted,
+        "permanently_deleted": None if ticket.unknown == PURGE else ticket.purged,
         "comments_redacted": sorted(c.comment_id for c in comments if c.redacted),
         "attachments_redacted": sorted(a for c in comments for a in c.attachments_redacted),
         "attachments_retained": sorted(a for c in comments for a in c.attachments_retained),

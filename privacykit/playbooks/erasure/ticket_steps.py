@@ -25,10 +25,13 @@ with the rest of the playbook:
   settles every ticket whose outcome a job did not tell by reading the tickets' state
   (an expired job, a crash between submission and completion), and records the outcome.
 
-Both kinds of group are settled alike (:meth:`TicketSteps._settle`): the job's word for
-each ticket, else the ticket's state -- soft deletion is done once the ticket is not live
-(soft-deleted or gone), permanent deletion once it is gone; a ticket still in the state
-before is sent again once, and anything else is reported for review, never assumed.
+Both kinds of group are settled alike (:class:`~.ticket_settle.GroupSettler`): the job's
+word for each ticket, else the ticket's state -- soft deletion is done once the ticket is
+not live (soft-deleted or gone), permanent deletion once it is gone; a ticket still in the
+state before is sent again once, and anything else is reported for review, never assumed.
+A request that ends with groups still open (the subject stopped for review, or failed,
+before the step that settles them) has them settled read only just before its evidence
+(:meth:`TicketSteps.settle_stopped`: nothing is sent again for a held subject).
 
 Every call that changes Zendesk goes through :func:`~privacykit.playbooks.engine.perform`
 (intent before, outcome after, reconciliation of an unknown outcome).
@@ -49,6 +52,7 @@ from privacykit.playbooks.erasure.keys import StepKey
 from privacykit.playbooks.erasure.purge import PURGE, SOFT_DELETE, TicketJobs
 from privacykit.playbooks.erasure.state import ErasureJob
 from privacykit.playbooks.erasure.ticket_history import TicketHistory
+from privacykit.playbooks.erasure.ticket_settle import GroupSettler
 from privacykit.playbooks.erasure.tickets import (
     CommentState,
     TicketClient,
@@ -60,7 +64,7 @@ from privacykit.playbooks.erasure.tickets import (
 from privacykit.playbooks.loader import Playbook, Step
 from privacykit.playbooks.person import untrusted_answer
 from privacykit.playbooks.policy import ErasurePolicy, protected_reason
-from privacykit.playbooks.reasons import is_transient, why
+from privacykit.playbooks.reasons import why
 
 __all__ = ["CLOSED_ATTACHMENT", "SINGLE_DELETES", "TicketSteps"]
 
@@ -70,12 +74,6 @@ CLOSED_ATTACHMENT = "Zendesk cannot redact attachments on a closed ticket"
 #: ``DELETE /tickets/{id}`` each: a ``destroy_many`` job costs one request plus at least
 #: one poll (usually several: polls back off from 0.05 s while the job runs for seconds).
 SINGLE_DELETES = 3
-#: Per kind of group: its ledger step, and what its outcome calls done and not done.
-_GROUP_STEP = {SOFT_DELETE: StepKey.ticket_delete_many, PURGE: StepKey.ticket_purge}
-_GROUP_OUTCOME = {
-    SOFT_DELETE: ("soft_deleted", "not_soft_deleted"),
-    PURGE: ("purged", "not_purged"),
-}
 
 
 class TicketSteps:
@@ -99,6 +97,8 @@ class TicketSteps:
         self.purge = purge
         #: The bulk jobs (soft and permanent deletion) shared by the runner's subjects.
         self.jobs = jobs if jobs is not None else TicketJobs(client)
+        #: Settles the groups handed to those jobs (:mod:`.ticket_settle`).
+        self.settler = GroupSettler(self.jobs, check)
         #: The index of ``erase_tickets`` among the playbook's steps (None: not in it).
         self.erase_at = erase_at
 
@@ -319,7 +319,7 @@ class TicketSteps:
         assert session is not None and session.request_id is not None
         failures: list[str] = []
         for group in [g for g in plan.delete_groups if not g.done]:
-            failures.extend(self._settle_safely(job, plan, group, SOFT_DELETE, hold))
+            failures.extend(self.settler.settle_safely(job, plan, group, SOFT_DELETE, hold))
         grouped = {t for g in plan.delete_groups for t in g.ticket_ids}
         ids = sorted(t for t in ids if t not in grouped and not plan.tickets[t].soft_deleted)
         if not ids:
@@ -350,9 +350,11 @@ class TicketSteps:
         group = TicketGroup(ids[0], ids, handed_over=True)
         session.record(str(StepKey.ticket_delete_many(group.first)), "intent", {"ticket_ids": ids})
         plan.delete_groups.append(group)
-        self.jobs.add(ids, on_submitted=self._submitted(job, group, SOFT_DELETE), kind=SOFT_DELETE)
+        self.jobs.add(
+            ids, on_submitted=self.settler.submitted(job, group, SOFT_DELETE), kind=SOFT_DELETE
+        )
         self.jobs.arrived(id(job))
-        failures.extend(self._settle_safely(job, plan, group, SOFT_DELETE, hold))
+        failures.extend(self.settler.settle_safely(job, plan, group, SOFT_DELETE, hold))
         return failures
 
     def _redact(self, job: ErasureJob, ticket: TicketState, comment: CommentState) -> None:
@@ -437,23 +439,7 @@ class TicketSteps:
         group = TicketGroup(ready[0], ready, handed_over=True)
         session.record(str(StepKey.ticket_purge(group.first)), "intent", {"ticket_ids": ready})
         plan.groups.append(group)
-        self.jobs.add(ready, on_submitted=self._submitted(job, group, PURGE), kind=PURGE)
-
-    @staticmethod
-    def _submitted(
-        job: ErasureJob, group: TicketGroup, kind: str
-    ) -> Callable[[str, list[int]], None]:
-        """Records the job id Zendesk gave for some of the group's tickets (an ``info``
-        entry of the group's step), so a resumed run can follow that job."""
-        session = job.session
-        assert session is not None
-        key = str(_GROUP_STEP[kind](group.first))
-
-        def submitted(job_id: str, owned: list[int]) -> None:
-            group.job_ids.append(job_id)
-            session.record(key, "info", {"job_id": job_id, "ticket_ids": sorted(owned)})
-
-        return submitted
+        self.jobs.add(ready, on_submitted=self.settler.submitted(job, group, PURGE), kind=PURGE)
 
     # -- permanently_delete_tickets ---------------------------------------------------------------
 
@@ -465,122 +451,13 @@ class TicketSteps:
             return None
         for group in [g for g in plan.groups if not g.done]:
             self.check()
-            job.failures.extend(self._settle_safely(job, plan, group, PURGE, raise_transient=True))
+            job.failures.extend(
+                self.settler.settle_safely(job, plan, group, PURGE, raise_transient=True)
+            )
         return None
 
-    # -- settling a group (both kinds) ------------------------------------------------------------
-
-    def _settle_safely(
-        self,
-        job: ErasureJob,
-        plan: TicketPlan,
-        group: TicketGroup,
-        kind: str,
-        hold: set[int] | None = None,
-        *,
-        raise_transient: bool = False,
-    ) -> list[str]:
-        """:meth:`_settle`; a Zendesk error leaves the group open (the next run settles
-        it) and is returned as a failure. A stopped run is raised; so are transient errors
-        when ``raise_transient`` (the batch retries the subject)."""
-        try:
-            return self._settle(job, plan, group, kind, hold or set())
-        except ZendeskError as exc:
-            transient = is_transient(exc) and raise_transient
-            if transient or isinstance(exc, RateLimitWaitExceeded):
-                raise
-            what = "soft deletion" if kind == SOFT_DELETE else "permanent deletion"
-            text = (
-                f"{what} of ticket(s) {_ids_text(group.ticket_ids)} could not be confirmed "
-                f"({why(exc)})"
-            )
-            return [text]
-
-    def _settle(
-        self, job: ErasureJob, plan: TicketPlan, group: TicketGroup, kind: str, hold: set[int]
-    ) -> list[str]:
-        """Wait for the group's job(s); settle every ticket a job did not confirm from its
-        state (sent again once while it is still in the state before); record the
-        group's outcome. Returns a line per ticket not done."""
-        session = job.session
-        assert session is not None
-        ids = list(group.ticket_ids)
-        done: set[int] = set()
-        failed: dict[int, str] = {}
-        reconciled = False
-        if group.handed_over or group.job_ids:
-            if not group.handed_over:
-                # An earlier run's job: follow it (its status may have expired since).
-                self.jobs.follow(group.job_ids[-1], ids, kind=kind)
-                reconciled = True
-            outcome = self.jobs.wait(ids, kind=kind, check=self.check, key=id(job))
-            done.update(outcome.done)
-            failed.update(outcome.failed)
-        left = [t for t in ids if t not in done]
-        live: list[int] = []
-        for attempt in range(2):
-            if not left:
-                break
-            # No job told us (or it told "failed"): Zendesk's state decides.
-            reconciled = True
-            if kind == SOFT_DELETE:
-                # Soft deletion is done once the ticket is not live (soft-deleted or gone).
-                live = sorted(self.jobs.live(left))
-                done.update(t for t in left if t not in live)
-                left = [t for t in live if t not in hold]
-            else:
-                states = self.jobs.states(left)
-                done.update(t for t, s in states.items() if s == "gone")
-                live = [t for t, s in states.items() if s == "live"]
-                left = [t for t, s in states.items() if s == "soft_deleted"]
-            if left and attempt == 0:
-                # Still as before: send them again (once).
-                self.jobs.add(left, on_submitted=self._submitted(job, group, kind), kind=kind)
-                outcome = self.jobs.wait(left, kind=kind, check=self.check, key=id(job))
-                done.update(outcome.done)
-                failed.update(outcome.failed)
-                left = [t for t in left if t not in done]
-        not_done = [t for t in ids if t not in done]
-        yes, no = _GROUP_OUTCOME[kind]
-        session.record(
-            str(_GROUP_STEP[kind](group.first)),
-            "outcome",
-            {
-                "ticket_ids": ids,
-                yes: sorted(done),
-                no: not_done,
-                "job_ids": list(dict.fromkeys(group.job_ids)),
-                "reconciled": reconciled,
-            },
-        )
-        group.done = True
-        group.purged = sorted(done)
-        for tid in done:
-            if tid in plan.tickets:
-                if kind == SOFT_DELETE:
-                    plan.tickets[tid].soft_deleted = True
-                else:
-                    plan.tickets[tid].purged = True
-        failures = []
-        for tid in not_done:
-            if tid in hold:
-                continue  # already reported: it changed hands since the plan
-            if kind == SOFT_DELETE:
-                code = failed.get(tid, "still live after the job")
-                text = f"ticket {tid} could not be soft-deleted ({code})"
-            else:
-                reason = (
-                    "live again (restored since it was soft-deleted)"
-                    if tid in live
-                    else f"still soft-deleted ({failed.get(tid, 'no job confirmed it')})"
-                )
-                text = f"ticket {tid} was not permanently deleted: {reason}"
-            if tid in plan.tickets:
-                plan.tickets[tid].why = text
-            failures.append(text)
-        return failures
-
-
-def _ids_text(ids: list[int], limit: int = 20) -> str:
-    shown = ", ".join(f"#{t}" for t in ids[:limit])
-    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
+    def settle_stopped(self, job: ErasureJob) -> None:
+        """As the request ends (its evidence is next): settle, read only, the groups still
+        open -- a subject stopped before the step that settles them never leaves an intent
+        the evidence cannot back (:meth:`.ticket_settle.GroupSettler.settle_stopped`)."""
+        self.settler.settle_stopped(job)

@@ -130,6 +130,9 @@ class TicketState:
     soft_deleted: bool = False
     purged: bool = False
     gone: bool = False  # deleted by someone else before the erasure reached it
+    #: The kind of bulk job (``soft_delete`` | ``purge``) whose outcome for this ticket
+    #: could not be told (its intent stays open in the ledger; ``why`` says why).
+    unknown: str | None = None
     why: str | None = None  # kept: the Art. 17(3) reason; else what went wrong
 
     @property
