@@ -2,8 +2,10 @@
 
 Owns :class:`ComplianceChecks`: a ``pending_compliance`` erasure is continued with the
 erasure engine itself (as ``privacykit erase --resume`` would, through the audit's
-read-only client), any other erasure with pending users is polled directly and its
-progress recorded in the engine's format; either way a user still pending
+read-only client; the report of an erasure it completes is left owed in
+``AuditContext.deferred`` and signed at the end of the run, naming its one checkpoint),
+any other erasure with pending users is polled directly and its progress recorded in the
+engine's format; either way a user still pending
 ``stuck_after_days`` after the permanent deletion is an ``erasure.compliance_stuck``
 finding.
 """
@@ -69,8 +71,12 @@ class ComplianceChecks:
                 return False
             self._playbooks[key] = playbook
         before = view.request.status
+        job = None
         try:
             runner = ErasureRunner(ctx.client, ctx.ledger, playbook, home=ctx.home)
+            # Its report is signed with the audit's own, after the audit's final status,
+            # naming the run's one checkpoint (runner._finish); until then it is owed.
+            runner.defer_reports = True
             job = runner.new_job(0, None, ctx.ledger.get_request(view.request_id))
             runner.run_job(job)
         except ZendeskError:
@@ -80,6 +86,11 @@ class ComplianceChecks:
                 CheckError("erasure.compliance_stuck", one_line(exc), view.request_id)
             )
             return True
+        finally:
+            session = job.session if job is not None else None
+            if session is not None and session.report_deferred:
+                with ctx.lock:
+                    ctx.deferred.append(session)
         ctx.checked["compliance_polled"] += len(view.compliance_pending())
         after = ctx.ledger.get_request(view.request_id).status
         ctx.result.compliance_progress.append(

@@ -20,6 +20,7 @@ from privacykit.audit.options import AuditOptions
 
 if TYPE_CHECKING:
     from privacykit.ledger import Ledger
+    from privacykit.playbooks.request import RequestSession
     from privacykit.zendesk import ZendeskClient
     from privacykit.zendesk.readonly import ReadOnlyTransport
 
@@ -66,6 +67,10 @@ class AuditContext:
     budget: Budget
     checked: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Erasures this run finished (compliance confirmed) whose reports are left owed
+    #: until the audit's own final status is written: then one checkpoint, every report
+    #: naming it (#13). Guarded by ``lock``.
+    deferred: list[RequestSession] = field(default_factory=list)
 
     @property
     def today(self) -> date:

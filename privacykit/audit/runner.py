@@ -2,7 +2,8 @@
 
 Owns :func:`run_audit`. A run
 
-1. verifies the whole ledger first (before appending anything to it);
+1. verifies the whole ledger first (before appending anything to it), then signs the
+   reports an earlier run left owed (``settle_owed_reports``, as every run does);
 2. opens its own ledger request (kind ``audit``, through
    :class:`~privacykit.playbooks.request.RequestSession`) so the run is on record even if
    it dies;
@@ -15,10 +16,12 @@ Owns :func:`run_audit`. A run
       from where the last run stopped), so a ledger of 100,000 erasures is covered over
       a number of nights instead of in one run;
 4. checks every open request's Art. 12(3) deadline (as it stands after step 3);
-5. records findings, the rotation cursor and the audit evidence record (:mod:`.record`),
-   writes its final status, and only then renders the signed audit PDF (optional) -- so
-   the report states the status the ledger shows at signing -- and signs a checkpoint
-   (never over a ledger that failed verification).
+5. records findings, the rotation cursor and the audit evidence record (:mod:`.record`)
+   and writes its final status; then, one checkpoint per run (#13): ONE checkpoint, the
+   reports of the erasures it completed and its own signed audit PDF (optional; it states
+   the status the ledger shows at signing) all naming it, and a closing checkpoint over
+   the reports' registrations -- two whatever the run moved, never over a ledger that
+   failed verification (the reports then stay owed; the next run settles them).
 
 Read-only is enforced, not just intended: the run's Zendesk client sends through a
 transport that refuses any method but GET.
@@ -56,7 +59,6 @@ from privacykit.audit.sweep import ZendeskSweep
 from privacykit.config import ZendeskConfig, privacykit_home
 from privacykit.errors import (
     ConfigError,
-    LedgerError,
     LedgerIntegrityError,
     PrivacykitError,
     ZendeskError,
@@ -67,6 +69,7 @@ from privacykit.zendesk import Governor, ZendeskClient
 from privacykit.zendesk.readonly import ReadOnlyTransport
 
 if TYPE_CHECKING:
+    from privacykit.ledger.checkpoint import Checkpoint
     from privacykit.playbooks.request import RequestSession
 
 __all__ = [
@@ -165,6 +168,8 @@ class _AuditRun:
         integrity = check_integrity(ledger)
         result.findings.extend(integrity.findings)
         ctx.checked["ledger_entries"] = integrity.entries
+        if integrity.ok:
+            self._settle_owed()
         requests = ledger.list_requests()
         previous = previous_cursor(ledger, requests)
 
@@ -230,9 +235,26 @@ class _AuditRun:
         self._finish(session, integrity.ok)
         return result
 
+    def _settle_owed(self) -> None:
+        """Reports an earlier run left owed (its final statuses written, its reports not
+        signed: killed, or a report that failed), signed now like every run does first."""
+        from privacykit.playbooks.request import settle_owed_reports
+
+        ctx = self.ctx
+        try:
+            settled = settle_owed_reports(ctx.ledger, home=ctx.home)
+        except (PrivacykitError, OSError) as exc:
+            ctx.result.errors.append(CheckError("report", one_line(exc)))
+            return
+        if settled:
+            ctx.checked["reports_settled"] = len(settled)
+
     def _finish(self, session: RequestSession, ledger_verified: bool) -> None:
-        """Cursor, evidence, final status, then the report (it states that status), then
-        the checkpoint -- never a signature over a ledger that failed verification."""
+        """Cursor, evidence, final status; then ONE checkpoint, every report of the run
+        naming it (the erasures it completed first, then its own, which states its final
+        status), then the closing checkpoint covering the reports' registrations -- two
+        per run whatever it moved (#13). Never a signature over a ledger that failed
+        verification: the reports then stay owed (intent and marker)."""
         ctx = self.ctx
         result = ctx.result
         assert session.request_id is not None
@@ -240,38 +262,60 @@ class _AuditRun:
         record = evidence_record(result, session.request_id, ctx.options)
         report = ctx.options.report and ledger_verified
         if ctx.options.report and not ledger_verified:
-            # produce_report signs a checkpoint first; a signed report over a ledger that
-            # failed verification would lend it credibility. The finding is the output.
+            # A signed report over a ledger that failed verification would lend it
+            # credibility. The finding is the output.
             result.report_skipped_reason = "the ledger failed verification"
         status = "failed" if result.errors else "completed"
-        reason = f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete"
-        try:
-            finished = session.finish(
-                status, record, reason=reason, produce_report=report, status_in_record=False
-            )
-        except (LedgerError, PrivacykitError) as exc:
-            if not report or session.status != status:
-                raise  # not the report: the record or the status could not be written
-            # The report is owed (the ledger's ``report`` intent; the next run that settles
-            # owed reports signs it) and the run failed: its status says so.
-            result.errors.append(CheckError("report", one_line(exc)))
-            failed = f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete"
-            session.set_status("failed", failed)
-        else:
-            if finished.report_path is not None:
-                result.report_path = str(finished.report_path)
-                result.report_sha256 = finished.report_sha256
+        # Raises when the record or the status cannot be written; the report is owed.
+        session.finish(
+            status,
+            record,
+            reason=_reason(result),
+            produce_report=report,
+            status_in_record=False,
+            defer_report=True,
+        )
         if not ledger_verified:
             # Signing now would put this installation's signature over a tree that failed
             # verification; the finding stands until someone restores the ledger.
             result.checkpoint_skipped_reason = "the ledger failed verification"
             return
         try:
-            checkpoint = ctx.ledger.checkpoint()
+            checkpoint = ctx.ledger.checkpoint()  # after every final status of the run
         except LedgerIntegrityError as exc:
             result.findings.append(
                 Finding("ledger.integrity", f"could not sign a checkpoint: {one_line(exc)}")
             )
             result.checkpoint_skipped_reason = "the ledger changed under the audit"
             return
-        result.checkpoint_size = checkpoint.size
+        self._sign_reports(session, checkpoint)
+        result.checkpoint_size = ctx.ledger.checkpoint().size  # the closing one
+
+    def _sign_reports(self, session: RequestSession, checkpoint: Checkpoint) -> None:
+        """The erasures' reports, then the audit's own, all naming ``checkpoint``. A report
+        not signed stays owed (the next run settles it) and the run failed: its status
+        says so before its own report is signed, so that report states it."""
+        from privacykit.playbooks.request import sign_deferred_reports
+
+        ctx, result = self.ctx, self.ctx.result
+        erasures = sorted(ctx.deferred, key=lambda s: s.request_id or "")
+        signed = sign_deferred_reports(ctx.ledger, erasures, checkpoint)
+        for erasure, outcome in zip(erasures, signed, strict=True):
+            if isinstance(outcome, Exception):
+                result.errors.append(CheckError("report", one_line(outcome), erasure.request_id))
+        if result.errors and session.status != "failed":
+            session.set_status("failed", _reason(result))
+        if not session.report_deferred:
+            return
+        (own,) = sign_deferred_reports(ctx.ledger, [session], checkpoint)
+        if isinstance(own, Exception):
+            # Owed (the ledger's ``report`` intent; the next run settles it): failed.
+            result.errors.append(CheckError("report", one_line(own)))
+            session.set_status("failed", _reason(result))
+        elif own is not None and own.report_path is not None:
+            result.report_path = str(own.report_path)
+            result.report_sha256 = own.report_sha256
+
+
+def _reason(result: AuditResult) -> str:
+    return f"{len(result.findings)} finding(s), {len(result.errors)} check(s) incomplete"

@@ -6,12 +6,18 @@ stored; the marker ``<home>/reports-owed/<request id>`` (:func:`owed_marker`) in
 requests between the two, and :func:`settle_owed_reports` (called at the start of every
 run) signs what a killed run owed, from the ledger's evidence record. :func:`produce` is
 the one call into the evidence package that renders and signs a request's report.
+
+One checkpoint per run (#13): a run that finishes several requests defers their reports
+(``RequestSession.finish(defer_report=True)``) and, once every final status of the run is
+written, calls :func:`sign_deferred_reports`: one checkpoint, then every report naming it.
+Closing the run signs one more covering the reports' own registrations, so a run adds
+at most two checkpoints whatever its size (erasure batches, ``access``, ``audit``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +26,16 @@ from privacykit.playbooks.ports import RequestLedger
 
 if TYPE_CHECKING:
     from privacykit.ledger.checkpoint import Checkpoint
+    from privacykit.playbooks.request import Finished, RequestSession
 
-__all__ = ["EVIDENCE_STEP", "REPORT_STEP", "owed_marker", "produce", "settle_owed_reports"]
+__all__ = [
+    "EVIDENCE_STEP",
+    "REPORT_STEP",
+    "owed_marker",
+    "produce",
+    "settle_owed_reports",
+    "sign_deferred_reports",
+]
 
 EVIDENCE_STEP = "evidence"
 REPORT_STEP = "report"
@@ -110,3 +124,33 @@ def settle_owed_reports(ledger: RequestLedger, *, home: Path | None = None) -> l
             settled.append(rid)
         marker.unlink(missing_ok=True)
     return settled
+
+
+def sign_deferred_reports(
+    ledger: RequestLedger,
+    sessions: Iterable[RequestSession | None],
+    checkpoint: Checkpoint | None = None,
+) -> list[Finished | Exception | None]:
+    """The reports a run's sessions left deferred, signed once every final status of the
+    run is written: ONE checkpoint first (``checkpoint`` when the caller signed it, else
+    one signed here; none when no report is owed), then every report naming it.
+    Returns, parallel to ``sessions``, the :class:`Finished` of each report signed, the
+    exception of each that could not be (it stays owed -- its ``report`` intent and marker
+    -- and the next run's :func:`settle_owed_reports` signs it), or None for a session with
+    no report deferred. A checkpoint that cannot be signed raises
+    (:class:`LedgerError`, ``OSError``): every report then stays owed."""
+    listed = list(sessions)
+    results: list[Finished | Exception | None] = [None] * len(listed)
+    owed = [i for i, s in enumerate(listed) if s is not None and s.report_deferred]
+    if not owed:
+        return results
+    if checkpoint is None:
+        checkpoint = ledger.checkpoint()
+    for i in owed:
+        session = listed[i]
+        assert session is not None
+        try:
+            results[i] = session.sign_report(checkpoint)
+        except Exception as exc:  # noqa: BLE001 - per request: the others are still signed
+            results[i] = exc
+    return results

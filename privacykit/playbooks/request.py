@@ -21,9 +21,10 @@ Crash safety of the report: a ``report`` intent is recorded before the final sta
 its outcome (the report's sha256) after the PDF is stored; a marker file
 ``<home>/reports-owed/<request id>`` indexes the requests between the two, and
 :func:`settle_owed_reports` (called at the start of every run) signs what a killed run
-owed, from the ledger's evidence record (both in :mod:`.owed_reports`). A batch may defer its
-reports (``finish(defer_report=True)``, then :meth:`RequestSession.sign_report`) so that
-every report names the one checkpoint it signs after all the final statuses.
+owed, from the ledger's evidence record (both in :mod:`.owed_reports`). A run defers its
+reports (``finish(defer_report=True)``, then :func:`sign_deferred_reports`, which calls
+:meth:`RequestSession.sign_report`) so that every report names the one checkpoint it signs
+after all the final statuses (erasure, access and audit runs all do).
 
 Also here, shared by every kind: :func:`default_operator`, :func:`parse_received` (the one
 ``--received`` parser) and :func:`ledger_view` / :func:`restore_withheld`.
@@ -51,6 +52,7 @@ from privacykit.playbooks.owed_reports import (
     REPORT_STEP,
     owed_marker,
     settle_owed_reports,
+    sign_deferred_reports,
 )
 from privacykit.playbooks.owed_reports import produce as _produce
 from privacykit.playbooks.ports import RequestLedger
@@ -74,6 +76,7 @@ __all__ = [
     "recorded_playbook",
     "restore_withheld",
     "settle_owed_reports",
+    "sign_deferred_reports",
     "withheld",
 ]
 

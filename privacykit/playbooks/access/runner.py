@@ -7,13 +7,18 @@ two writing steps (:class:`Deliverer`: the files, the ledger entries, the signed
 
 Every request goes through :class:`~privacykit.playbooks.request.RequestSession`: opened
 or resumed with the operator and received date, entries through the ledger's guard, and
-finished by storing the evidence record, writing the final status, and only then signing
-the report (so the report states the final status). Zendesk is read through the
-read-only transport: a request other than GET never leaves the process.
+finished by storing the evidence record and writing the final status, its report left
+owed (intent and marker). One checkpoint per run (#13): once every subject's final status
+is written, the run signs ONE checkpoint and every report naming it (then copies each
+next to its answer), and closing the run signs one more covering the reports' own
+registrations -- two per run whatever its size. A run killed in between leaves the
+reports owed; the next run signs them first (``settle_owed_reports``). Zendesk is read
+through the read-only transport: a request other than GET never leaves the process.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +58,7 @@ from privacykit.playbooks.request import (
     RequestSession,
     parse_received,
     settle_owed_reports,
+    sign_deferred_reports,
 )
 from privacykit.playbooks.request_facts import subject_facts
 from privacykit.playbooks.subjects import Subject, read_subjects
@@ -141,9 +147,9 @@ class Deliverer:
         return None
 
     def step_evidence(self, job: AccessJob, step: Step) -> Halt | None:
-        """The evidence record, the final status, then the signed report (copied next to
-        the answer when there is one; skipped when ``produce_reports`` is off, which only
-        tests and benches do)."""
+        """The evidence record and the final status; the report is left owed, signed by
+        :meth:`sign_reports` once the whole run has its final statuses (skipped when
+        ``produce_reports`` is off, which only tests and benches do)."""
         session, halt = job.session, job.halt
         if halt is not None:
             outcome = cast(Outcome, halt.outcome)
@@ -171,14 +177,43 @@ class Deliverer:
             record,
             reason="; ".join(reasons) if reasons else outcome,
             produce_report=self.produce_reports,
+            defer_report=True,
         )
+        assert finished.report_path is None  # signed by sign_reports, after every status
         job.result.outcome = outcome
         job.result.reasons = reasons
-        if finished.report_path is not None and finished.report_sha256 is not None:
-            self._copy_report(job, finished.report_path, finished.report_sha256)
         return None
 
-    def _copy_report(self, job: AccessJob, stored: Path, sha256: str) -> None:
+    @staticmethod
+    def sign_reports(ledger: RequestLedger, jobs: Sequence[AccessJob]) -> Exception | None:
+        """Every report the run's final statuses left owed: one checkpoint, every report
+        naming it (:func:`~privacykit.playbooks.request.sign_deferred_reports`), each
+        copied next to its answer. A report not signed stays owed for the next run; the
+        first such failure is returned (the run reports it) after the others are signed.
+        With an exception already propagating (the run stopped), a checkpoint that
+        cannot be signed is added to it as a note instead of hiding it."""
+        pending = sys.exc_info()[1]
+        try:
+            signed = sign_deferred_reports(ledger, [job.session for job in jobs])
+        except Exception as exc:
+            if pending is None:
+                raise
+            pending.add_note(f"the reports could not be signed either: {exc}")
+            return None
+        first: Exception | None = None
+        for job, result in zip(jobs, signed, strict=True):
+            if isinstance(result, Exception):
+                first = first or result
+            elif result is not None and result.report_path is not None:
+                assert result.report_sha256 is not None
+                try:
+                    Deliverer._copy_report(job, result.report_path, result.report_sha256)
+                except (EvidenceError, OSError) as exc:
+                    first = first or exc
+        return first
+
+    @staticmethod
+    def _copy_report(job: AccessJob, stored: Path, sha256: str) -> None:
         job.result.report_sha256 = sha256
         job.result.report_path = stored
         if job.result.out_dir is None:
@@ -207,6 +242,7 @@ def run_access(
     case_refs: Sequence[str | None] | None = None,
     on_result: Callable[[SubjectResult], None] | None = None,
     identity: Mapping[str, Any] | None = None,
+    closing_checkpoint: bool = True,
 ) -> AccessRun:
     """Answer one access request per subject into ``out`` (already prepared with
     :func:`prepare_output_dir`): one subject writes into ``out`` itself, several write one
@@ -217,8 +253,13 @@ def run_access(
     ``workers`` threads, ``export`` and ``evidence`` on the calling thread, in input order
     (the ledger, the files and the reports are written from one place). A subject whose
     discovery is ambiguous (unless ``confirm_ambiguous``) or incomplete is marked *needs
-    review* and nothing is delivered for it. The ledger is checkpointed at the end,
-    whatever happened."""
+    review* and nothing is delivered for it.
+
+    Reports are signed after every subject's final status, naming one checkpoint; the
+    ledger is checkpointed again at the end, whatever happened (``closing_checkpoint``
+    False leaves that to the caller, which writes more first: the DSAR ticket's note).
+    ``on_result`` is called as each subject's answer is delivered, before its report is
+    signed."""
     if not subjects:
         raise SubjectError("no SUBJECT given")
     cases = list(case_refs) if case_refs is not None else [None] * len(subjects)
@@ -230,6 +271,7 @@ def run_access(
     jobs: list[AccessJob] = []
     results: list[SubjectResult] = []
     checkpoint_size: int | None = None
+    unsigned: Exception | None = None
     try:
         if produce_reports:
             settle_owed_reports(ledger, home=home)
@@ -307,11 +349,19 @@ def run_access(
                     waiting.conversations.remove()
     finally:
         if jobs:
-            # A failure to sign (a full disk) never hides the run's own error.
+            # Every final status is written (or the run stopped): the reports, one
+            # checkpoint for all of them. A failure to sign (a full disk) never hides the
+            # run's own error.
             from privacykit.ledger import sign_at_end
 
-            signed = sign_at_end(ledger)
-            checkpoint_size = signed.size if signed is not None else None
+            unsigned = Deliverer.sign_reports(ledger, jobs)
+            if closing_checkpoint:
+                signed = sign_at_end(ledger)
+                checkpoint_size = signed.size if signed is not None else None
+    if unsigned is not None:
+        # The request's final status stands and its report stays owed (intent and
+        # marker): the next run signs it. This run says so.
+        raise unsigned
     return AccessRun(out, results, checkpoint_size)
 
 
@@ -446,9 +496,17 @@ def access_request(
                 case_refs=case_refs,
                 on_result=on_result,
                 identity=facts,
+                closing_checkpoint=intake is None,
             )
         if intake is not None:
-            _note_ticket(app, intake, run, bounds)
+            from privacykit.ledger import sign_at_end
+
+            # The note is recorded before the run's closing checkpoint: two per run still.
+            try:
+                _note_ticket(app, intake, run, bounds)
+            finally:
+                closed = sign_at_end(app.ledger)
+            run.checkpoint_size = closed.size if closed is not None else None
         return run
 
 

@@ -39,6 +39,7 @@ from privacykit.playbooks.request import (
     parse_received,
     recorded_playbook,
     settle_owed_reports,
+    sign_deferred_reports,
 )
 from privacykit.playbooks.request_facts import subject_facts
 from privacykit.playbooks.subjects import Subject
@@ -290,24 +291,18 @@ class ErasureBatch:
 
     def _sign_reports(self) -> None:
         """The reports the jobs' final statuses left owed, signed once every job has its
-        final status: one checkpoint first, which every report of the batch names (#13).
-        A report that cannot be signed stays owed (its intent and marker): the next run
-        settles it."""
-        owed = [job for job in self.jobs if job.session is not None and job.session.report_deferred]
-        if not owed:
-            return
+        final status: one checkpoint first, which every report of the batch names (#13;
+        :func:`~privacykit.playbooks.owed_reports.sign_deferred_reports`). A report that
+        cannot be signed stays owed (its intent and marker): the next run settles it."""
         assert self.ledger is not None
-        checkpoint = self.ledger.checkpoint()
-        for job in owed:
-            assert job.session is not None
-            try:
-                finished = job.session.sign_report(checkpoint)
-            except Exception as exc:  # noqa: BLE001 - reported per subject, as in finish()
-                job.report_error = why(exc)
-                continue
-            if finished.report_path is not None:
-                job.report_path = str(finished.report_path)
-                job.report_sha256 = finished.report_sha256
+        jobs = [job for job in self.jobs if job.session is not None]
+        signed = sign_deferred_reports(self.ledger, [job.session for job in jobs])
+        for job, result in zip(jobs, signed, strict=True):
+            if isinstance(result, Exception):
+                job.report_error = why(result)
+            elif result is not None and result.report_path is not None:
+                job.report_path = str(result.report_path)
+                job.report_sha256 = result.report_sha256
 
     def _continue_under_its_playbook(self, job: ErasureJob) -> ErasureJob:
         """A request goes on under the playbook it was opened with, so what runs and what
