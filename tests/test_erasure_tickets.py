@@ -658,7 +658,7 @@ def test_attachment_refused_on_a_ticket_closed_since_the_plan_is_retained(
 
 
 def test_bulk_jobs_are_shared_across_the_subjects_of_a_batch(sb: SandboxServer) -> None:
-    from privacykit.playbooks.erasure.purge import TicketPurger
+    from privacykit.playbooks.erasure.purge import PURGE, TicketJobs
 
     owners = []
     for n in range(3):
@@ -668,7 +668,7 @@ def test_bulk_jobs_are_shared_across_the_subjects_of_a_batch(sb: SandboxServer) 
         for ids in owners:
             for tid in ids:
                 client.soft_delete_ticket(tid)
-        purger = TicketPurger(client)
+        purger = TicketJobs(client)
         seen: list[tuple[str, list[int]]] = []
         lock = threading.Lock()
 
@@ -682,17 +682,17 @@ def test_bulk_jobs_are_shared_across_the_subjects_of_a_batch(sb: SandboxServer) 
         for ids in owners:
             purger.add(ids, on_submitted=recorder())
         outcome = purger.wait(owners[0])
-        assert outcome.purged == owners[0] and len(outcome.job_ids) == 1
+        assert outcome.done == owners[0] and len(outcome.job_ids) == 1
         # One job held every subject's tickets; each owner was told its own part.
-        assert purger.jobs_submitted == 1
+        assert purger.submitted[PURGE] == 1
         assert sorted(owned for _, owned in seen) == sorted(owners)
         for ids in owners[1:]:
-            assert purger.wait(ids).purged == ids
+            assert purger.wait(ids).done == ids
     assert {sb.state.ticket_lifecycle(t) for ids in owners for t in ids} == {"permanently_deleted"}
 
 
 def test_purger_keeps_its_jobs_under_the_cap(sb: SandboxServer) -> None:
-    from privacykit.playbooks.erasure.purge import TicketPurger
+    from privacykit.playbooks.erasure.purge import PURGE, TicketJobs
 
     user = sb.state.add_user("Cap", email="cap@example.com")["id"]
     ids = [sb.state.add_ticket(user, "closed", f"C{i}")["id"] for i in range(25)]
@@ -718,10 +718,10 @@ def test_purger_keeps_its_jobs_under_the_cap(sb: SandboxServer) -> None:
     with Counting(ZendeskConfig.from_env(sb.env())) as client:
         for tid in ids:
             client.soft_delete_ticket(tid)
-        purger = TicketPurger(client, max_ids=5, max_jobs=2, poll_first=0.01)
+        purger = TicketJobs(client, max_ids=5, max_jobs=2, poll_first=0.01)
         purger.add(ids)
-        assert purger.wait(ids).purged == ids
-    assert purger.jobs_submitted == 5
+        assert purger.wait(ids).done == ids
+    assert purger.submitted[PURGE] == 5
     assert Counting.most == 2
 
 

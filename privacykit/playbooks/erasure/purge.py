@@ -1,7 +1,7 @@
 """Bulk ticket jobs shared by the subjects of a batch: soft deletion
 (``tickets/destroy_many``) and permanent deletion (``deleted_tickets/destroy_many``).
 
-Owns :class:`TicketJobs` (also known as :class:`TicketPurger`). Each subject hands over
+Owns :class:`TicketJobs`. Each subject hands over
 the ids of its tickets after recording its intent (:meth:`TicketJobs.add`, with a
 ``kind``: :data:`SOFT_DELETE` or :data:`PURGE`); the first subject that needs them done
 (:meth:`TicketJobs.wait`) sends everything pending of that kind -- every subject's ids,
@@ -59,9 +59,7 @@ __all__ = [
     "PURGE",
     "SOFT_DELETE",
     "JobOutcome",
-    "PurgeOutcome",
     "TicketJobs",
-    "TicketPurger",
 ]
 
 #: ``DELETE /api/v2/tickets/destroy_many``: live tickets become soft-deleted.
@@ -88,15 +86,6 @@ class JobOutcome:
     failed: dict[int, str] = field(default_factory=dict)
     unknown: list[int] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
-
-    @property
-    def purged(self) -> list[int]:
-        """``done``, as the permanent deletion calls it."""
-        return self.done
-
-
-#: The name this outcome had when only permanent deletion was bulk.
-PurgeOutcome = JobOutcome
 
 
 @dataclass
@@ -167,7 +156,6 @@ class TicketJobs:
         self._generation = 0
         self._deleted: tuple[int, set[int]] | None = None
         self._deleted_lock = threading.Lock()
-        self.jobs_submitted = 0
         self.submitted: dict[str, int] = dict.fromkeys(KINDS, 0)
 
     # -- who is still on the way ---------------------------------------------------------------
@@ -363,7 +351,6 @@ class TicketJobs:
             with self._cond:
                 self._jobs[job_id] = _Job(kind, list(chunk), self._clock())
                 self._generation += 1
-                self.jobs_submitted += 1
                 self.submitted[kind] += 1
             calls: dict[Submitted, list[int]] = {}
             for tid in chunk:
@@ -523,7 +510,3 @@ class TicketJobs:
         not do, e.g. tickets were soft-deleted since)."""
         with self._deleted_lock:
             self._deleted = None
-
-
-#: The name this class had when only permanent deletion was bulk.
-TicketPurger = TicketJobs

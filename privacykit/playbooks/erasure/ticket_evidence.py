@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from privacykit.playbooks.erasure.purge import PURGE, SOFT_DELETE
-from privacykit.playbooks.erasure.tickets import TicketPlan, TicketState
+from privacykit.playbooks.erasure.tickets import TicketPlan, TicketState, ids_text
 from privacykit.playbooks.ticket_policy import TicketPolicy
 
 __all__ = ["TicketEvidence", "TicketNotDone", "TicketParts", "ticket_evidence"]
@@ -55,11 +55,6 @@ class TicketParts:
 
 
 _ACTION = {"delete": "deleted", "redact": "redacted", "keep": "kept", "none": "none"}
-
-
-def _shown(ids: list[int], limit: int = 20) -> str:
-    text = ", ".join(f"#{t}" for t in ids[:limit])
-    return text + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
 def _row(ticket: TicketState) -> TicketEvidence:
@@ -103,7 +98,7 @@ def _not_done(plan: TicketPlan, halt_why: str | None) -> list[TicketNotDone]:
     if kept:
         out.append(
             {
-                "item": f"ticket(s) {_shown(kept)}",
+                "item": f"ticket(s) {ids_text(kept)}",
                 "why": f"kept with every comment ({policy.keep_reason})",
             }
         )
@@ -113,7 +108,7 @@ def _not_done(plan: TicketPlan, halt_why: str | None) -> list[TicketNotDone]:
     if kept_elsewhere:
         out.append(
             {
-                "item": f"the person's comments on ticket(s) {_shown(kept_elsewhere)}",
+                "item": f"the person's comments on ticket(s) {ids_text(kept_elsewhere)}",
                 "why": f"kept ({policy.keep_reason})",
             }
         )
@@ -150,10 +145,10 @@ def _not_done(plan: TicketPlan, halt_why: str | None) -> list[TicketNotDone]:
     ]
     if redacted_requested:
         rated = [t.ticket_id for t in tickets if t.action == "redact" and t.rating_comment]
-        rating = f"; the satisfaction rating comment on {_shown(rated)} too" if rated else ""
+        rating = f"; the satisfaction rating comment on {ids_text(rated)} too" if rated else ""
         out.append(
             {
-                "item": f"ticket(s) {_shown(redacted_requested)} (redacted, not deleted)",
+                "item": f"ticket(s) {ids_text(redacted_requested)} (redacted, not deleted)",
                 "why": "the subject line and other participants' comments stay: comment "
                 f"redaction removes the person's comment text only{rating}",
             }
@@ -166,7 +161,7 @@ def _not_done(plan: TicketPlan, halt_why: str | None) -> list[TicketNotDone]:
     if metadata:
         out.append(
             {
-                "item": f"comment metadata on ticket(s) {_shown(metadata)}",
+                "item": f"comment metadata on ticket(s) {ids_text(metadata)}",
                 "why": "Zendesk keeps the IP address and location an end user wrote from on "
                 "each comment; redaction does not remove them (deleting the ticket does)",
             }

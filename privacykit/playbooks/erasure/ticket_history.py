@@ -118,12 +118,12 @@ class TicketHistory:
 
     def groups(self) -> list[TicketGroup]:
         """The permanent deletion groups (``ticket:purge:*``)."""
-        return _groups(self.purges, "purged")
+        return _groups(self.purges)
 
     def open_delete_groups(self) -> list[TicketGroup]:
         """Soft-delete groups (``ticket:soft_delete_many:*``) with an intent and no
         outcome: the next run follows their job or reads the tickets' state."""
-        return [g for g in _groups(self.delete_groups, "soft_deleted") if not g.done]
+        return [g for g in _groups(self.delete_groups) if not g.done]
 
     def apply(self, plan: TicketPlan) -> list[TicketGroup]:
         """Mark in ``plan`` what the ledger says was done; returns the purge groups still
@@ -173,7 +173,8 @@ def _done(table: Mapping[int, StepRecord], key: str) -> list[int]:
     return sorted(out)
 
 
-def _groups(table: Mapping[int, StepRecord], key: str) -> list[TicketGroup]:
+def _groups(table: Mapping[int, StepRecord]) -> list[TicketGroup]:
+    """The groups of ``table`` with an intent, their job ids and whether they ended."""
     out = []
     for first, record in sorted(table.items()):
         if record.state == "none":
@@ -185,7 +186,6 @@ def _groups(table: Mapping[int, StepRecord], key: str) -> list[TicketGroup]:
                 _ids(record.intent.get("ticket_ids")),
                 job_ids=list(dict.fromkeys(jobs)),
                 done=record.done,
-                purged=_ids(record.outcome.get(key)) if record.done else [],
             )
         )
     return out

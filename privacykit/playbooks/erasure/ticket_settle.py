@@ -29,10 +29,10 @@ from privacykit.errors import RateLimitWaitExceeded, ZendeskError
 from privacykit.playbooks.erasure.keys import StepKey
 from privacykit.playbooks.erasure.purge import PURGE, SOFT_DELETE, TicketJobs
 from privacykit.playbooks.erasure.state import ErasureJob
-from privacykit.playbooks.erasure.tickets import TicketGroup, TicketPlan
+from privacykit.playbooks.erasure.tickets import TicketGroup, TicketPlan, ids_text
 from privacykit.playbooks.reasons import is_transient, why
 
-__all__ = ["GROUP_OUTCOME", "GROUP_STEP", "GroupSettler", "ids_text"]
+__all__ = ["GROUP_OUTCOME", "GROUP_STEP", "GroupSettler"]
 
 #: Per kind of group: its ledger step, and what its outcome calls done and not done.
 GROUP_STEP = {SOFT_DELETE: StepKey.ticket_delete_many, PURGE: StepKey.ticket_purge}
@@ -41,11 +41,6 @@ GROUP_OUTCOME = {
     PURGE: ("purged", "not_purged"),
 }
 _WHAT = {SOFT_DELETE: "soft deletion", PURGE: "permanent deletion"}
-
-
-def ids_text(ids: list[int], limit: int = 20) -> str:
-    shown = ", ".join(f"#{t}" for t in ids[:limit])
-    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
 class GroupSettler:
@@ -195,7 +190,6 @@ class GroupSettler:
             data["read_only"] = True  # settled for a stopped subject: nothing sent again
         session.record(str(GROUP_STEP[kind](group.first)), "outcome", data)
         group.done = True
-        group.purged = sorted(done)
         for tid in done:
             if tid in plan.tickets:
                 if kind == SOFT_DELETE:

@@ -27,12 +27,12 @@ __all__ = [
     "SEARCHED_SYSTEM",
     "TICKET_ENDPOINTS",
     "CommentState",
-    "PurgeGroup",
     "TicketGroup",
     "TicketClient",
     "TicketPlan",
     "TicketState",
     "discover_tickets",
+    "ids_text",
     "known_blockers",
     "tickets_view",
 ]
@@ -197,12 +197,6 @@ class TicketGroup:
     #: This run handed them to the jobs (else an earlier run did: follow or reconcile).
     handed_over: bool = False
     done: bool = False
-    #: The tickets the group's outcome says are done (purged, or soft-deleted).
-    purged: list[int] = field(default_factory=list)
-
-
-#: The name of :class:`TicketGroup` when only permanent deletion was bulk.
-PurgeGroup = TicketGroup
 
 
 @dataclass
@@ -376,7 +370,9 @@ def discover_tickets(
     return plan
 
 
-def _shown(ids: Sequence[int], limit: int = 20) -> str:
+def ids_text(ids: Sequence[int], limit: int = 20) -> str:
+    """Ticket ids for a reason or a report line: ``#1, #2`` and ``(+N more)`` past
+    ``limit``."""
     text = ", ".join(f"#{t}" for t in ids[:limit])
     return text + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
@@ -413,15 +409,15 @@ def _summary_line(plan: TicketPlan, blockers: list[int]) -> str:
     parts = []
     close = [t.ticket_id for t in plan.tickets.values() if t.close_first and not t.closed]
     if close:
-        parts.append(f"close {_shown(close)} first")
+        parts.append(f"close {ids_text(close)} first")
     for action, label in (("delete", "delete"), ("redact", "redact"), ("keep", "keep")):
         ids = [t.ticket_id for t in plan.of(action)]
         if ids:
-            parts.append(f"{label} {_shown(ids)}")
+            parts.append(f"{label} {ids_text(ids)}")
     comments = plan.comments_to_redact()
     if comments:
         parts.append(f"{comments} comment(s) of theirs to redact")
     if blockers:
-        parts.append(f"blocked by open ticket(s) {_shown(blockers)}")
+        parts.append(f"blocked by open ticket(s) {ids_text(blockers)}")
     found = len(plan.tickets)
     return f"{found} ticket(s)" + (": " + "; ".join(parts) if parts else "")
