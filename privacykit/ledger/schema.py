@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -157,51 +157,51 @@ def expected_schema() -> Schema:
         conn.close()
 
 
+def _differences(
+    actual: Mapping[str, object],
+    expected: Mapping[str, object],
+    names: Sequence[str],
+    wording: tuple[str, str, str],
+) -> list[str]:
+    """One kind of schema object compared: the expected ``names`` missing or changed (in
+    that order), then any the schema does not have (sorted); one phrase per finding, worded
+    by ``wording`` (missing, changed, unexpected)."""
+    missing = [n for n in names if n not in actual]
+    changed = [n for n in names if n in actual and actual[n] != expected[n]]
+    extra = sorted(set(actual) - set(expected))
+    found = zip(wording, (missing, changed, extra), strict=True)
+    return [f"{label}: {', '.join(items)}" for label, items in found if items]
+
+
 def schema_problems(conn: sqlite3.Connection) -> list[str]:
     """What differs from the ledger schema, one short phrase each (empty when exact).
     Missing or changed append-only triggers come first: they are what an attacker drops."""
     actual, expected = describe(conn), expected_schema()
     problems: list[str] = []
-    missing_triggers = [t for t in TRIGGERS if t not in actual.triggers]
-    if missing_triggers:
-        problems.append(f"append-only trigger(s) missing: {', '.join(missing_triggers)}")
-    changed_triggers = [
-        t for t in TRIGGERS if t in actual.triggers and actual.triggers[t] != expected.triggers[t]
-    ]
-    if changed_triggers:
-        problems.append(f"append-only trigger(s) changed: {', '.join(changed_triggers)}")
-    extra_triggers = sorted(set(actual.triggers) - set(expected.triggers))
-    if extra_triggers:
-        problems.append(f"unexpected trigger(s): {', '.join(extra_triggers)}")
-    missing_tables = [t for t in TABLES if t not in actual.tables]
-    if missing_tables:
-        problems.append(f"table(s) missing: {', '.join(missing_tables)}")
-    changed_tables = [
-        t for t in TABLES if t in actual.tables and actual.tables[t] != expected.tables[t]
-    ]
-    if changed_tables:
-        problems.append(f"table(s) with changed columns: {', '.join(changed_tables)}")
-    extra_tables = sorted(set(actual.tables) - set(expected.tables))
-    if extra_tables:
-        problems.append(f"unexpected table(s): {', '.join(extra_tables)}")
+    problems += _differences(
+        actual.triggers,
+        expected.triggers,
+        TRIGGERS,
+        (
+            "append-only trigger(s) missing",
+            "append-only trigger(s) changed",
+            "unexpected trigger(s)",
+        ),
+    )
+    problems += _differences(
+        actual.tables,
+        expected.tables,
+        TABLES,
+        ("table(s) missing", "table(s) with changed columns", "unexpected table(s)"),
+    )
     if actual.views:
         problems.append(f"unexpected view(s): {', '.join(actual.views)}")
-    index_names = sorted(set(actual.indexes) | set(expected.indexes))
-    missing_indexes = [i for i in index_names if i not in actual.indexes]
-    if missing_indexes:
-        problems.append(f"index(es) missing: {', '.join(missing_indexes)}")
-    changed_indexes = [
-        i
-        for i in index_names
-        if i in actual.indexes
-        and i in expected.indexes
-        and actual.indexes[i] != expected.indexes[i]
-    ]
-    if changed_indexes:
-        problems.append(f"index(es) changed: {', '.join(changed_indexes)}")
-    extra_indexes = [i for i in index_names if i not in expected.indexes]
-    if extra_indexes:
-        problems.append(f"unexpected index(es): {', '.join(extra_indexes)}")
+    problems += _differences(
+        actual.indexes,
+        expected.indexes,
+        sorted(expected.indexes),
+        ("index(es) missing", "index(es) changed", "unexpected index(es)"),
+    )
     return problems
 
 
