@@ -33,6 +33,7 @@ __all__ = [
     "DiscoveryClient",
     "DiscoveryRun",
     "Identifier",
+    "as_int",
     "discover",
     "identifiers_of_identity",
     "identifiers_of_profile",
@@ -105,7 +106,11 @@ def identifiers_of_profile(profile: Mapping[str, Any]) -> list[Identifier]:
     return out
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """``value`` as an int (ids arrive as numbers or digit strings), else None. Booleans
+    are not ids."""
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -150,7 +155,7 @@ class Discovery:
         return sorted(self.users)
 
     def profiles_of(self, user_id: int) -> list[dict[str, Any]]:
-        return [p for p in self.profiles.values() if _as_int(p.get("user_id")) == user_id]
+        return [p for p in self.profiles.values() if as_int(p.get("user_id")) == user_id]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -218,7 +223,7 @@ class DiscoveryRun:
         return fn()
 
     def add_user(self, user: Mapping[str, Any], via: str) -> int | None:
-        uid = _as_int(user.get("id"))
+        uid = as_int(user.get("id"))
         if uid is None:
             return None
         if uid not in self.result.users:
@@ -246,7 +251,7 @@ class DiscoveryRun:
             # Identifiers are unique within a source:type, so querying this profile's own
             # source with its own identifier would only find it again.
             self.queried.add((source_type, ident))
-        uid = _as_int(profile.get("user_id"))
+        uid = as_int(profile.get("user_id"))
         if uid is not None and uid not in self.result.users:
             try:
                 user = self._call("show_user", lambda: self.client.show_user(uid))
@@ -323,7 +328,7 @@ class DiscoveryRun:
             return []
         matched: list[int] = []
         for user in found:
-            uid = _as_int(user.get("id"))
+            uid = as_int(user.get("id"))
             if uid is None:
                 continue
             if uid in self.result.users:

@@ -1,6 +1,7 @@
 """Small helpers for the JSON values Zendesk returns, shared by the access modules.
 
-Owns :func:`as_int` (an id or count as ``int``, or ``None``), :func:`without` (a record
+Re-exports :func:`~privacykit.playbooks.discovery.as_int` (an id or count as ``int``, or
+``None``; one reader for every kind). Owns :func:`without` (a record
 minus excluded keys) and :func:`now` (the timestamp format of the access answer).
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from privacykit import clock
+from privacykit.playbooks.discovery import as_int
 
 __all__ = ["as_int", "now", "without"]
 
@@ -21,14 +23,3 @@ def now() -> str:
 def without(record: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
     """``record`` minus the ``excluded`` keys."""
     return {key: value for key, value in record.items() if key not in excluded}
-
-
-def as_int(value: Any) -> int | None:
-    """``value`` as an int (ids arrive as numbers or digit strings), else None. Booleans
-    are not ids."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

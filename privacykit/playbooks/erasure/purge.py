@@ -49,7 +49,7 @@ from privacykit.errors import (
     ServerError,
     ZendeskError,
 )
-from privacykit.playbooks.erasure.tickets import TicketClient
+from privacykit.playbooks.erasure.tickets import TicketClient, zendesk_id
 from privacykit.playbooks.reasons import why
 
 __all__ = [
@@ -104,12 +104,6 @@ class _Result:
     state: str  # done | failed | unknown
     job_id: str | None = None
     error: str | None = None
-
-
-def _zid(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return None
-    return value
 
 
 class TicketJobs:
@@ -453,7 +447,7 @@ class TicketJobs:
             readable: dict[int, Mapping[str, Any]] = {}
             results = status.get("results") if status is not None else None
             for item in results if isinstance(results, list) else []:
-                tid = _zid(item.get("id")) if isinstance(item, Mapping) else None
+                tid = zendesk_id(item.get("id")) if isinstance(item, Mapping) else None
                 if tid is not None and isinstance(item.get("success"), bool):
                     readable[tid] = item
             for tid in job.ids:
@@ -476,7 +470,8 @@ class TicketJobs:
         ids = list(dict.fromkeys(ticket_ids))
         if not ids:
             return set()
-        return {t for t in (_zid(x.get("id")) for x in self.client.show_many_tickets(ids)) if t}
+        answered = self.client.show_many_tickets(ids)
+        return {t for t in (zendesk_id(x.get("id")) for x in answered) if t}
 
     def states(self, ticket_ids: Sequence[int]) -> dict[int, str]:
         """Where each ticket is now: ``live`` (``show_many`` returns it),
@@ -498,7 +493,7 @@ class TicketJobs:
                 return cached[1]
             found = set()
             for item in self.client.iter_deleted_tickets():
-                tid = _zid(item.get("id")) if isinstance(item, Mapping) else None
+                tid = zendesk_id(item.get("id")) if isinstance(item, Mapping) else None
                 if tid is None:
                     raise ZendeskError("GET /api/v2/deleted_tickets: a ticket has no usable id")
                 found.add(tid)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from privacykit.playbooks.discovery import Discovery, DiscoveryRun
+from privacykit.playbooks.discovery import Discovery, DiscoveryRun, as_int
 from privacykit.playbooks.engine import RunContext
 from privacykit.playbooks.erasure.tickets import TicketPlan
 from privacykit.playbooks.policy import ProfilePlan
@@ -49,15 +49,6 @@ SOFT_DELETE_STEP = "soft_delete_users"
 # Outcomes that count as success for the exit code: pending compliance is Zendesk's own
 # asynchronous work, not something the operator must act on (yet).
 SUCCESS_OUTCOMES = frozenset({"erased", "no_data_found", "pending_compliance"})
-
-
-def as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def compliance_state(

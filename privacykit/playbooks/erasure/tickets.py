@@ -33,6 +33,7 @@ __all__ = [
     "TicketState",
     "discover_tickets",
     "ids_text",
+    "zendesk_id",
     "known_blockers",
     "tickets_view",
 ]
@@ -66,7 +67,7 @@ class TicketClient(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def _zid(value: Any) -> int | None:
+def zendesk_id(value: Any) -> int | None:
     """A Zendesk id (int > 0), else None (booleans refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
@@ -74,7 +75,7 @@ def _zid(value: Any) -> int | None:
 
 
 def _ids(values: Any) -> list[int]:
-    return sorted({v for v in (_zid(x) for x in values or []) if v is not None})
+    return sorted({v for v in (zendesk_id(x) for x in values or []) if v is not None})
 
 
 @dataclass
@@ -102,7 +103,7 @@ class CommentState:
 
     @classmethod
     def from_plan(cls, row: Mapping[str, Any]) -> CommentState:
-        cid = _zid(row.get("comment_id"))
+        cid = zendesk_id(row.get("comment_id"))
         if cid is None:
             raise ValueError("a planned comment has no id")
         return cls(cid, _ids(row.get("attachment_ids")), bool(row.get("metadata")))
@@ -165,7 +166,7 @@ class TicketState:
 
     @classmethod
     def from_plan(cls, row: Mapping[str, Any], policy: TicketPolicy) -> TicketState:
-        tid = _zid(row.get("ticket_id"))
+        tid = zendesk_id(row.get("ticket_id"))
         action = row.get("action")
         if tid is None or action not in ("delete", "redact", "keep", "none"):
             raise ValueError("a planned ticket has no id or action")
@@ -314,10 +315,10 @@ def discover_tickets(
         for which in RELATIONS:
             check()
             for ticket in client.iter_user_tickets(uid, which):
-                tid = _zid(ticket.get("id")) if isinstance(ticket, Mapping) else None
+                tid = zendesk_id(ticket.get("id")) if isinstance(ticket, Mapping) else None
                 if tid is None or not isinstance(ticket.get("status"), str):
                     raise _malformed(TICKET_ENDPOINTS[which])
-                if _zid(ticket.get("requester_id")) is None:
+                if zendesk_id(ticket.get("requester_id")) is None:
                     raise _malformed(TICKET_ENDPOINTS[which])
                 found[tid] = ticket
                 relations.setdefault(tid, set()).add(which)
@@ -344,7 +345,7 @@ def discover_tickets(
         if action == "redact":
             comment_lists += 1
             for comment in client.iter_ticket_comments(tid, include_inline_images=True):
-                cid = _zid(comment.get("id")) if isinstance(comment, Mapping) else None
+                cid = zendesk_id(comment.get("id")) if isinstance(comment, Mapping) else None
                 if cid is None:
                     raise ZendeskError(f"{TICKET_ENDPOINTS['comments']}: a comment has no id")
                 if comment.get("author_id") not in members:
