@@ -114,8 +114,10 @@ class Pipeline:
         for runner in self.runners.values():
             runner.aborted.set()
 
-    def _crashed(self, exc: BaseException) -> None:
-        """A pool call raised past its own guard (a bug): stop the whole batch."""
+    def _stop_all(self, exc: BaseException) -> None:
+        """Stop the whole batch at step boundaries: the first cause is kept (and raised by
+        :meth:`run`), every runner told to stop, the waiting run woken. Also the pool's
+        last line when a call raised past its own guard (a bug)."""
         with self.lock:
             if self.fatal is None:
                 self.fatal = exc
@@ -172,19 +174,12 @@ class Pipeline:
                 return
             self._stop(job, exc)
         except BaseException as exc:  # noqa: BLE001 - a crash must stop the whole batch
-            with self.lock:
-                if self.fatal is None:
-                    self.fatal = exc
-                self._abort_all()
-            self._finish(job, aborted=True)
+            self._stop(job, exc)
 
     def _stop(self, job: ErasureJob, exc: BaseException) -> None:
         """Stop the whole batch at step boundaries (see ``stops_the_run``): this job stays
         where its ledger says, resumable."""
-        with self.lock:
-            if self.fatal is None:
-                self.fatal = exc
-            self._abort_all()
+        self._stop_all(exc)
         self._finish(job, aborted=True)
 
     def _fail(self, job: ErasureJob, exc: BaseException) -> None:
@@ -284,11 +279,7 @@ class Pipeline:
                 try:
                     soft_delete_many(self.client, items, scale=_server_scale(self.client))
                 except BaseException as exc:  # noqa: BLE001 - see _guard
-                    with self.lock:
-                        if self.fatal is None:
-                            self.fatal = exc
-                        self._abort_all()
-                        self.all_done.notify_all()
+                    self._stop_all(exc)
             for job, _ in batch:
                 if self.fatal is not None:
                     self._finish(job, aborted=True)
@@ -314,11 +305,7 @@ class Pipeline:
                 if self.fatal is None:
                     self._runner(job).permanently_delete_one(job, uid)
             except BaseException as exc:  # noqa: BLE001 - see _guard
-                with self.lock:
-                    if self.fatal is None:
-                        self.fatal = exc
-                    self._abort_all()
-                    self.all_done.notify_all()
+                self._stop_all(exc)
             with self.lock:
                 job.outstanding -= 1
                 last = job.outstanding == 0
@@ -333,7 +320,7 @@ class Pipeline:
             return
         # Started jobs go before new subjects (see workers.py): deletions begin while later
         # subjects are still being discovered.
-        pool = PriorityWorkers(self.concurrency, name="erase", on_error=self._crashed)
+        pool = PriorityWorkers(self.concurrency, name="erase", on_error=self._stop_all)
         workers = [
             threading.Thread(target=self._deleter, args=(pool,), name=f"erase-delete-{i}")
             for i in range(self.deleters)
@@ -354,10 +341,7 @@ class Pipeline:
                     self.all_done.wait(0.5)
                     self._emit()
         except BaseException as exc:  # the operator's Ctrl-C: stop at step boundaries
-            with self.lock:
-                if self.fatal is None:
-                    self.fatal = exc
-            self._abort_all()
+            self._stop_all(exc)
         finally:
             for _ in range(self.deleters):
                 self.queue.put(None)
